@@ -1,0 +1,360 @@
+//! The learner engine: `state + event -> state`.
+//!
+//! One [`Engine`] holds the learners of one tenant and the norms of its items. [`Engine::apply`]
+//! folds one [`LearningEvent`] into the learner's state in O(1) (a few hash lookups and a handful
+//! of floating-point operations); it reads nothing but its arguments, so replaying the event log in
+//! order reproduces every state exactly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{LearningEvent, Outcome};
+use crate::load::{LoadObservation, LoadState};
+use crate::mastery::{BktParams, sigmoid};
+
+/// Tunables of the engine. Defaults are documented values, not fitted ones.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EngineParams {
+    pub bkt: BktParams,
+    /// P(known) at which a skill counts as mastered (0.95, as in the wheel-spinning literature).
+    pub mastery_threshold: f64,
+    /// Observations of an item before its norm (for rapid-guess detection) is trusted.
+    pub item_norm_min_count: u64,
+    /// Observations of a learner's response times before their baseline is trusted.
+    pub baseline_min_count: u64,
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        EngineParams {
+            bkt: BktParams::default(),
+            mastery_threshold: 0.95,
+            item_norm_min_count: 5,
+            baseline_min_count: 3,
+        }
+    }
+}
+
+/// Running mean and variance of ln(response time), by Welford's algorithm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogTimeStats {
+    pub count: u64,
+    pub mean_ln_ms: f64,
+    m2: f64,
+}
+
+impl LogTimeStats {
+    fn push(&mut self, ms: u64) {
+        let x = (ms.max(1) as f64).ln();
+        self.count += 1;
+        let delta = x - self.mean_ln_ms;
+        self.mean_ln_ms += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean_ln_ms);
+    }
+
+    fn std_dev(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.count - 1) as f64).sqrt()
+        }
+    }
+
+    /// z-score of `ms` on the log scale (response times are roughly log-normal).
+    fn z(&self, ms: u64) -> Option<f64> {
+        // A floor on the spread keeps a learner with near-identical times from producing huge z.
+        let sd = self.std_dev().max(0.25);
+        Some(((ms.max(1) as f64).ln() - self.mean_ln_ms) / sd)
+    }
+}
+
+/// What the engine knows of one item across all learners of the tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemNorm {
+    pub count: u64,
+    pub mean_ms: f64,
+}
+
+impl ItemNorm {
+    /// The NT10 rapid-guess threshold (Wise & Ma 2012): 10 % of the item's mean response time,
+    /// capped at 10 seconds.
+    pub fn rapid_guess_threshold_ms(&self) -> f64 {
+        (0.1 * self.mean_ms).min(10_000.0)
+    }
+}
+
+/// A learner's state on one skill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillState {
+    pub attempts: u32,
+    pub correct: u32,
+    /// Log-odds that the skill is known (BKT); see [`crate::mastery`] for why log-odds.
+    pub log_odds_known: f64,
+    /// P(known), derived from `log_odds_known`.
+    pub mastery: f64,
+    /// Predicted P(correct) on the next item of this skill.
+    pub p_correct_next: f64,
+    /// Whether mastery has reached the threshold.
+    pub mastered: bool,
+    /// Opportunities it took to reach mastery, once reached.
+    pub mastered_after: Option<u32>,
+}
+
+impl SkillState {
+    fn new(params: &EngineParams) -> Self {
+        let x = params.bkt.initial_log_odds();
+        SkillState {
+            attempts: 0,
+            correct: 0,
+            log_odds_known: x,
+            mastery: sigmoid(x),
+            p_correct_next: params.bkt.p_correct(x),
+            mastered: false,
+            mastered_after: None,
+        }
+    }
+}
+
+/// Everything the engine holds about one learner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnerState {
+    pub learner: String,
+    /// Groups (classes) the learner has been seen working in.
+    pub groups: BTreeSet<String>,
+    /// Events applied, scored or not.
+    pub events: u64,
+    /// Scored answers and how many were correct.
+    pub answers: u64,
+    pub correct: u64,
+    /// Consecutive incorrect answers, across skills.
+    pub error_streak: u32,
+    /// Timestamp of the latest event (event time, not arrival time).
+    pub last_event_ms: i64,
+    pub skills: BTreeMap<String, SkillState>,
+    pub load: LoadState,
+    pub response_time_baseline: LogTimeStats,
+}
+
+impl LearnerState {
+    pub fn new(learner: &str) -> Self {
+        LearnerState {
+            learner: learner.to_owned(),
+            groups: BTreeSet::new(),
+            events: 0,
+            answers: 0,
+            correct: 0,
+            error_streak: 0,
+            last_event_ms: 0,
+            skills: BTreeMap::new(),
+            load: LoadState::default(),
+            response_time_baseline: LogTimeStats::default(),
+        }
+    }
+}
+
+/// The learners and item norms of one tenant.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    params: EngineParams,
+    learners: HashMap<String, LearnerState>,
+    items: HashMap<String, ItemNorm>,
+}
+
+impl Engine {
+    pub fn new(params: EngineParams) -> Self {
+        Engine {
+            params,
+            learners: HashMap::new(),
+            items: HashMap::new(),
+        }
+    }
+
+    pub fn learner(&self, id: &str) -> Option<&LearnerState> {
+        self.learners.get(id)
+    }
+
+    pub fn learners(&self) -> impl Iterator<Item = &LearnerState> {
+        self.learners.values()
+    }
+
+    pub fn learner_count(&self) -> usize {
+        self.learners.len()
+    }
+
+    /// Fold one event into its learner's state and return the new state.
+    pub fn apply(&mut self, event: &LearningEvent) -> &LearnerState {
+        let params = self.params;
+        // Rapid-guess check against the item's norm *before* this answer joins the norm.
+        let item = self.items.entry(event.item.clone()).or_default();
+        let rapid_guess = match event.response_time_ms {
+            Some(ms) if event.is_scored() && item.count >= params.item_norm_min_count => {
+                (ms as f64) < item.rapid_guess_threshold_ms()
+            }
+            _ => false,
+        };
+        if let Some(ms) = event.response_time_ms.filter(|_| event.is_scored()) {
+            item.count += 1;
+            item.mean_ms += (ms as f64 - item.mean_ms) / item.count as f64;
+        }
+
+        let state = self
+            .learners
+            .entry(event.learner.clone())
+            .or_insert_with(|| LearnerState::new(&event.learner));
+        state.events += 1;
+        state.last_event_ms = state.last_event_ms.max(event.timestamp_ms);
+        if let Some(group) = &event.group
+            && !state.groups.contains(group)
+        {
+            state.groups.insert(group.clone());
+        }
+        if !event.is_scored() {
+            return state;
+        }
+
+        let correct = event.outcome == Outcome::Correct;
+        state.answers += 1;
+        if correct {
+            state.correct += 1;
+            state.error_streak = 0;
+        } else {
+            state.error_streak += 1;
+        }
+        for skill in &event.skills {
+            let s = match state.skills.get_mut(skill) {
+                Some(s) => s,
+                None => state
+                    .skills
+                    .entry(skill.clone())
+                    .or_insert_with(|| SkillState::new(&params)),
+            };
+            s.attempts += 1;
+            s.correct += u32::from(correct);
+            s.log_odds_known = params.bkt.update(s.log_odds_known, correct);
+            s.mastery = sigmoid(s.log_odds_known);
+            s.p_correct_next = params.bkt.p_correct(s.log_odds_known);
+            if !s.mastered && s.mastery >= params.mastery_threshold {
+                s.mastered = true;
+                s.mastered_after = Some(s.attempts);
+            }
+        }
+
+        let baseline = &mut state.response_time_baseline;
+        let response_time_z = match event.response_time_ms {
+            Some(ms) if !rapid_guess => {
+                let z = (baseline.count >= params.baseline_min_count)
+                    .then(|| baseline.z(ms))
+                    .flatten();
+                baseline.push(ms);
+                z
+            }
+            _ => None,
+        };
+        state.load.observe(&LoadObservation {
+            response_time_z,
+            error_streak: state.error_streak,
+            hints_used: event.hints_used,
+            rapid_guess,
+        });
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadLevel;
+
+    fn answer(learner: &str, skill: &str, correct: bool, t: i64, rt: u64) -> LearningEvent {
+        LearningEvent {
+            response_time_ms: Some(rt),
+            group: Some("class-7b".into()),
+            ..LearningEvent::answer(learner, &format!("item-{t}"), skill, correct, t)
+        }
+    }
+
+    #[test]
+    fn mastery_rises_with_correct_answers_and_is_reached() {
+        let mut engine = Engine::new(EngineParams::default());
+        for t in 0..8 {
+            engine.apply(&answer("ada", "fractions", true, t, 8_000));
+        }
+        let s = &engine.learner("ada").unwrap().skills["fractions"];
+        assert_eq!(s.attempts, 8);
+        assert!(
+            s.mastered,
+            "eight correct answers in a row should master the skill: {s:?}"
+        );
+        assert!(s.mastered_after.unwrap() <= 8);
+        assert!(s.p_correct_next > 0.85);
+    }
+
+    #[test]
+    fn replay_is_deterministic() {
+        let events: Vec<_> = (0..50)
+            .map(|t| {
+                answer(
+                    ["ada", "bo"][t as usize % 2],
+                    "algebra",
+                    t % 3 != 0,
+                    t,
+                    4_000 + (t as u64 * 997) % 9_000,
+                )
+            })
+            .collect();
+        let run = || {
+            let mut e = Engine::new(EngineParams::default());
+            for ev in &events {
+                e.apply(ev);
+            }
+            (e.learner("ada").cloned(), e.learner("bo").cloned())
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn slow_error_streak_raises_load_with_reasons() {
+        let mut engine = Engine::new(EngineParams::default());
+        for t in 0..6 {
+            engine.apply(&answer("ada", "algebra", true, t, 5_000));
+        }
+        for t in 6..11 {
+            engine.apply(&answer("ada", "algebra", false, t, 40_000));
+        }
+        let s = engine.learner("ada").unwrap();
+        assert_eq!(s.error_streak, 5);
+        assert!(s.load.level >= LoadLevel::High, "{:?}", s.load);
+        assert!(
+            s.load
+                .reasons
+                .iter()
+                .any(|r| r.signal == crate::load::LoadSignal::SlowResponse)
+        );
+        assert!(s.groups.contains("class-7b"));
+    }
+
+    #[test]
+    fn rapid_guesses_are_flagged_against_the_item_norm() {
+        let mut engine = Engine::new(EngineParams::default());
+        for (i, who) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            let mut ev = answer(who, "geo", true, i as i64, 30_000);
+            ev.item = "q1".into();
+            engine.apply(&ev);
+        }
+        let mut guess = answer("f", "geo", false, 10, 900);
+        guess.item = "q1".into();
+        assert!(engine.apply(&guess).load.rapid_guess);
+    }
+
+    #[test]
+    fn unscored_events_count_but_do_not_move_mastery() {
+        let mut engine = Engine::new(EngineParams::default());
+        let mut ev = answer("ada", "algebra", true, 1, 3_000);
+        ev.outcome = Outcome::Unscored;
+        let s = engine.apply(&ev);
+        assert_eq!(s.events, 1);
+        assert_eq!(s.answers, 0);
+        assert!(s.skills.is_empty());
+    }
+}

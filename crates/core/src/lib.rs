@@ -1,0 +1,24 @@
+//! # learnpulse-core
+//!
+//! The pure heart of learnpulse. Everything here is deterministic code over plain values:
+//! no I/O, no async, no clock, no randomness. Time arrives inside events, so replaying the event
+//! log through [`Engine::apply`] rebuilds exactly the same learner states, and every model can be
+//! unit-tested with literal values.
+//!
+//! Module map:
+//! - [`event`]: the one internal event type, [`LearningEvent`], that both wire formats (xAPI
+//!   statements and the native event API) are mapped to at the edge of the server.
+//! - [`mastery`]: knowledge tracing per skill (Bayesian knowledge tracing kept in log-odds).
+//! - [`load`]: the first cognitive-load signal (response time against the learner's own baseline,
+//!   error streaks, hints, rapid guesses), with the reasons behind it in plain words.
+//! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
+
+pub mod engine;
+pub mod event;
+pub mod load;
+pub mod mastery;
+
+pub use engine::{Engine, EngineParams, LearnerState, SkillState};
+pub use event::{LearningEvent, Outcome};
+pub use load::{LoadLevel, LoadReason, LoadSignal, LoadState};
+pub use mastery::BktParams;

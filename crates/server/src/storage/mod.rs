@@ -1,0 +1,274 @@
+//! Storage: the durable event log and the account tables (tenants, API keys).
+//!
+//! Only the implementations under this module write SQL. Each backend implements the
+//! [`EventLog`] and [`AccountStore`] traits, and [`Storage`] is the enum of implementations the
+//! rest of the server holds (the svix-server pattern): SQLite today, PostgreSQL when one machine
+//! is not enough. The contract every implementation keeps:
+//!
+//! - [`EventLog::append`] returns only after the statements are committed under the configured
+//!   [`Durability`]; concurrent appends are group-committed (many requests, one transaction).
+//! - One append is atomic: all of its statements are stored, or none (a conflict rolls back that
+//!   request only, never the other requests that share its transaction).
+//! - Statements are ordered by a sequence number; `stored` timestamps increase with it.
+//! - Every read is scoped to one tenant.
+
+pub mod sqlite;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use learnpulse_core::LearningEvent;
+
+pub use sqlite::SqliteStorage;
+
+pub type TenantId = i64;
+
+/// How hard a commit tries to survive failures. Documented in the README ("Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Each group commit is fsynced before acknowledgement: survives process crashes and power
+    /// loss (SQLite `synchronous=FULL`).
+    #[default]
+    Full,
+    /// Commits reach the OS before acknowledgement, fsync happens at checkpoints: survives a
+    /// process crash (`kill -9`), may lose the last commits on power loss (`synchronous=NORMAL`).
+    Process,
+}
+
+/// A statement ready to be appended: validated, completed and serialised at the edge.
+#[derive(Debug, Clone)]
+pub struct NewStatement {
+    pub id: Uuid,
+    /// The statement as it will be served, without `stored` (assigned at commit).
+    pub json: String,
+    /// Hash of the statement's comparable form (xAPI statement comparison rules); two statements
+    /// with the same id are "the same" iff their fingerprints are equal.
+    pub fingerprint: [u8; 16],
+    /// Canonical identifier of the actor (e.g. `mbox:mailto:a@b.c`), for the agent filter.
+    pub actor: String,
+    pub verb: String,
+    /// Object activity id, when the object is an activity.
+    pub activity: Option<String>,
+    pub registration: Option<Uuid>,
+    /// The statement this one voids, when its verb is `voided`.
+    pub voids: Option<Uuid>,
+    /// What the learner engine sees of it, when it is a learning event.
+    pub event: Option<LearningEvent>,
+}
+
+/// One committed statement, as the post-commit hook sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed<'a> {
+    pub tenant: TenantId,
+    pub seq: i64,
+    pub statement: &'a NewStatement,
+}
+
+/// Called by the writer, in sequence order, after each group commit and before the requests are
+/// acknowledged; it is how the learner engine sees every event exactly once and in log order.
+pub type CommitHook = Box<dyn FnMut(&[Committed<'_>]) + Send>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A statement id is already taken by a different statement.
+    #[error("statement {0} already exists with different content")]
+    Conflict(Uuid),
+    /// The store is shutting down or its writer is gone.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+/// Filters of `GET /xAPI/statements`, resolved at the edge into canonical values.
+#[derive(Debug, Clone, Default)]
+pub struct StatementQuery {
+    pub agent: Option<String>,
+    pub verb: Option<String>,
+    pub activity: Option<String>,
+    pub registration: Option<Uuid>,
+    /// Only statements stored strictly after this time (microseconds since the epoch).
+    pub since_us: Option<i64>,
+    /// Only statements stored at or before this time.
+    pub until_us: Option<i64>,
+    pub limit: usize,
+    pub ascending: bool,
+    /// Paging cursor: continue after (or before, when descending) this sequence number.
+    pub cursor: Option<i64>,
+}
+
+/// One page of statements (each a JSON text with `stored` included).
+#[derive(Debug, Clone, Default)]
+pub struct StatementPage {
+    pub statements: Vec<String>,
+    /// Cursor for the next page, when there is one.
+    pub next_cursor: Option<i64>,
+}
+
+/// Roles of API keys. What each may do is decided in one table, `crate::auth::allowed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Ingest,
+    Teacher,
+    Researcher,
+    Dpo,
+    Tutor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::Ingest, Role::Teacher, Role::Researcher, Role::Dpo, Role::Tutor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Ingest => "ingest",
+            Role::Teacher => "teacher",
+            Role::Researcher => "researcher",
+            Role::Dpo => "dpo",
+            Role::Tutor => "tutor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_us: i64,
+}
+
+/// An API key as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub secret_sha256: [u8; 32],
+    pub label: Option<String>,
+    pub created_us: i64,
+    pub revoked_us: Option<i64>,
+}
+
+/// The durable, ordered, tenant-scoped statement log.
+pub trait EventLog: Send + Sync {
+    /// Append one request's statements atomically; resolves after the commit. Statements whose
+    /// id exists with the same fingerprint are accepted as no-ops.
+    fn append(
+        &self,
+        tenant: TenantId,
+        statements: Vec<NewStatement>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One statement by id. `voided` selects voided statements only (the xAPI
+    /// `voidedStatementId` parameter); otherwise voided statements are not returned.
+    fn statement(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        voided: bool,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    fn query(
+        &self,
+        tenant: TenantId,
+        query: StatementQuery,
+    ) -> impl Future<Output = Result<StatementPage, StoreError>> + Send;
+
+    /// Every statement of every tenant in sequence order, for rebuilding derived state at start.
+    /// Blocking; call before serving.
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError>;
+
+    /// Stop the writer after it has committed everything queued.
+    fn shutdown(&self);
+}
+
+/// Tenants and API keys.
+pub trait AccountStore: Send + Sync {
+    fn create_tenant(&self, name: &str) -> impl Future<Output = Result<Tenant, StoreError>> + Send;
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>, StoreError>> + Send;
+    fn insert_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn key(&self, key_id: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+    fn keys(&self, tenant: TenantId) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
+    /// Returns whether a live key of that tenant was revoked.
+    fn revoke_key(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The storage backends. The rest of the server holds a `Storage` and never names a backend.
+pub enum Storage {
+    Sqlite(SqliteStorage),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Storage::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl EventLog for Storage {
+    async fn append(&self, tenant: TenantId, statements: Vec<NewStatement>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.append(tenant, statements).await)
+    }
+    async fn statement(&self, tenant: TenantId, id: Uuid, voided: bool) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.statement(tenant, id, voided).await)
+    }
+    async fn query(&self, tenant: TenantId, query: StatementQuery) -> Result<StatementPage, StoreError> {
+        dispatch!(self, s => s.query(tenant, query).await)
+    }
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.replay(visit))
+    }
+    fn shutdown(&self) {
+        dispatch!(self, s => s.shutdown())
+    }
+}
+
+impl AccountStore for Storage {
+    async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+        dispatch!(self, s => s.create_tenant(name).await)
+    }
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        dispatch!(self, s => s.tenants().await)
+    }
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_key(key).await)
+    }
+    async fn key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        dispatch!(self, s => s.key(key_id).await)
+    }
+    async fn keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        dispatch!(self, s => s.keys(tenant).await)
+    }
+    async fn revoke_key(&self, tenant: TenantId, key_id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.revoke_key(tenant, key_id).await)
+    }
+}
+
+/// Microseconds since the Unix epoch, from the system clock (the shell's clock, not the core's).
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

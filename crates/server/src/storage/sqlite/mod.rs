@@ -1,0 +1,354 @@
+//! The embedded backend: SQLite in WAL mode, in the data directory.
+//!
+//! One writer thread owns the only writing connection (see [`writer`]); reads use a small pool of
+//! read connections on tokio's blocking threads, which WAL lets run beside the writer.
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{
+    AccountStore, ApiKeyRecord, CommitHook, Durability, EventLog, NewStatement, Role, StatementPage,
+    StatementQuery, StoreError, Tenant, TenantId, now_us,
+};
+use writer::{AppendRequest, Writer};
+
+const SCHEMA: &str = include_str!("schema.sql");
+/// Pending append requests before callers wait for room (backpressure, not unbounded memory).
+const QUEUE_DEPTH: usize = 4_096;
+
+/// Options of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// Upper bound of statements in one group commit.
+    pub max_batch_statements: usize,
+}
+
+pub struct SqliteStorage {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<ReadPool>,
+}
+
+/// Opens a connection with the settings every connection of ours uses.
+fn open_connection(path: &Path, durability: Durability, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Process => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
+    ))?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database and its schema. The writer starts with
+    /// [`SqliteStorage::start_writer`], after the caller has replayed the log.
+    pub fn open(options: &SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = options.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = open_connection(&options.path, options.durability, false)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStorage {
+            path: options.path.clone(),
+            sender: Mutex::new(None),
+            writer: Mutex::new(None),
+            readers: Arc::new(ReadPool { path: options.path.clone(), durability: options.durability, idle: Mutex::new(vec![conn]) }),
+        })
+    }
+
+    /// Starts the writer thread; `hook` sees every committed statement in order.
+    pub fn start_writer(&self, options: &SqliteOptions, hook: CommitHook) -> Result<(), StoreError> {
+        let conn = open_connection(&options.path, options.durability, false)?;
+        let writer = Writer::new(conn, hook, options.max_batch_statements)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("learnpulse-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        *self.sender.lock().unwrap() = Some(tx);
+        *self.writer.lock().unwrap() = Some(handle);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+}
+
+/// Idle connections, reused across reads. Grows to the number of concurrent readers.
+struct ReadPool {
+    path: PathBuf,
+    durability: Durability,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.idle.lock().unwrap().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(&self.path, self.durability, false)?,
+        };
+        let result = f(&conn);
+        self.idle.lock().unwrap().push(conn);
+        result
+    }
+}
+
+/// Splices the commit-time `stored` property into a statement's JSON text, so that the text can
+/// be stored before its `stored` value is known.
+fn with_stored(json: &str, stored_us: i64) -> String {
+    let stored = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(stored_us) * 1_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    let mut out = String::with_capacity(json.len() + 48);
+    out.push_str("{\"stored\":\"");
+    out.push_str(&stored);
+    out.push('"');
+    if json.len() > 2 {
+        out.push(',');
+    }
+    out.push_str(&json[1..]);
+    out
+}
+
+fn role_of(s: String) -> rusqlite::Result<Role> {
+    Role::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
+}
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let hash: Vec<u8> = r.get(3)?;
+    Ok(ApiKeyRecord {
+        key_id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        role: role_of(r.get(2)?)?,
+        secret_sha256: hash.try_into().unwrap_or([0; 32]),
+        label: r.get(4)?,
+        created_us: r.get(5)?,
+        revoked_us: r.get(6)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us";
+
+impl EventLog for SqliteStorage {
+    async fn append(&self, tenant: TenantId, statements: Vec<NewStatement>) -> Result<(), StoreError> {
+        let sender = self.sender.lock().unwrap().clone();
+        let sender = sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
+        let (reply, wait) = oneshot::channel();
+        sender
+            .send(AppendRequest { tenant, statements, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        wait.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
+    async fn statement(&self, tenant: TenantId, id: Uuid, voided: bool) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            let row: Option<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT stored_us, json FROM statements WHERE tenant_id = ?1 AND statement_id = ?2 AND voided = ?3",
+                )?
+                .query_row(params![tenant, id.as_bytes().as_slice(), voided], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(row.map(|(stored, json)| with_stored(&json, stored)))
+        })
+        .await
+    }
+
+    async fn query(&self, tenant: TenantId, q: StatementQuery) -> Result<StatementPage, StoreError> {
+        self.read(move |conn| query_statements(conn, tenant, &q)).await
+    }
+
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare("SELECT tenant_id, json FROM statements ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            let mut n = 0;
+            while let Some(row) = rows.next()? {
+                let json: String = row.get(1)?;
+                visit(row.get(0)?, &json);
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    fn shutdown(&self) {
+        // Dropping the sender ends the writer's loop once the queue is drained.
+        self.sender.lock().unwrap().take();
+        if let Some(handle) = self.writer.lock().unwrap().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Looks up an interned id; `None` means nothing was ever stored with that value.
+fn interned(conn: &Connection, table: &str, column: &str, tenant: TenantId, value: &str) -> Result<Option<i64>, StoreError> {
+    let sql = format!("SELECT id FROM {table} WHERE tenant_id = ?1 AND {column} = ?2");
+    Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, value], |r| r.get(0)).optional()?)
+}
+
+fn query_statements(conn: &Connection, tenant: TenantId, q: &StatementQuery) -> Result<StatementPage, StoreError> {
+    let mut sql = String::from("SELECT seq, stored_us, json FROM statements WHERE tenant_id = ?1 AND voided = 0");
+    let mut args: Vec<rusqlite::types::Value> = vec![tenant.into()];
+    let mut push = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    for (filter, table, column, col) in [
+        (&q.agent, "actors", "ifi", "actor_id"),
+        (&q.verb, "verbs", "iri", "verb_id"),
+        (&q.activity, "activities", "iri", "activity_id"),
+    ] {
+        if let Some(value) = filter {
+            match interned(conn, table, column, tenant, value)? {
+                Some(id) => push(&mut sql, &format!(" AND {col} = ?"), id.into()),
+                None => return Ok(StatementPage::default()),
+            }
+        }
+    }
+    if let Some(r) = q.registration {
+        push(&mut sql, " AND registration = ?", r.as_bytes().to_vec().into());
+    }
+    if let Some(since) = q.since_us {
+        push(&mut sql, " AND stored_us > ?", since.into());
+    }
+    if let Some(until) = q.until_us {
+        push(&mut sql, " AND stored_us <= ?", until.into());
+    }
+    if let Some(cursor) = q.cursor {
+        let clause = if q.ascending { " AND seq > ?" } else { " AND seq < ?" };
+        push(&mut sql, clause, cursor.into());
+    }
+    sql.push_str(if q.ascending { " ORDER BY seq ASC" } else { " ORDER BY seq DESC" });
+    push(&mut sql, " LIMIT ?", ((q.limit + 1) as i64).into());
+
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut page = StatementPage::default();
+    let mut last_seq = None;
+    while let Some(row) = rows.next()? {
+        if page.statements.len() == q.limit {
+            page.next_cursor = last_seq;
+            break;
+        }
+        let seq: i64 = row.get(0)?;
+        let json: String = row.get(2)?;
+        page.statements.push(with_stored(&json, row.get(1)?));
+        last_seq = Some(seq);
+    }
+    Ok(page)
+}
+
+impl AccountStore for SqliteStorage {
+    async fn create_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            let created_us = now_us();
+            conn.execute("INSERT INTO tenants (name, created_us) VALUES (?1, ?2)", params![name, created_us])
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::Internal(format!("a tenant named {name:?} already exists"))
+                    }
+                    e => e.into(),
+                })?;
+            Ok(Tenant { id: conn.last_insert_rowid(), name, created_us })
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id, name, created_us FROM tenants ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created_us: r.get(2)? }))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    key.key_id,
+                    key.tenant_id,
+                    key.role.as_str(),
+                    key.secret_sha256.as_slice(),
+                    key.label,
+                    key.created_us,
+                    key.revoked_us
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))?
+                .query_row([key_id], key_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_us"))?;
+            let rows = stmt.query_map([tenant], key_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, tenant: TenantId, key_id: &str) -> Result<bool, StoreError> {
+        let key_id = key_id.to_owned();
+        self.read(move |conn| {
+            let n = conn.execute(
+                "UPDATE api_keys SET revoked_us = ?3 WHERE tenant_id = ?1 AND key_id = ?2 AND revoked_us IS NULL",
+                params![tenant, key_id, now_us()],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}

@@ -1,0 +1,240 @@
+//! The single writer thread and its group commit.
+//!
+//! SQLite allows one writer at a time, and a commit's cost is dominated by its fixed part (the
+//! WAL append and, under `Durability::Full`, one fsync). So every append request goes through a
+//! channel to this one thread, which takes whatever has queued up while the previous commit ran
+//! and commits it all in one transaction. Under load the batches grow by themselves; idle, a
+//! lone request commits at once. Each request gets its own SAVEPOINT, so a conflict in one
+//! request rolls back that request alone.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::super::{CommitHook, Committed, NewStatement, StoreError, TenantId, now_us};
+
+pub(super) struct AppendRequest {
+    pub tenant: TenantId,
+    pub statements: Vec<NewStatement>,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
+
+/// Interned actor / verb / activity ids, cached so that the hot path rarely asks SQLite.
+#[derive(Default)]
+struct Interner {
+    actors: HashMap<(TenantId, String), i64>,
+    verbs: HashMap<(TenantId, String), i64>,
+    activities: HashMap<(TenantId, String), i64>,
+}
+
+#[derive(Clone, Copy)]
+enum InternTable {
+    Actors,
+    Verbs,
+    Activities,
+}
+
+impl Interner {
+    fn id(&mut self, conn: &Connection, table: InternTable, tenant: TenantId, key: &str) -> rusqlite::Result<i64> {
+        let (map, select, insert) = match table {
+            InternTable::Actors => (
+                &mut self.actors,
+                "SELECT id FROM actors WHERE tenant_id = ?1 AND ifi = ?2",
+                "INSERT INTO actors (tenant_id, ifi) VALUES (?1, ?2)",
+            ),
+            InternTable::Verbs => (
+                &mut self.verbs,
+                "SELECT id FROM verbs WHERE tenant_id = ?1 AND iri = ?2",
+                "INSERT INTO verbs (tenant_id, iri) VALUES (?1, ?2)",
+            ),
+            InternTable::Activities => (
+                &mut self.activities,
+                "SELECT id FROM activities WHERE tenant_id = ?1 AND iri = ?2",
+                "INSERT INTO activities (tenant_id, iri) VALUES (?1, ?2)",
+            ),
+        };
+        if let Some(id) = map.get(&(tenant, key.to_owned())) {
+            return Ok(*id);
+        }
+        let existing: Option<i64> =
+            conn.prepare_cached(select)?.query_row(params![tenant, key], |r| r.get(0)).optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached(insert)?.execute(params![tenant, key])?;
+                conn.last_insert_rowid()
+            }
+        };
+        map.insert((tenant, key.to_owned()), id);
+        Ok(id)
+    }
+
+    fn clear(&mut self) {
+        *self = Interner::default();
+    }
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    interner: Interner,
+    last_stored_us: i64,
+    hook: CommitHook,
+    max_batch_statements: usize,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, hook: CommitHook, max_batch_statements: usize) -> rusqlite::Result<Self> {
+        let last_stored_us: i64 =
+            conn.query_row("SELECT COALESCE(MAX(stored_us), 0) FROM statements", [], |r| r.get(0))?;
+        Ok(Writer { conn, interner: Interner::default(), last_stored_us, hook, max_batch_statements })
+    }
+
+    /// Runs until every sender is dropped, then returns (everything received has been committed).
+    pub fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut size = first.statements.len();
+            let mut batch = vec![first];
+            while size < self.max_batch_statements {
+                match rx.try_recv() {
+                    Ok(req) => {
+                        size += req.statements.len();
+                        batch.push(req);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(batch, size);
+        }
+    }
+
+    fn commit_group(&mut self, batch: Vec<AppendRequest>, size: usize) {
+        let started = std::time::Instant::now();
+        let mut results: Vec<Result<Vec<i64>, StoreError>> = Vec::with_capacity(batch.len());
+        let outcome = (|| -> Result<(), StoreError> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for req in &batch {
+                results.push(self.append_one(req));
+            }
+            self.conn.execute_batch("COMMIT")?;
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.interner.clear();
+            tracing::error!(error = %e, "group commit failed");
+            for req in batch {
+                let _ = req.reply.send(Err(StoreError::Internal(e.to_string())));
+            }
+            return;
+        }
+        metrics::histogram!("learnpulse_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("learnpulse_commit_batch_statements").record(size as f64);
+        metrics::histogram!("learnpulse_commit_batch_requests").record(batch.len() as f64);
+
+        let mut committed = Vec::with_capacity(size);
+        for (req, result) in batch.iter().zip(&results) {
+            if let Ok(seqs) = result {
+                for (statement, seq) in req.statements.iter().zip(seqs) {
+                    if *seq > 0 {
+                        committed.push(Committed { tenant: req.tenant, seq: *seq, statement });
+                    }
+                }
+            }
+        }
+        if !committed.is_empty() {
+            (self.hook)(&committed);
+        }
+        drop(committed);
+        for (req, result) in batch.into_iter().zip(results) {
+            let _ = req.reply.send(result.map(|_| ()));
+        }
+    }
+
+    /// Appends one request inside its own savepoint. Returns the sequence number of each
+    /// statement; an identical re-post of an existing statement is a no-op and gets 0, so that
+    /// the hook never sees an event twice.
+    fn append_one(&mut self, req: &AppendRequest) -> Result<Vec<i64>, StoreError> {
+        self.conn.execute_batch("SAVEPOINT request")?;
+        match self.insert_all(req) {
+            Ok(seqs) => {
+                self.conn.execute_batch("RELEASE request")?;
+                Ok(seqs)
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                Err(e)
+            }
+        }
+    }
+
+    fn insert_all(&mut self, req: &AppendRequest) -> Result<Vec<i64>, StoreError> {
+        let tenant = req.tenant;
+        let mut seqs = Vec::with_capacity(req.statements.len());
+        for st in &req.statements {
+            let actor = self.interner.id(&self.conn, InternTable::Actors, tenant, &st.actor)?;
+            let verb = self.interner.id(&self.conn, InternTable::Verbs, tenant, &st.verb)?;
+            let activity = match &st.activity {
+                Some(a) => Some(self.interner.id(&self.conn, InternTable::Activities, tenant, a)?),
+                None => None,
+            };
+            self.last_stored_us = now_us().max(self.last_stored_us + 1);
+            let inserted = self
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO statements (tenant_id, statement_id, stored_us, actor_id, \
+                     verb_id, activity_id, registration, fingerprint, json) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    tenant,
+                    st.id.as_bytes().as_slice(),
+                    self.last_stored_us,
+                    actor,
+                    verb,
+                    activity,
+                    st.registration.as_ref().map(|r| r.as_bytes().to_vec()),
+                    st.fingerprint.as_slice(),
+                    st.json,
+                ])?;
+            if inserted == 0 {
+                self.check_same(tenant, st)?;
+                seqs.push(0);
+                continue;
+            }
+            seqs.push(self.conn.last_insert_rowid());
+            if let Some(target) = st.voids {
+                self.void(tenant, target)?;
+            }
+        }
+        Ok(seqs)
+    }
+
+    /// An id that is already taken: a no-op if the stored statement is the same, else a conflict.
+    fn check_same(&self, tenant: TenantId, st: &NewStatement) -> Result<(), StoreError> {
+        let existing: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT fingerprint FROM statements WHERE tenant_id = ?1 AND statement_id = ?2")?
+            .query_row(params![tenant, st.id.as_bytes().as_slice()], |r| r.get(0))?;
+        if existing == st.fingerprint {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(st.id))
+        }
+    }
+
+    /// Marks the target voided, unless the target is itself a voiding statement (which the xAPI
+    /// specification says cannot be voided).
+    fn void(&self, tenant: TenantId, target: Uuid) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE statements SET voided = 1 WHERE tenant_id = ?1 AND statement_id = ?2 \
+                 AND verb_id NOT IN (SELECT id FROM verbs WHERE tenant_id = ?1 AND iri = ?3)",
+            )?
+            .execute(params![tenant, target.as_bytes().as_slice(), VOIDED_VERB])?;
+        Ok(())
+    }
+}
