@@ -1,1 +1,400 @@
-fn main() {}
+//! `learnpulse`: the command line. `serve` runs the server; `admin` manages tenants and keys in
+//! a data directory; `simulate` plays a classroom against a server; `bench` measures ingest.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use learnpulse_server::auth::{IssuedKey, issue_key};
+use learnpulse_server::storage::sqlite::SqliteOptions;
+use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, Storage};
+use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
+
+#[derive(Parser)]
+#[command(
+    name = "learnpulse",
+    version,
+    about = "Real-time, privacy-first learning analytics: an xAPI LRS and native event API that models every learner live.",
+    long_about = "learnpulse ingests learning events (xAPI statements or its native event API), stores them durably in an \
+embedded SQLite database, updates each learner's model (mastery per skill, cognitive load) on every event, and streams \
+the changes live.\n\nStart with `learnpulse serve --demo` and open the URLs it prints."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage tenants and API keys directly in a data directory.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Post realistic xAPI statements from simulated learners to a server.
+    Simulate(SimulateArgs),
+    /// Measure a running server.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    /// fsync every group commit: survives power loss.
+    Full,
+    /// Survives a crash of the process; the last commits may be lost on power loss.
+    Process,
+}
+
+/// Settings come from flags, then `LEARNPULSE_*` environment variables, then the configuration
+/// file, then defaults, in that order of precedence.
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file (TOML). Default: ./learnpulse.toml if it exists.
+    #[arg(long, env = "LEARNPULSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8750].
+    #[arg(long, env = "LEARNPULSE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory of the embedded database, created on first start [default: ./data].
+    #[arg(long, env = "LEARNPULSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// How hard commits try to survive failures [default: full].
+    #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
+    durability: Option<DurabilityArg>,
+    /// Log as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "LEARNPULSE_LOG_JSON")]
+    log_json: Option<bool>,
+    /// Also run the classroom simulator against this server, so there is live data at once.
+    #[arg(long)]
+    demo: bool,
+    /// Simulated learners in demo mode.
+    #[arg(long, default_value_t = 30)]
+    demo_learners: usize,
+    /// Statements per second in demo mode.
+    #[arg(long, default_value_t = 20.0)]
+    demo_rate: f64,
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// The server's data directory.
+    #[arg(long, env = "LEARNPULSE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a tenant and its first admin key.
+    CreateTenant {
+        name: String,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// List tenants.
+    Tenants {
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// Create an API key.
+    CreateKey {
+        /// Tenant id (see `admin tenants`).
+        #[arg(long, default_value_t = 1)]
+        tenant: i64,
+        /// admin, ingest, teacher, researcher, dpo or tutor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// List the keys of a tenant (never their secrets).
+    Keys {
+        #[arg(long, default_value_t = 1)]
+        tenant: i64,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// Revoke a key. A running server stops accepting it within 10 seconds.
+    RevokeKey {
+        key_id: String,
+        #[arg(long, default_value_t = 1)]
+        tenant: i64,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Server base URL.
+    #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+    url: String,
+    /// API token (`key_id.secret`) with the ingest or admin role.
+    #[arg(long, env = "LEARNPULSE_KEY")]
+    key: String,
+    #[arg(long, default_value_t = 30)]
+    learners: usize,
+    /// Statements per second, all learners together.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Number of classes the learners are spread over.
+    #[arg(long, default_value_t = 3)]
+    groups: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Concurrent clients post statement batches for a while; prints throughput and latency as JSON.
+    Ingest {
+        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        #[arg(long, env = "LEARNPULSE_KEY")]
+        key: String,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Statements per request (1 sends single statements).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEARNPULSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
+}
+
+fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
+    let file = args.config.clone().or_else(Config::default_file);
+    let mut config = match &file {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(d) = args.durability {
+        config.storage.durability = match d {
+            DurabilityArg::Full => Durability::Full,
+            DurabilityArg::Process => Durability::Process,
+        };
+    }
+    if let Some(json) = args.log_json {
+        config.log_json = json;
+    }
+    Ok(config)
+}
+
+fn print_key(what: &str, key: &IssuedKey) {
+    println!("{what} (shown only this once; store it now):");
+    println!("  key id:  {}", key.key_id);
+    println!("  secret:  {}", key.secret);
+    println!("  token:   {}", key.token);
+    println!(
+        "  use:     curl -H 'Authorization: Bearer {}' ...   (or HTTP Basic key id / secret)",
+        key.token
+    );
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = config_for(&args)?;
+    init_logging(config.log_json);
+    let server = Server::start(config).await?;
+    let addr = server.local_addr();
+    if let Some(key) = server.bootstrap_key() {
+        print_key("Created tenant 1 \"default\" and its admin API key", key);
+    }
+    tracing::info!(%addr, "learnpulse listening");
+    println!("learnpulse listening on http://{addr}  (OpenAPI: http://{addr}/openapi.json)");
+
+    let mut demo_keys = Vec::new();
+    if args.demo {
+        let storage = &server.state().storage;
+        let ingest = issue_key(storage, 1, Role::Ingest, Some("demo simulator".into())).await?;
+        let viewer = issue_key(storage, 1, Role::Teacher, Some("demo viewer".into())).await?;
+        println!(
+            "Demo: {} simulated learners, {} statements/s. Watch them live:",
+            args.demo_learners, args.demo_rate
+        );
+        println!(
+            "  curl -N -H 'Authorization: Bearer {}' http://{addr}/v1/stream",
+            viewer.token
+        );
+        println!(
+            "  curl -H 'Authorization: Bearer {}' http://{addr}/v1/learners/learner-0001",
+            viewer.token
+        );
+        println!("(the demo's keys are revoked when the server stops)");
+        let config = simulator::SimulatorConfig {
+            url: format!("http://{addr}"),
+            token: ingest.token.clone(),
+            learners: args.demo_learners,
+            rate: args.demo_rate,
+            duration: None,
+            groups: 3,
+            seed: 42,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = simulator::run(config, std::future::pending()).await {
+                tracing::error!(error = %e, "demo simulator stopped");
+            }
+        });
+        demo_keys = vec![ingest.key_id, viewer.key_id];
+    }
+    let state = server.state().clone();
+    server.run(shutdown_signal()).await?;
+    for key in demo_keys {
+        let _ = state.storage.revoke_key(1, &key).await;
+    }
+    Ok(())
+}
+
+fn open_accounts(dir: &DataDirArg) -> anyhow::Result<Storage> {
+    let options = SqliteOptions {
+        path: dir.data_dir.join("learnpulse.db"),
+        durability: Durability::Full,
+        max_batch_statements: 1,
+    };
+    Ok(Storage::Sqlite(
+        SqliteStorage::open(&options)
+            .with_context(|| format!("opening {}", dir.data_dir.display()))?,
+    ))
+}
+
+fn parse_role(s: &str) -> anyhow::Result<Role> {
+    Role::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("unknown role {s:?}; one of admin, ingest, teacher, researcher, dpo, tutor")
+    })
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateTenant { name, dir } => {
+            let storage = open_accounts(&dir)?;
+            learnpulse_server::auth::bootstrap(&storage).await?;
+            let tenant = storage.create_tenant(&name).await?;
+            let key =
+                issue_key(&storage, tenant.id, Role::Admin, Some("first admin".into())).await?;
+            print_key(
+                &format!(
+                    "Created tenant {} {:?} and its admin key",
+                    tenant.id, tenant.name
+                ),
+                &key,
+            );
+        }
+        AdminCommand::Tenants { dir } => {
+            for t in open_accounts(&dir)?.tenants().await? {
+                println!("{}\t{}", t.id, t.name);
+            }
+        }
+        AdminCommand::CreateKey {
+            tenant,
+            role,
+            label,
+            dir,
+        } => {
+            let storage = open_accounts(&dir)?;
+            anyhow::ensure!(
+                storage.tenants().await?.iter().any(|t| t.id == tenant),
+                "no tenant {tenant}"
+            );
+            let key = issue_key(&storage, tenant, parse_role(&role)?, label).await?;
+            print_key(&format!("Created a {role} key in tenant {tenant}"), &key);
+        }
+        AdminCommand::Keys { tenant, dir } => {
+            for k in open_accounts(&dir)?.keys(tenant).await? {
+                let status = if k.revoked_us.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.key_id,
+                    k.role.as_str(),
+                    status,
+                    k.label.unwrap_or_default()
+                );
+            }
+        }
+        AdminCommand::RevokeKey {
+            key_id,
+            tenant,
+            dir,
+        } => {
+            anyhow::ensure!(
+                open_accounts(&dir)?.revoke_key(tenant, &key_id).await?,
+                "no live key {key_id} in tenant {tenant}"
+            );
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(command) => admin(command).await,
+        Command::Simulate(a) => {
+            init_logging(false);
+            let config = simulator::SimulatorConfig {
+                url: a.url,
+                token: a.key,
+                learners: a.learners,
+                rate: a.rate,
+                duration: a.duration.map(Duration::from_secs),
+                groups: a.groups,
+                seed: a.seed,
+            };
+            let report = simulator::run(config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Ingest {
+            url,
+            key,
+            clients,
+            batch,
+            seconds,
+        }) => {
+            let report = loadgen::run(loadgen::LoadConfig {
+                url,
+                token: key,
+                clients,
+                batch,
+                duration: Duration::from_secs(seconds),
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,39 @@
+//! # learnpulse-server
+//!
+//! The imperative shell around [`learnpulse_core`]: HTTP, storage, live delivery, metrics.
+//! Read `ARCHITECTURE.md` at the repository root for the path of one event; this is the map of
+//! where each step lives:
+//!
+//! - [`app`]: state, router assembly, start-up (bootstrap, replay), graceful shutdown.
+//! - [`auth`]: API keys (Bearer / Basic), roles and the one permission table.
+//! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
+//!   statements resource.
+//! - [`native`]: `POST /v1/events`, mapped to xAPI statements at the edge.
+//! - [`storage`]: the event log and account tables behind traits; [`storage::sqlite`] is the
+//!   embedded backend with its group-committing writer thread.
+//! - [`live`]: per-tenant learner engines fed by the commit hook, and the update broadcast.
+//! - [`learners`]: learner state and the SSE stream.
+//! - [`admin`]: tenants and keys over HTTP.
+//! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
+//! - [`problem`]: RFC 9457 error bodies.
+//! - [`config`]: the configuration file's shape and defaults.
+//! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
+//!   ordinary HTTP clients of the server.
 
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod learners;
+pub mod live;
+pub mod loadgen;
+pub mod metrics;
+pub mod native;
+pub mod ops;
+pub mod problem;
+pub mod simulator;
+pub mod storage;
+pub mod xapi;
+
+pub use app::{Server, shutdown_signal};
+pub use config::Config;

@@ -127,8 +127,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Admin, Role::Ingest, Role::Teacher, Role::Researcher, Role::Dpo, Role::Tutor];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Ingest,
+        Role::Teacher,
+        Role::Researcher,
+        Role::Dpo,
+        Role::Tutor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +196,10 @@ pub trait EventLog: Send + Sync {
         query: StatementQuery,
     ) -> impl Future<Output = Result<StatementPage, StoreError>> + Send;
 
+    /// Starts accepting appends; `hook` sees every committed statement, in order. Call after
+    /// [`EventLog::replay`], so that the hook's consumer starts from the replayed state.
+    fn start(&self, hook: CommitHook) -> Result<(), StoreError>;
+
     /// Every statement of every tenant in sequence order, for rebuilding derived state at start.
     /// Blocking; call before serving.
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError>;
@@ -203,8 +213,14 @@ pub trait AccountStore: Send + Sync {
     fn create_tenant(&self, name: &str) -> impl Future<Output = Result<Tenant, StoreError>> + Send;
     fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>, StoreError>> + Send;
     fn insert_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn key(&self, key_id: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
-    fn keys(&self, tenant: TenantId) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
+    fn key(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+    fn keys(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
     /// Returns whether a live key of that tenant was revoked.
     fn revoke_key(
         &self,
@@ -227,14 +243,30 @@ macro_rules! dispatch {
 }
 
 impl EventLog for Storage {
-    async fn append(&self, tenant: TenantId, statements: Vec<NewStatement>) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: TenantId,
+        statements: Vec<NewStatement>,
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.append(tenant, statements).await)
     }
-    async fn statement(&self, tenant: TenantId, id: Uuid, voided: bool) -> Result<Option<String>, StoreError> {
+    async fn statement(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        voided: bool,
+    ) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.statement(tenant, id, voided).await)
     }
-    async fn query(&self, tenant: TenantId, query: StatementQuery) -> Result<StatementPage, StoreError> {
+    async fn query(
+        &self,
+        tenant: TenantId,
+        query: StatementQuery,
+    ) -> Result<StatementPage, StoreError> {
         dispatch!(self, s => s.query(tenant, query).await)
+    }
+    fn start(&self, hook: CommitHook) -> Result<(), StoreError> {
+        dispatch!(self, s => s.start(hook))
     }
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
         dispatch!(self, s => s.replay(visit))

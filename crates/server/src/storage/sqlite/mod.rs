@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, ApiKeyRecord, CommitHook, Durability, EventLog, NewStatement, Role, StatementPage,
-    StatementQuery, StoreError, Tenant, TenantId, now_us,
+    AccountStore, ApiKeyRecord, CommitHook, Durability, EventLog, NewStatement, Role,
+    StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
 use writer::{AppendRequest, Writer};
 
@@ -32,16 +32,22 @@ pub struct SqliteOptions {
 }
 
 pub struct SqliteStorage {
-    path: PathBuf,
+    options: SqliteOptions,
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<ReadPool>,
 }
 
 /// Opens a connection with the settings every connection of ours uses.
-fn open_connection(path: &Path, durability: Durability, read_only: bool) -> rusqlite::Result<Connection> {
+fn open_connection(
+    path: &Path,
+    durability: Durability,
+    read_only: bool,
+) -> rusqlite::Result<Connection> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -65,21 +71,27 @@ impl SqliteStorage {
     /// [`SqliteStorage::start_writer`], after the caller has replayed the log.
     pub fn open(options: &SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Internal(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("{}: {e}", dir.display())))?;
         }
         let conn = open_connection(&options.path, options.durability, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStorage {
-            path: options.path.clone(),
+            options: options.clone(),
             sender: Mutex::new(None),
             writer: Mutex::new(None),
-            readers: Arc::new(ReadPool { path: options.path.clone(), durability: options.durability, idle: Mutex::new(vec![conn]) }),
+            readers: Arc::new(ReadPool {
+                path: options.path.clone(),
+                durability: options.durability,
+                idle: Mutex::new(vec![conn]),
+            }),
         })
     }
 
     /// Starts the writer thread; `hook` sees every committed statement in order.
-    pub fn start_writer(&self, options: &SqliteOptions, hook: CommitHook) -> Result<(), StoreError> {
+    fn start_writer(&self, hook: CommitHook) -> Result<(), StoreError> {
+        let options = &self.options;
         let conn = open_connection(&options.path, options.durability, false)?;
         let writer = Writer::new(conn, hook, options.max_batch_statements)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -93,7 +105,7 @@ impl SqliteStorage {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.options.path
     }
 
     async fn read<T: Send + 'static>(
@@ -115,7 +127,10 @@ struct ReadPool {
 }
 
 impl ReadPool {
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.idle.lock().unwrap().pop();
         let conn = match conn {
             Some(c) => c,
@@ -132,7 +147,10 @@ impl ReadPool {
 fn with_stored(json: &str, stored_us: i64) -> String {
     let stored = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(stored_us) * 1_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     let mut out = String::with_capacity(json.len() + 48);
     out.push_str("{\"stored\":\"");
@@ -146,7 +164,8 @@ fn with_stored(json: &str, stored_us: i64) -> String {
 }
 
 fn role_of(s: String) -> rusqlite::Result<Role> {
-    Role::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
+    Role::parse(&s)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
 }
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
@@ -165,18 +184,33 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us";
 
 impl EventLog for SqliteStorage {
-    async fn append(&self, tenant: TenantId, statements: Vec<NewStatement>) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: TenantId,
+        statements: Vec<NewStatement>,
+    ) -> Result<(), StoreError> {
         let sender = self.sender.lock().unwrap().clone();
-        let sender = sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
+        let sender =
+            sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
         let (reply, wait) = oneshot::channel();
         sender
-            .send(AppendRequest { tenant, statements, reply })
+            .send(AppendRequest {
+                tenant,
+                statements,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        wait.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        wait.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
-    async fn statement(&self, tenant: TenantId, id: Uuid, voided: bool) -> Result<Option<String>, StoreError> {
+    async fn statement(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        voided: bool,
+    ) -> Result<Option<String>, StoreError> {
         self.read(move |conn| {
             let row: Option<(i64, String)> = conn
                 .prepare_cached(
@@ -189,8 +223,17 @@ impl EventLog for SqliteStorage {
         .await
     }
 
-    async fn query(&self, tenant: TenantId, q: StatementQuery) -> Result<StatementPage, StoreError> {
-        self.read(move |conn| query_statements(conn, tenant, &q)).await
+    async fn query(
+        &self,
+        tenant: TenantId,
+        q: StatementQuery,
+    ) -> Result<StatementPage, StoreError> {
+        self.read(move |conn| query_statements(conn, tenant, &q))
+            .await
+    }
+
+    fn start(&self, hook: CommitHook) -> Result<(), StoreError> {
+        self.start_writer(hook)
     }
 
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
@@ -217,13 +260,28 @@ impl EventLog for SqliteStorage {
 }
 
 /// Looks up an interned id; `None` means nothing was ever stored with that value.
-fn interned(conn: &Connection, table: &str, column: &str, tenant: TenantId, value: &str) -> Result<Option<i64>, StoreError> {
+fn interned(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    tenant: TenantId,
+    value: &str,
+) -> Result<Option<i64>, StoreError> {
     let sql = format!("SELECT id FROM {table} WHERE tenant_id = ?1 AND {column} = ?2");
-    Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, value], |r| r.get(0)).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, value], |r| r.get(0))
+        .optional()?)
 }
 
-fn query_statements(conn: &Connection, tenant: TenantId, q: &StatementQuery) -> Result<StatementPage, StoreError> {
-    let mut sql = String::from("SELECT seq, stored_us, json FROM statements WHERE tenant_id = ?1 AND voided = 0");
+fn query_statements(
+    conn: &Connection,
+    tenant: TenantId,
+    q: &StatementQuery,
+) -> Result<StatementPage, StoreError> {
+    let mut sql = String::from(
+        "SELECT seq, stored_us, json FROM statements WHERE tenant_id = ?1 AND voided = 0",
+    );
     let mut args: Vec<rusqlite::types::Value> = vec![tenant.into()];
     let mut push = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
         args.push(v);
@@ -242,7 +300,11 @@ fn query_statements(conn: &Connection, tenant: TenantId, q: &StatementQuery) -> 
         }
     }
     if let Some(r) = q.registration {
-        push(&mut sql, " AND registration = ?", r.as_bytes().to_vec().into());
+        push(
+            &mut sql,
+            " AND registration = ?",
+            r.as_bytes().to_vec().into(),
+        );
     }
     if let Some(since) = q.since_us {
         push(&mut sql, " AND stored_us > ?", since.into());
@@ -251,10 +313,18 @@ fn query_statements(conn: &Connection, tenant: TenantId, q: &StatementQuery) -> 
         push(&mut sql, " AND stored_us <= ?", until.into());
     }
     if let Some(cursor) = q.cursor {
-        let clause = if q.ascending { " AND seq > ?" } else { " AND seq < ?" };
+        let clause = if q.ascending {
+            " AND seq > ?"
+        } else {
+            " AND seq < ?"
+        };
         push(&mut sql, clause, cursor.into());
     }
-    sql.push_str(if q.ascending { " ORDER BY seq ASC" } else { " ORDER BY seq DESC" });
+    sql.push_str(if q.ascending {
+        " ORDER BY seq ASC"
+    } else {
+        " ORDER BY seq DESC"
+    });
     push(&mut sql, " LIMIT ?", ((q.limit + 1) as i64).into());
 
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -279,22 +349,38 @@ impl AccountStore for SqliteStorage {
         let name = name.to_owned();
         self.read(move |conn| {
             let created_us = now_us();
-            conn.execute("INSERT INTO tenants (name, created_us) VALUES (?1, ?2)", params![name, created_us])
-                .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        StoreError::Internal(format!("a tenant named {name:?} already exists"))
-                    }
-                    e => e.into(),
-                })?;
-            Ok(Tenant { id: conn.last_insert_rowid(), name, created_us })
+            conn.execute(
+                "INSERT INTO tenants (name, created_us) VALUES (?1, ?2)",
+                params![name, created_us],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Internal(format!("a tenant named {name:?} already exists"))
+                }
+                e => e.into(),
+            })?;
+            Ok(Tenant {
+                id: conn.last_insert_rowid(),
+                name,
+                created_us,
+            })
         })
         .await
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, name, created_us FROM tenants ORDER BY id")?;
-            let rows = stmt.query_map([], |r| Ok(Tenant { id: r.get(0)?, name: r.get(1)?, created_us: r.get(2)? }))?;
+            let mut stmt =
+                conn.prepare_cached("SELECT id, name, created_us FROM tenants ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Tenant {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_us: r.get(2)?,
+                })
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -303,7 +389,9 @@ impl AccountStore for SqliteStorage {
     async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
         self.read(move |conn| {
             conn.execute(
-                &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!(
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
                 params![
                     key.key_id,
                     key.tenant_id,
@@ -323,7 +411,9 @@ impl AccountStore for SqliteStorage {
         let key_id = key_id.to_owned();
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"
+                ))?
                 .query_row([key_id], key_from_row)
                 .optional()?)
         })
@@ -332,8 +422,9 @@ impl AccountStore for SqliteStorage {
 
     async fn keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_us"))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_us"
+            ))?;
             let rows = stmt.query_map([tenant], key_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

@@ -39,7 +39,13 @@ enum InternTable {
 }
 
 impl Interner {
-    fn id(&mut self, conn: &Connection, table: InternTable, tenant: TenantId, key: &str) -> rusqlite::Result<i64> {
+    fn id(
+        &mut self,
+        conn: &Connection,
+        table: InternTable,
+        tenant: TenantId,
+        key: &str,
+    ) -> rusqlite::Result<i64> {
         let (map, select, insert) = match table {
             InternTable::Actors => (
                 &mut self.actors,
@@ -60,8 +66,10 @@ impl Interner {
         if let Some(id) = map.get(&(tenant, key.to_owned())) {
             return Ok(*id);
         }
-        let existing: Option<i64> =
-            conn.prepare_cached(select)?.query_row(params![tenant, key], |r| r.get(0)).optional()?;
+        let existing: Option<i64> = conn
+            .prepare_cached(select)?
+            .query_row(params![tenant, key], |r| r.get(0))
+            .optional()?;
         let id = match existing {
             Some(id) => id,
             None => {
@@ -87,10 +95,23 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn new(conn: Connection, hook: CommitHook, max_batch_statements: usize) -> rusqlite::Result<Self> {
-        let last_stored_us: i64 =
-            conn.query_row("SELECT COALESCE(MAX(stored_us), 0) FROM statements", [], |r| r.get(0))?;
-        Ok(Writer { conn, interner: Interner::default(), last_stored_us, hook, max_batch_statements })
+    pub fn new(
+        conn: Connection,
+        hook: CommitHook,
+        max_batch_statements: usize,
+    ) -> rusqlite::Result<Self> {
+        let last_stored_us: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(stored_us), 0) FROM statements",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Writer {
+            conn,
+            interner: Interner::default(),
+            last_stored_us,
+            hook,
+            max_batch_statements,
+        })
     }
 
     /// Runs until every sender is dropped, then returns (everything received has been committed).
@@ -140,7 +161,11 @@ impl Writer {
             if let Ok(seqs) = result {
                 for (statement, seq) in req.statements.iter().zip(seqs) {
                     if *seq > 0 {
-                        committed.push(Committed { tenant: req.tenant, seq: *seq, statement });
+                        committed.push(Committed {
+                            tenant: req.tenant,
+                            seq: *seq,
+                            statement,
+                        });
                     }
                 }
             }
@@ -165,7 +190,8 @@ impl Writer {
                 Ok(seqs)
             }
             Err(e) => {
-                self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                self.conn
+                    .execute_batch("ROLLBACK TO request; RELEASE request")?;
                 Err(e)
             }
         }
@@ -175,10 +201,19 @@ impl Writer {
         let tenant = req.tenant;
         let mut seqs = Vec::with_capacity(req.statements.len());
         for st in &req.statements {
-            let actor = self.interner.id(&self.conn, InternTable::Actors, tenant, &st.actor)?;
-            let verb = self.interner.id(&self.conn, InternTable::Verbs, tenant, &st.verb)?;
+            let actor = self
+                .interner
+                .id(&self.conn, InternTable::Actors, tenant, &st.actor)?;
+            let verb = self
+                .interner
+                .id(&self.conn, InternTable::Verbs, tenant, &st.verb)?;
             let activity = match &st.activity {
-                Some(a) => Some(self.interner.id(&self.conn, InternTable::Activities, tenant, a)?),
+                Some(a) => {
+                    Some(
+                        self.interner
+                            .id(&self.conn, InternTable::Activities, tenant, a)?,
+                    )
+                }
                 None => None,
             };
             self.last_stored_us = now_us().max(self.last_stored_us + 1);
@@ -217,7 +252,9 @@ impl Writer {
     fn check_same(&self, tenant: TenantId, st: &NewStatement) -> Result<(), StoreError> {
         let existing: Vec<u8> = self
             .conn
-            .prepare_cached("SELECT fingerprint FROM statements WHERE tenant_id = ?1 AND statement_id = ?2")?
+            .prepare_cached(
+                "SELECT fingerprint FROM statements WHERE tenant_id = ?1 AND statement_id = ?2",
+            )?
             .query_row(params![tenant, st.id.as_bytes().as_slice()], |r| r.get(0))?;
         if existing == st.fingerprint {
             Ok(())

@@ -1,0 +1,239 @@
+//! Assembling the server: state, router, start-up (bootstrap, replay) and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use learnpulse_core::EngineParams;
+
+use crate::auth::{IssuedKey, KeyCache};
+use crate::config::Config;
+use crate::live::LearnerHub;
+use crate::storage::sqlite::SqliteOptions;
+use crate::storage::{EventLog, SqliteStorage, Storage};
+use crate::xapi::mapping::learning_event;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub config: Config,
+    pub storage: Storage,
+    pub keys: KeyCache,
+    pub hub: Arc<LearnerHub>,
+    pub metrics: PrometheusHandle,
+    /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
+    pub shutdown: watch::Receiver<bool>,
+    pub openapi_json: OnceLock<String>,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "learnpulse", description = "Real-time, privacy-first learning analytics: xAPI and native ingest, live learner state."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "xAPI", description = "xAPI 1.0.3 / 2.0.0 Learning Record Store"),
+        (name = "native", description = "The compact native event API"),
+        (name = "learners", description = "Learner state and the live stream"),
+        (name = "admin", description = "Tenants and API keys"),
+        (name = "ops", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`<key_id>.<secret>` as a Bearer token, or key_id/secret as HTTP Basic",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and their OpenAPI description, from one list: a route cannot be served without
+/// being documented.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::xapi::router())
+        .merge(crate::native::router())
+        .merge(crate::learners::router())
+        .merge(crate::admin::router())
+        .merge(crate::ops::router())
+        .split_for_parts()
+}
+
+/// A started server: storage open, log replayed, writer running, socket bound.
+pub struct Server {
+    state: AppState,
+    listener: TcpListener,
+    router: Router,
+    shutdown: watch::Sender<bool>,
+    bootstrap_key: Option<IssuedKey>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let metrics = crate::metrics::handle();
+        let options = SqliteOptions {
+            path: config.database_path(),
+            durability: config.storage.durability,
+            max_batch_statements: config.storage.max_group_commit,
+        };
+        let storage = Storage::Sqlite(SqliteStorage::open(&options)?);
+        let bootstrap_key = crate::auth::bootstrap(&storage).await?;
+
+        let hub = Arc::new(LearnerHub::new(EngineParams::default()));
+        let started = Instant::now();
+        let replayed = storage.replay(&mut |tenant, json| {
+            if let Some(event) = serde_json::from_str(json)
+                .ok()
+                .as_ref()
+                .and_then(learning_event)
+            {
+                hub.replay(tenant, &event);
+            }
+        })?;
+        tracing::info!(
+            statements = replayed,
+            learners = hub.learner_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "event log replayed"
+        );
+        let hook_hub = hub.clone();
+        storage.start(Box::new(move |committed| {
+            hook_hub.apply_committed(committed)
+        }))?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let timeout = Duration::from_secs(config.limits.request_timeout_secs);
+        let body_limit = config.limits.max_body_bytes;
+        let state = AppState(Arc::new(AppInner {
+            config,
+            storage,
+            keys: KeyCache::default(),
+            hub,
+            metrics,
+            shutdown: shutdown_rx,
+            openapi_json: OnceLock::new(),
+        }));
+        let (router, openapi) = routes();
+        let _ = state
+            .openapi_json
+            .set(openapi.to_json().unwrap_or_default());
+        let router = router
+            .layer(axum::middleware::from_fn(crate::metrics::track))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(TraceLayer::new_for_http())
+            .with_state(state.clone());
+        Ok(Server {
+            state,
+            listener,
+            router,
+            shutdown,
+            bootstrap_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The admin key created on the very first start (None on later starts).
+    pub fn bootstrap_key(&self) -> Option<&IssuedKey> {
+        self.bootstrap_key.as_ref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, finishes in-flight requests, ends
+    /// live streams, drains the writer and returns.
+    pub async fn run(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server {
+            state,
+            listener,
+            router,
+            shutdown,
+            ..
+        } = self;
+        let stop = shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stop.send(true);
+            })
+            .await?;
+        let _ = shutdown.send(true);
+        state.storage.shutdown();
+        tracing::info!("event log flushed; bye");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

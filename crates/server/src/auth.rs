@@ -1,0 +1,261 @@
+//! Tenants, API keys and roles.
+//!
+//! A key is a public key id and a secret. Clients send them as `Authorization: Bearer
+//! <key_id>.<secret>` or as HTTP Basic (`key_id:secret`, the xAPI convention). Only the SHA-256
+//! of the secret is stored; secrets are 256 random bits, so a fast hash is enough (there is
+//! nothing to brute-force). What each role may do is decided in one place, [`allowed`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::problem::ApiError;
+use crate::storage::{AccountStore, ApiKeyRecord, Role, Storage, StoreError, TenantId, now_us};
+
+/// How long a verified key is trusted from memory before it is read again from storage. Keys
+/// revoked through the API are dropped at once; ones revoked by `learnpulse admin` from another
+/// process stop working within this time.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// What a request may do. Handlers ask [`Caller::require`] for one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    WriteStatements,
+    ReadStatements,
+    ReadLearners,
+    ManageKeys,
+    /// Create tenants: only admins of the operator tenant (the first one, created at bootstrap).
+    ManageTenants,
+}
+
+/// The permission table.
+pub fn allowed(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match action {
+        WriteStatements => matches!(role, Admin | Ingest),
+        ReadStatements => matches!(role, Admin | Ingest | Dpo),
+        ReadLearners => matches!(role, Admin | Teacher | Tutor | Dpo),
+        ManageKeys | ManageTenants => role == Admin,
+    }
+}
+
+/// The tenant that exists from the first start; its admins operate the whole server.
+pub const OPERATOR_TENANT: TenantId = 1;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub key_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        let tenant_ok = action != Action::ManageTenants || self.tenant == OPERATOR_TENANT;
+        if allowed(self.role, action) && tenant_ok {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the role '{}' may not {:?} here",
+                self.role.as_str(),
+                action
+            )))
+        }
+    }
+}
+
+/// A key as handed to its owner, once. The secret is not kept anywhere.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IssuedKey {
+    pub key_id: String,
+    pub secret: String,
+    /// `key_id.secret`, ready for `Authorization: Bearer`.
+    pub token: String,
+    pub tenant_id: TenantId,
+    pub role: Role,
+}
+
+fn sha256(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Creates and stores a new key; returns it with its secret (the only time the secret exists).
+pub async fn issue_key(
+    storage: &Storage,
+    tenant: TenantId,
+    role: Role,
+    label: Option<String>,
+) -> Result<IssuedKey, StoreError> {
+    let mut id_bytes = [0u8; 8];
+    let mut secret_bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut id_bytes);
+    rand::rng().fill_bytes(&mut secret_bytes);
+    let key_id = format!("lpk_{}", hex::encode(id_bytes));
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_bytes);
+    storage
+        .insert_key(ApiKeyRecord {
+            key_id: key_id.clone(),
+            tenant_id: tenant,
+            role,
+            secret_sha256: sha256(&secret),
+            label,
+            created_us: now_us(),
+            revoked_us: None,
+        })
+        .await?;
+    Ok(IssuedKey {
+        token: format!("{key_id}.{secret}"),
+        key_id,
+        secret,
+        tenant_id: tenant,
+        role,
+    })
+}
+
+/// Creates the operator tenant and its first admin key if the store has no tenant yet.
+pub async fn bootstrap(storage: &Storage) -> Result<Option<IssuedKey>, StoreError> {
+    if !storage.tenants().await?.is_empty() {
+        return Ok(None);
+    }
+    let tenant = storage.create_tenant("default").await?;
+    issue_key(
+        storage,
+        tenant.id,
+        Role::Admin,
+        Some("bootstrap admin".into()),
+    )
+    .await
+    .map(Some)
+}
+
+/// Verified keys, kept for [`KEY_CACHE_TTL`].
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
+}
+
+impl KeyCache {
+    pub fn forget(&self, key_id: &str) {
+        self.entries.lock().unwrap().remove(key_id);
+    }
+
+    async fn lookup(
+        &self,
+        storage: &Storage,
+        key_id: &str,
+    ) -> Result<Option<ApiKeyRecord>, ApiError> {
+        if let Some((record, at)) = self.entries.lock().unwrap().get(key_id)
+            && at.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some(record.clone()));
+        }
+        let record = storage.key(key_id).await?;
+        if let Some(r) = &record {
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(key_id.to_owned(), (r.clone(), Instant::now()));
+        }
+        Ok(record)
+    }
+}
+
+/// Splits an `Authorization` header into key id and secret.
+pub fn parse_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, value) = header.trim().split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let (id, secret) = value.split_once('.')?;
+        return Some((id.to_owned(), secret.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        return Some((id.to_owned(), secret.to_owned()));
+    }
+    None
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "credentials required: Authorization: Bearer <key_id>.<secret> or Basic",
+                )
+            })?;
+        let (key_id, secret) = parse_credentials(header)
+            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
+        let record = state.keys.lookup(&state.storage, &key_id).await?;
+        let record = match record {
+            Some(r)
+                if r.revoked_us.is_none()
+                    && constant_time_eq(&r.secret_sha256, &sha256(&secret)) =>
+            {
+                r
+            }
+            _ => {
+                metrics::counter!("learnpulse_auth_failures_total").increment(1);
+                return Err(ApiError::unauthorized("unknown, revoked or wrong API key"));
+            }
+        };
+        Ok(Caller {
+            tenant: record.tenant_id,
+            key_id: record.key_id,
+            role: record.role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_basic_credentials_parse() {
+        assert_eq!(
+            parse_credentials("Bearer lpk_1.s3cr3t"),
+            Some(("lpk_1".into(), "s3cr3t".into()))
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("lpk_1:s3cr3t");
+        assert_eq!(
+            parse_credentials(&format!("Basic {basic}")),
+            Some(("lpk_1".into(), "s3cr3t".into()))
+        );
+        assert_eq!(parse_credentials("Digest abc"), None);
+    }
+
+    #[test]
+    fn the_permission_table_keeps_roles_apart() {
+        assert!(allowed(Role::Ingest, Action::WriteStatements));
+        assert!(!allowed(Role::Teacher, Action::WriteStatements));
+        assert!(!allowed(Role::Researcher, Action::ReadLearners));
+        assert!(!allowed(Role::Ingest, Action::ManageKeys));
+        assert!(allowed(Role::Admin, Action::ManageKeys));
+    }
+}

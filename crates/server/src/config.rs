@@ -1,0 +1,96 @@
+//! Server configuration: `learnpulse.toml`, overridden by `LEARNPULSE_*` environment variables,
+//! overridden by command-line flags (the CLI applies the last two; see `learnpulse serve --help`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::Durability;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded database (created on first start).
+    pub data_dir: PathBuf,
+    /// Log lines as JSON instead of human-readable text.
+    pub log_json: bool,
+    pub storage: StorageConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `full` (fsync every group commit: survives power loss) or `process` (survives a crash of
+    /// the process, may lose the last commits on power loss).
+    pub durability: Durability,
+    /// Most statements one group commit takes from the queue.
+    pub max_group_commit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most statements or events in one request (413 beyond).
+    pub max_batch: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+    /// Upper bound (and default) of `limit` on statement queries.
+    pub max_query_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
+            data_dir: PathBuf::from("data"),
+            log_json: false,
+            storage: StorageConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            durability: Durability::Full,
+            max_group_commit: 20_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch: 5_000,
+            request_timeout_secs: 30,
+            max_query_limit: 500,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are an error (a typo should not be silently ignored).
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The configuration file to read when none is named: `./learnpulse.toml` if it exists.
+    pub fn default_file() -> Option<PathBuf> {
+        let p = PathBuf::from("learnpulse.toml");
+        p.exists().then_some(p)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("learnpulse.db")
+    }
+}

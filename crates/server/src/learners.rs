@@ -1,0 +1,131 @@
+//! Reading learner state: `GET /v1/learners/{id}` and the live stream `GET /v1/stream` (SSE).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use learnpulse_core::LearnerState;
+
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::live::LearnerUpdate;
+use crate::problem::{ApiError, Problem};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_learner))
+        .routes(routes!(stream))
+}
+
+/// The current state of one learner: answers, mastery per skill, cognitive load and its reasons.
+#[utoipa::path(
+    get, path = "/v1/learners/{id}", tag = "learners",
+    params(("id" = String, Path, description = "The learner id (native `learner_id`, or the xAPI account name / e-mail address)")),
+    responses(
+        (status = 200, description = "The learner's state", body = Object),
+        (status = 404, description = "No events of this learner", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_learner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LearnerState>, ApiError> {
+    caller.require(Action::ReadLearners)?;
+    state
+        .hub
+        .learner(caller.tenant, &id)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
+        })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct StreamFilter {
+    /// Only this learner.
+    learner: Option<String>,
+    /// Only learners working in this group (class).
+    group: Option<String>,
+}
+
+fn matches(update: &LearnerUpdate, tenant: i64, filter: &StreamFilter) -> bool {
+    update.tenant == tenant
+        && filter
+            .learner
+            .as_ref()
+            .is_none_or(|l| *l == update.state.learner)
+        && filter
+            .group
+            .as_ref()
+            .is_none_or(|g| update.state.groups.contains(g))
+}
+
+/// Server-Sent Events: one `learner` event per learner-state change, as it happens.
+#[utoipa::path(
+    get, path = "/v1/stream", tag = "learners",
+    params(StreamFilter),
+    responses((status = 200, description = "text/event-stream of `learner` events (data: {seq, state})", content_type = "text/event-stream", body = String)),
+    security(("api_key" = []))
+)]
+async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<StreamFilter>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(Action::ReadLearners)?;
+    let receiver = state.hub.subscribe();
+    let shutdown = state.shutdown.clone();
+    let tenant = caller.tenant;
+    metrics::gauge!("learnpulse_stream_subscribers").increment(1.0);
+    let _guard = SubscriberGauge;
+    let events = futures_util::stream::unfold(
+        (receiver, shutdown, filter, _guard),
+        move |(mut receiver, mut shutdown, filter, guard)| async move {
+            loop {
+                let next: Result<Arc<LearnerUpdate>, RecvError> = tokio::select! {
+                    r = receiver.recv() => r,
+                    // The server is shutting down: end the stream so that graceful shutdown
+                    // does not wait for subscribers to hang up.
+                    _ = shutdown.wait_for(|stop| *stop) => return None,
+                };
+                match next {
+                    Ok(update) if matches(&update, tenant, &filter) => {
+                        let event = Event::default()
+                            .event("learner")
+                            .id(update.seq.to_string())
+                            .json_data(&*update)
+                            .unwrap_or_else(|_| Event::default().comment("unserialisable update"));
+                        return Some((Ok(event), (receiver, shutdown, filter, guard)));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        let event = Event::default().event("lagged").data(n.to_string());
+                        return Some((Ok(event), (receiver, shutdown, filter, guard)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Decrements the subscriber gauge when a stream ends.
+struct SubscriberGauge;
+
+impl Drop for SubscriberGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("learnpulse_stream_subscribers").decrement(1.0);
+    }
+}

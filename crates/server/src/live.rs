@@ -1,0 +1,104 @@
+//! The live learner state: one [`Engine`] per tenant, fed by the writer's commit hook, and a
+//! broadcast of every learner-state change for the SSE stream.
+//!
+//! The engines are updated in the writer thread, after each group commit and before the
+//! requests are acknowledged: so the state always reflects exactly the committed log, in log
+//! order, and a client that reads a learner after its POST was acknowledged sees its event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent};
+
+use crate::storage::{Committed, TenantId};
+
+/// One learner-state change, as pushed to stream subscribers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnerUpdate {
+    #[serde(skip)]
+    pub tenant: TenantId,
+    /// Sequence number of the statement that caused the change.
+    pub seq: i64,
+    pub state: LearnerState,
+}
+
+pub struct LearnerHub {
+    params: EngineParams,
+    engines: RwLock<HashMap<TenantId, Engine>>,
+    updates: broadcast::Sender<Arc<LearnerUpdate>>,
+}
+
+impl LearnerHub {
+    pub fn new(params: EngineParams) -> Self {
+        LearnerHub {
+            params,
+            engines: RwLock::new(HashMap::new()),
+            updates: broadcast::channel(4_096).0,
+        }
+    }
+
+    /// Folds an event into its tenant's engine without notifying anyone (start-up replay).
+    pub fn replay(&self, tenant: TenantId, event: &LearningEvent) {
+        let mut engines = self.engines.write().unwrap();
+        engines
+            .entry(tenant)
+            .or_insert_with(|| Engine::new(self.params))
+            .apply(event);
+    }
+
+    /// The commit hook: applies committed events in order and publishes the new states.
+    pub fn apply_committed(&self, committed: &[Committed<'_>]) {
+        let notify = self.updates.receiver_count() > 0;
+        let mut engines = self.engines.write().unwrap();
+        for c in committed {
+            let Some(event) = &c.statement.event else {
+                continue;
+            };
+            let engine = engines
+                .entry(c.tenant)
+                .or_insert_with(|| Engine::new(self.params));
+            let state = engine.apply(event);
+            if notify {
+                let _ = self.updates.send(Arc::new(LearnerUpdate {
+                    tenant: c.tenant,
+                    seq: c.seq,
+                    state: state.clone(),
+                }));
+            }
+        }
+        metrics::gauge!("learnpulse_learners_in_memory")
+            .set(engines.values().map(Engine::learner_count).sum::<usize>() as f64);
+        drop(engines);
+        metrics::counter!("learnpulse_engine_events_total").increment(
+            committed
+                .iter()
+                .filter(|c| c.statement.event.is_some())
+                .count() as u64,
+        );
+    }
+
+    pub fn learner(&self, tenant: TenantId, learner: &str) -> Option<LearnerState> {
+        self.engines
+            .read()
+            .unwrap()
+            .get(&tenant)?
+            .learner(learner)
+            .cloned()
+    }
+
+    pub fn learner_count(&self) -> usize {
+        self.engines
+            .read()
+            .unwrap()
+            .values()
+            .map(Engine::learner_count)
+            .sum()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LearnerUpdate>> {
+        self.updates.subscribe()
+    }
+}

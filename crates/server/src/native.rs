@@ -1,0 +1,159 @@
+//! The native event API, `POST /v1/events`: a compact batch format for platforms that do not
+//! speak xAPI. Each event is turned into an xAPI statement ([`crate::xapi::mapping::native_statement`])
+//! and then takes exactly the path of an xAPI statement.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::xapi::mapping::{NativeFields, native_statement};
+use crate::xapi::{XapiVersion, append, prepare_batch_native};
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NativeOutcome {
+    Correct,
+    Incorrect,
+    /// No judged answer (viewed, started, asked for a hint).
+    None,
+}
+
+/// One learning event.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NativeEvent {
+    /// Optional client-chosen id (UUID) that makes retries idempotent.
+    pub event_id: Option<uuid::Uuid>,
+    /// The platform's id of the learner.
+    pub learner_id: String,
+    /// The item (question, step) the event is about.
+    pub item_id: String,
+    /// Skills (knowledge components) the item exercises.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    pub outcome: NativeOutcome,
+    /// Milliseconds the learner took to respond.
+    pub response_time_ms: Option<u64>,
+    #[serde(default)]
+    pub hints_used: u32,
+    /// 1 for the first attempt at the item.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// Free text the learner wrote (an answer, a message).
+    pub text: Option<String>,
+    pub session_id: Option<String>,
+    /// The class or group the learner is working in.
+    pub group_id: Option<String>,
+    /// RFC 3339 time of the event; the server's time when absent.
+    pub timestamp: Option<String>,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<NativeEvent>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub accepted: usize,
+    /// Statement id of each event, in order.
+    pub ids: Vec<String>,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_events))
+}
+
+fn check(e: &NativeEvent, i: usize) -> Result<(), ApiError> {
+    let field = |name: &str| format!("events[{i}].{name}");
+    for (name, value) in [("learner_id", &e.learner_id), ("item_id", &e.item_id)] {
+        if value.trim().is_empty() || value.len() > 512 {
+            return Err(ApiError::bad_request(
+                field(name),
+                "must be a non-empty string of at most 512 bytes",
+            ));
+        }
+    }
+    if e.attempt == 0 {
+        return Err(ApiError::bad_request(field("attempt"), "starts at 1"));
+    }
+    if let Some(t) = &e.timestamp
+        && crate::xapi::validate::parse_timestamp(t).is_none()
+    {
+        return Err(ApiError::bad_request(
+            field("timestamp"),
+            "must be an RFC 3339 timestamp with a time zone",
+        ));
+    }
+    if let Some(s) = e.skills.iter().find(|s| s.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            field("skills"),
+            format!("skill names cannot be empty ({s:?})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Ingest a batch of native learning events. The batch is atomic.
+#[utoipa::path(
+    post, path = "/v1/events", tag = "native",
+    request_body = EventBatch,
+    responses(
+        (status = 200, description = "All events stored", body = Accepted),
+        (status = 400, description = "Invalid event; `field` names it", body = Problem),
+        (status = 409, description = "An event_id was reused for a different event", body = Problem),
+        (status = 413, description = "Body or batch too large", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn post_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(bytes): Body,
+) -> Result<Json<Accepted>, ApiError> {
+    caller.require(Action::WriteStatements)?;
+    let batch: EventBatch = parse_json(&bytes)?;
+    let mut statements = Vec::with_capacity(batch.events.len());
+    for (i, e) in batch.events.iter().enumerate() {
+        check(e, i)?;
+        let mut statement = native_statement(&NativeFields {
+            learner: &e.learner_id,
+            item: &e.item_id,
+            skills: &e.skills,
+            correct: match e.outcome {
+                NativeOutcome::Correct => Some(true),
+                NativeOutcome::Incorrect => Some(false),
+                NativeOutcome::None => None,
+            },
+            response_time_ms: e.response_time_ms,
+            hints_used: e.hints_used,
+            attempt: e.attempt,
+            text: e.text.as_deref(),
+            session: e.session_id.as_deref(),
+            group: e.group_id.as_deref(),
+            timestamp: e.timestamp.as_deref(),
+        });
+        if let Some(id) = e.event_id {
+            statement["id"] = serde_json::json!(id.to_string());
+        }
+        statements.push(statement);
+    }
+    let prepared = prepare_batch_native(&state, &caller, XapiVersion("2.0.0"), statements)?;
+    let ids: Vec<String> = prepared.iter().map(|s| s.id.to_string()).collect();
+    append(&state, &caller, prepared).await?;
+    Ok(Json(Accepted {
+        accepted: ids.len(),
+        ids,
+    }))
+}

@@ -1,0 +1,164 @@
+//! RFC 9457 problem details: every error the server returns is one of these.
+//!
+//! A problem names the offending request field in `field` (a JSON path such as
+//! `statements[2].actor.mbox`, or a query parameter name) whenever there is one, so that a
+//! platform engineer can fix the request without reading server logs.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::storage::StoreError;
+
+/// The JSON body of an error response (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request field (JSON path or parameter) at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error a handler returns; rendered as a [`Problem`].
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+    pub field: Option<String>,
+    /// Extra response headers (e.g. `WWW-Authenticate` on 401).
+    pub www_authenticate: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            detail: detail.into(),
+            field: None,
+            www_authenticate: false,
+        }
+    }
+
+    pub fn bad_request(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, detail)
+        }
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError {
+            www_authenticate: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, detail)
+        }
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn problem(&self) -> Problem {
+        let slug = self
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace(' ', "-");
+        Problem {
+            kind: format!("https://learnpulse.dev/problems/{slug}"),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.www_authenticate {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"learnpulse\", Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "statement {id} already exists with different content; statements are immutable"
+                ),
+            )
+            .with_field("id"),
+            StoreError::Unavailable(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why),
+            StoreError::Internal(why) => {
+                tracing::error!(error = %why, "storage error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error; see the server log",
+                )
+            }
+        }
+    }
+}
+
+/// Body extraction that turns every failure into a problem (axum's own rejections are plain
+/// text): too large gives 413, unreadable gives 400.
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "the request body is larger than the configured limit (limits.max_body_bytes)"
+                        .to_owned()
+                } else {
+                    rejection.body_text()
+                };
+                Err(ApiError::new(status, detail))
+            }
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, naming the failing field in the error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::bad_request(field, e.into_inner().to_string())
+    })
+}

@@ -1,0 +1,328 @@
+//! How xAPI statements become [`LearningEvent`]s, and native events become xAPI statements.
+//!
+//! Native events are turned into xAPI statements at the edge, so that there is one log and every
+//! event, whichever way it came in, can be read back through the xAPI statements resource. The
+//! table of this mapping is in the README ("How xAPI fields map to learning events").
+
+use serde_json::{Map, Value, json};
+
+use learnpulse_core::{LearningEvent, Outcome};
+
+use super::validate::{parse_duration_ms, parse_timestamp};
+
+/// Namespace of learnpulse's own xAPI extensions.
+pub const EXT: &str = "https://learnpulse.dev/xapi/ext/";
+/// Activity type that marks a `contextActivities.category` entry as a skill.
+pub const SKILL_TYPE: &str = "https://learnpulse.dev/xapi/activity-type/skill";
+/// Account home page of learners posted through the native API.
+pub const NATIVE_HOME_PAGE: &str = "https://learnpulse.dev/learners";
+/// Prefix of item ids of native events that are not IRIs already.
+pub const NATIVE_ITEM_PREFIX: &str = "urn:learnpulse:item:";
+
+pub const VERB_ANSWERED: &str = "http://adlnet.gov/expapi/verbs/answered";
+pub const VERB_ATTEMPTED: &str = "http://adlnet.gov/expapi/verbs/attempted";
+pub const VERB_VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
+const VERB_PASSED: &str = "http://adlnet.gov/expapi/verbs/passed";
+const VERB_FAILED: &str = "http://adlnet.gov/expapi/verbs/failed";
+
+/// Canonical inverse functional identifier of an Agent or identified Group, used to index the
+/// actor and to match the `agent` query filter. Anonymous groups are keyed by their members.
+pub fn actor_ifi(actor: &Value) -> String {
+    if let Some(s) = actor.get("mbox").and_then(Value::as_str) {
+        return format!("mbox:{s}");
+    }
+    if let Some(s) = actor.get("mbox_sha1sum").and_then(Value::as_str) {
+        return format!("mbox_sha1sum:{}", s.to_ascii_lowercase());
+    }
+    if let Some(s) = actor.get("openid").and_then(Value::as_str) {
+        return format!("openid:{s}");
+    }
+    if let Some(a) = actor.get("account") {
+        let home = a
+            .get("homePage")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = a.get("name").and_then(Value::as_str).unwrap_or_default();
+        return format!("account:{home}|{name}");
+    }
+    let mut members: Vec<String> = actor
+        .get("member")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(actor_ifi)
+        .collect();
+    members.sort();
+    format!("group:[{}]", members.join(","))
+}
+
+/// The learner key of an Agent: the account name, else the e-mail address, else the other
+/// identifier. Groups are not learners.
+pub fn learner_key(actor: &Value) -> Option<String> {
+    if actor.get("objectType").and_then(Value::as_str) == Some("Group") {
+        return None;
+    }
+    if let Some(name) = actor
+        .get("account")
+        .and_then(|a| a.get("name"))
+        .and_then(Value::as_str)
+    {
+        return Some(name.to_owned());
+    }
+    if let Some(mbox) = actor.get("mbox").and_then(Value::as_str) {
+        return Some(mbox.trim_start_matches("mailto:").to_owned());
+    }
+    ["mbox_sha1sum", "openid"]
+        .iter()
+        .find_map(|k| actor.get(*k).and_then(Value::as_str).map(str::to_owned))
+}
+
+fn extension<'a>(statement: &'a Value, name: &str) -> Option<&'a Value> {
+    let key = format!("{EXT}{name}");
+    statement
+        .get("context")
+        .and_then(|c| c.get("extensions"))
+        .and_then(|e| e.get(&key))
+        .or_else(|| {
+            statement
+                .get("result")
+                .and_then(|r| r.get("extensions"))
+                .and_then(|e| e.get(&key))
+        })
+}
+
+fn skills(statement: &Value) -> Vec<String> {
+    let mut out: Vec<String> = match extension(statement, "skills") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let categories = statement
+        .get("context")
+        .and_then(|c| c.get("contextActivities"))
+        .and_then(|c| c.get("category"));
+    let categories: Vec<&Value> = match categories {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    for c in categories {
+        let is_skill = c
+            .get("definition")
+            .and_then(|d| d.get("type"))
+            .and_then(Value::as_str)
+            == Some(SKILL_TYPE);
+        if let (true, Some(id)) = (is_skill, c.get("id").and_then(Value::as_str)) {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+fn group_of(statement: &Value) -> Option<String> {
+    if let Some(g) = extension(statement, "group").and_then(Value::as_str) {
+        return Some(g.to_owned());
+    }
+    let team = statement.get("context")?.get("team")?;
+    team.get("account")
+        .and_then(|a| a.get("name"))
+        .or_else(|| team.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn u32_extension(statement: &Value, name: &str) -> Option<u32> {
+    extension(statement, name)
+        .and_then(Value::as_u64)
+        .map(|n| n.min(u64::from(u32::MAX)) as u32)
+}
+
+/// What the learner engine sees of a (valid, completed) statement, if it is about a learner
+/// working on an activity. Voiding statements and statements about agents are not learning events.
+pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
+    let verb = statement.get("verb")?.get("id")?.as_str()?;
+    if verb == VERB_VOIDED {
+        return None;
+    }
+    let object = statement.get("object")?;
+    if object
+        .get("objectType")
+        .and_then(Value::as_str)
+        .unwrap_or("Activity")
+        != "Activity"
+    {
+        return None;
+    }
+    let item = object.get("id")?.as_str()?;
+    let learner = learner_key(statement.get("actor")?)?;
+    let result = statement.get("result");
+    let success = result
+        .and_then(|r| r.get("success"))
+        .and_then(Value::as_bool);
+    let outcome = match (verb, success) {
+        (_, Some(true)) => Outcome::Correct,
+        (_, Some(false)) => Outcome::Incorrect,
+        (VERB_PASSED, None) => Outcome::Correct,
+        (VERB_FAILED, None) => Outcome::Incorrect,
+        _ => Outcome::Unscored,
+    };
+    let timestamp_ms = statement
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(parse_timestamp)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or(0);
+    let session = extension(statement, "session")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            statement
+                .get("context")
+                .and_then(|c| c.get("registration"))
+                .and_then(Value::as_str)
+        })
+        .map(str::to_owned);
+    Some(LearningEvent {
+        learner,
+        group: group_of(statement),
+        session,
+        item: item
+            .strip_prefix(NATIVE_ITEM_PREFIX)
+            .unwrap_or(item)
+            .to_owned(),
+        skills: skills(statement),
+        outcome,
+        response_time_ms: result
+            .and_then(|r| r.get("duration"))
+            .and_then(Value::as_str)
+            .and_then(parse_duration_ms),
+        hints_used: u32_extension(statement, "hints-used").unwrap_or(0),
+        attempt: u32_extension(statement, "attempt").unwrap_or(1),
+        timestamp_ms,
+    })
+}
+
+/// The fields of one native event (`POST /v1/events`), already validated.
+pub struct NativeFields<'a> {
+    pub learner: &'a str,
+    pub item: &'a str,
+    pub skills: &'a [String],
+    pub correct: Option<bool>,
+    pub response_time_ms: Option<u64>,
+    pub hints_used: u32,
+    pub attempt: u32,
+    pub text: Option<&'a str>,
+    pub session: Option<&'a str>,
+    pub group: Option<&'a str>,
+    /// RFC 3339 timestamp, when the platform gave one.
+    pub timestamp: Option<&'a str>,
+}
+
+/// The xAPI statement a native event is stored as.
+pub fn native_statement(e: &NativeFields<'_>) -> Value {
+    let item = if super::validate::is_iri(e.item) {
+        e.item.to_owned()
+    } else {
+        format!("{NATIVE_ITEM_PREFIX}{}", e.item)
+    };
+    let mut extensions = Map::new();
+    extensions.insert(format!("{EXT}skills"), json!(e.skills));
+    extensions.insert(format!("{EXT}hints-used"), json!(e.hints_used));
+    extensions.insert(format!("{EXT}attempt"), json!(e.attempt));
+    if let Some(s) = e.session {
+        extensions.insert(format!("{EXT}session"), json!(s));
+    }
+    if let Some(g) = e.group {
+        extensions.insert(format!("{EXT}group"), json!(g));
+    }
+    let mut result = Map::new();
+    if let Some(c) = e.correct {
+        result.insert("success".into(), json!(c));
+    }
+    if let Some(ms) = e.response_time_ms {
+        result.insert(
+            "duration".into(),
+            json!(format!("PT{}.{:03}S", ms / 1000, ms % 1000)),
+        );
+    }
+    if let Some(t) = e.text {
+        result.insert("response".into(), json!(t));
+    }
+    let verb = if e.correct.is_some() {
+        VERB_ANSWERED
+    } else {
+        VERB_ATTEMPTED
+    };
+    let mut statement = json!({
+        "actor": {"objectType": "Agent", "account": {"homePage": NATIVE_HOME_PAGE, "name": e.learner}},
+        "verb": {"id": verb},
+        "object": {"objectType": "Activity", "id": item},
+        "context": {"extensions": extensions},
+    });
+    if !result.is_empty() {
+        statement["result"] = Value::Object(result);
+    }
+    if let Some(t) = e.timestamp {
+        statement["timestamp"] = json!(t);
+    }
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answered_statement_becomes_a_scored_event() {
+        let s = json!({
+            "actor": {"mbox": "mailto:ada@example.org"},
+            "verb": {"id": VERB_ANSWERED},
+            "object": {"id": "https://example.org/q/7"},
+            "result": {"success": false, "duration": "PT8.25S"},
+            "context": {
+                "team": {"objectType": "Group", "name": "7b", "member": []},
+                "extensions": {"https://learnpulse.dev/xapi/ext/skills": ["fractions"],
+                               "https://learnpulse.dev/xapi/ext/hints-used": 2}
+            },
+            "timestamp": "2026-11-26T09:30:00Z"
+        });
+        let e = learning_event(&s).unwrap();
+        assert_eq!(e.learner, "ada@example.org");
+        assert_eq!(e.outcome, Outcome::Incorrect);
+        assert_eq!(e.response_time_ms, Some(8_250));
+        assert_eq!(e.skills, vec!["fractions".to_string()]);
+        assert_eq!(e.hints_used, 2);
+        assert_eq!(e.group.as_deref(), Some("7b"));
+        assert_eq!(e.timestamp_ms, 1_795_685_400_000);
+    }
+
+    #[test]
+    fn a_native_event_round_trips_through_its_statement() {
+        let skills = vec!["algebra".to_string()];
+        let fields = NativeFields {
+            learner: "s-42",
+            item: "q1",
+            skills: &skills,
+            correct: Some(true),
+            response_time_ms: Some(4_321),
+            hints_used: 1,
+            attempt: 2,
+            text: Some("x = 4"),
+            session: Some("sess-1"),
+            group: Some("class-a"),
+            timestamp: Some("2026-11-26T09:30:00Z"),
+        };
+        let statement = native_statement(&fields);
+        super::super::validate::statement(&statement, "statement").unwrap();
+        let e = learning_event(&statement).unwrap();
+        assert_eq!((e.learner.as_str(), e.item.as_str()), ("s-42", "q1"));
+        assert_eq!(e.outcome, Outcome::Correct);
+        assert_eq!(e.response_time_ms, Some(4_321));
+        assert_eq!((e.hints_used, e.attempt), (1, 2));
+        assert_eq!(e.session.as_deref(), Some("sess-1"));
+        assert_eq!(e.group.as_deref(), Some("class-a"));
+    }
+}

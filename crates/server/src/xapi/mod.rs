@@ -1,0 +1,487 @@
+//! The xAPI edge: `/xAPI/statements` and `/xAPI/about` (xAPI 1.0.3 and 2.0.0).
+//!
+//! Requests are validated ([`validate`]), completed ([`prepare`]) and appended to the log as
+//! one atomic batch; the learner engine sees them through the log's commit hook, mapped by
+//! [`mapping`]. No type from this module travels further than [`crate::storage::NewStatement`].
+
+pub mod mapping;
+pub mod prepare;
+pub mod validate;
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::problem::{ApiError, Body, Problem};
+use crate::storage::{EventLog, NewStatement, StatementQuery};
+use prepare::Authority;
+
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-experience-api-version");
+const CONSISTENT_THROUGH: HeaderName =
+    HeaderName::from_static("x-experience-api-consistent-through");
+
+/// The xAPI version a request negotiated (`1.0.3` or `2.0.0`).
+#[derive(Debug, Clone, Copy)]
+pub struct XapiVersion(pub &'static str);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_statements, put_statements, get_statements))
+        .routes(routes!(about))
+        .layer(axum::middleware::from_fn(version_header))
+}
+
+/// Requires `X-Experience-API-Version` (except on `/about`) and sends it on every response.
+pub async fn version_header(mut request: Request, next: Next) -> Response {
+    let is_about = request.uri().path().ends_with("/about");
+    let requested = request
+        .headers()
+        .get(&VERSION_HEADER)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_owned());
+    let version = match requested.as_deref() {
+        Some(v) if v == "1.0" || v.starts_with("1.0.") => Some("1.0.3"),
+        Some(v) if v == "2.0" || v.starts_with("2.0.") => Some("2.0.0"),
+        None if is_about => None,
+        Some(other) => {
+            return with_version(
+                ApiError::bad_request(
+                    "X-Experience-API-Version",
+                    format!("unsupported xAPI version {other:?}; use 1.0.3 or 2.0.0"),
+                )
+                .into_response(),
+                "2.0.0",
+            );
+        }
+        None => {
+            return with_version(
+                ApiError::bad_request(
+                    "X-Experience-API-Version",
+                    "the X-Experience-API-Version header is required",
+                )
+                .into_response(),
+                "2.0.0",
+            );
+        }
+    };
+    request
+        .extensions_mut()
+        .insert(XapiVersion(version.unwrap_or("2.0.0")));
+    let response = next.run(request).await;
+    with_version(response, version.unwrap_or("2.0.0"))
+}
+
+fn with_version(mut response: Response, version: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from_static(version));
+    response
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Validates and completes the statements of one request; rejects duplicate ids in the batch.
+fn prepare_batch(
+    state: &AppState,
+    caller: &Caller,
+    version: XapiVersion,
+    statements: Vec<Value>,
+    path: impl Fn(usize) -> String,
+) -> Result<Vec<NewStatement>, ApiError> {
+    if statements.len() > state.config.limits.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} statements in one request; the limit is {} (limits.max_batch)",
+                statements.len(),
+                state.config.limits.max_batch
+            ),
+        ));
+    }
+    let now = now_rfc3339();
+    let stored_version = if version.0 == "2.0.0" {
+        "2.0.0"
+    } else {
+        "1.0.0"
+    };
+    let authority = Authority {
+        key_id: &caller.key_id,
+        version: stored_version,
+        now: &now,
+    };
+    let mut seen = HashSet::with_capacity(statements.len());
+    let mut out = Vec::with_capacity(statements.len());
+    for (i, statement) in statements.into_iter().enumerate() {
+        let p = path(i);
+        validate::statement(&statement, &p)
+            .map_err(|e| ApiError::bad_request(e.field, e.detail))?;
+        let prepared = prepare::prepare(statement, &authority);
+        if !seen.insert(prepared.id) {
+            return Err(ApiError::bad_request(
+                format!("{p}.id"),
+                "the same statement id appears twice in one batch",
+            ));
+        }
+        out.push(prepared);
+    }
+    Ok(out)
+}
+
+/// Validates and completes statements made from native events; a failure names the event.
+pub fn prepare_batch_native(
+    state: &AppState,
+    caller: &Caller,
+    version: XapiVersion,
+    statements: Vec<Value>,
+) -> Result<Vec<NewStatement>, ApiError> {
+    prepare_batch(state, caller, version, statements, |i| {
+        format!("events[{i}]")
+    })
+}
+
+/// Appends a prepared batch; shared by the xAPI and native entry points.
+pub async fn append(
+    state: &AppState,
+    caller: &Caller,
+    statements: Vec<NewStatement>,
+) -> Result<(), ApiError> {
+    let n = statements.len() as u64;
+    state.storage.append(caller.tenant, statements).await?;
+    metrics::counter!("learnpulse_statements_ingested_total").increment(n);
+    Ok(())
+}
+
+fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
+}
+
+/// Store one statement or an array of statements.
+#[utoipa::path(
+    post, path = "/xAPI/statements", tag = "xAPI",
+    params(("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0")),
+    request_body(content = Object, description = "A statement or an array of statements"),
+    responses(
+        (status = 200, description = "The ids of the stored statements, in order", body = [String]),
+        (status = 400, description = "Invalid statement; `field` names it", body = Problem),
+        (status = 409, description = "An id is taken by a different statement", body = Problem),
+        (status = 413, description = "Body or batch too large", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn post_statements(
+    State(state): State<AppState>,
+    Extension(version): Extension<XapiVersion>,
+    caller: Caller,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
+    caller.require(Action::WriteStatements)?;
+    let (statements, is_batch) = match parse_body(&bytes)? {
+        Value::Array(items) => (items, true),
+        single @ Value::Object(_) => (vec![single], false),
+        _ => {
+            return Err(ApiError::bad_request(
+                "body",
+                "must be a statement object or an array of statements",
+            ));
+        }
+    };
+    let prepared = prepare_batch(&state, &caller, version, statements, |i| {
+        if is_batch {
+            format!("statements[{i}]")
+        } else {
+            "statement".to_owned()
+        }
+    })?;
+    let ids: Vec<String> = prepared.iter().map(|s| s.id.to_string()).collect();
+    append(&state, &caller, prepared).await?;
+    Ok(Json(ids).into_response())
+}
+
+/// Store one statement under the id given in `statementId`.
+#[utoipa::path(
+    put, path = "/xAPI/statements", tag = "xAPI",
+    params(("statementId" = String, Query, description = "The statement's id (UUID)"), ("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0")),
+    request_body(content = Object, description = "One statement"),
+    responses(
+        (status = 204, description = "Stored (or already stored identically)"),
+        (status = 400, description = "Invalid statement or parameters", body = Problem),
+        (status = 409, description = "The id is taken by a different statement", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn put_statements(
+    State(state): State<AppState>,
+    Extension(version): Extension<XapiVersion>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+    Body(bytes): Body,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::WriteStatements)?;
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "statementId") {
+        return Err(ApiError::bad_request(
+            unknown.clone(),
+            "is not a parameter of PUT /statements",
+        ));
+    }
+    let id = params
+        .get("statementId")
+        .ok_or_else(|| ApiError::bad_request("statementId", "is required for PUT"))?;
+    if !validate::is_uuid(id) {
+        return Err(ApiError::bad_request("statementId", "must be a UUID"));
+    }
+    let mut statement = parse_body(&bytes)?;
+    let Some(map) = statement.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "body",
+            "must be one statement object",
+        ));
+    };
+    match map.get("id").and_then(Value::as_str) {
+        Some(body_id) if !body_id.eq_ignore_ascii_case(id) => {
+            return Err(ApiError::bad_request(
+                "statement.id",
+                "differs from the statementId parameter",
+            ));
+        }
+        _ => {
+            map.insert("id".into(), json!(id.to_ascii_lowercase()));
+        }
+    }
+    let prepared = prepare_batch(&state, &caller, version, vec![statement], |_| {
+        "statement".to_owned()
+    })?;
+    append(&state, &caller, prepared).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const QUERY_PARAMS: [&str; 15] = [
+    "statementId",
+    "voidedStatementId",
+    "agent",
+    "verb",
+    "activity",
+    "registration",
+    "related_activities",
+    "related_agents",
+    "since",
+    "until",
+    "limit",
+    "format",
+    "attachments",
+    "ascending",
+    "cursor",
+];
+
+fn bool_param(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::bad_request(name, "must be true or false")),
+    }
+}
+
+fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get(name)
+        .map(|s| {
+            validate::parse_timestamp(s)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000) as i64)
+                .ok_or_else(|| {
+                    ApiError::bad_request(name, "must be an ISO 8601 timestamp with a time zone")
+                })
+        })
+        .transpose()
+}
+
+fn statement_response(json: String) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], json).into_response();
+    if let Ok(v) = HeaderValue::from_str(&now_rfc3339()) {
+        response.headers_mut().insert(CONSISTENT_THROUGH, v);
+    }
+    response
+}
+
+/// Read one statement by id, or query statements.
+#[utoipa::path(
+    get, path = "/xAPI/statements", tag = "xAPI",
+    params(
+        ("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0"),
+        ("statementId" = Option<String>, Query, description = "One statement by id"),
+        ("voidedStatementId" = Option<String>, Query, description = "One voided statement by id"),
+        ("agent" = Option<String>, Query, description = "JSON Agent or Group: statements whose actor it is"),
+        ("verb" = Option<String>, Query, description = "Verb IRI"),
+        ("activity" = Option<String>, Query, description = "Object activity IRI"),
+        ("registration" = Option<String>, Query, description = "Registration UUID"),
+        ("since" = Option<String>, Query, description = "Stored strictly after (ISO 8601)"),
+        ("until" = Option<String>, Query, description = "Stored at or before (ISO 8601)"),
+        ("limit" = Option<usize>, Query, description = "Page size (0 = server maximum)"),
+        ("ascending" = Option<bool>, Query, description = "Oldest first"),
+        ("cursor" = Option<i64>, Query, description = "Paging cursor from a `more` link"),
+    ),
+    responses(
+        (status = 200, description = "A statement, or `{statements, more}`", body = Object),
+        (status = 400, description = "Invalid parameters", body = Problem),
+        (status = 404, description = "No such statement", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_statements(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::ReadStatements)?;
+    if let Some(unknown) = params.keys().find(|k| !QUERY_PARAMS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(
+            unknown.clone(),
+            "is not a parameter of GET /statements",
+        ));
+    }
+    bool_param(&params, "attachments")?;
+    if let Some(f) = params.get("format")
+        && !matches!(f.as_str(), "exact" | "ids" | "canonical")
+    {
+        return Err(ApiError::bad_request(
+            "format",
+            "must be exact, ids or canonical",
+        ));
+    }
+    let single = [("statementId", false), ("voidedStatementId", true)]
+        .into_iter()
+        .find(|(k, _)| params.contains_key(*k));
+    if let Some((name, voided)) = single {
+        if let Some(other) = params
+            .keys()
+            .find(|k| !matches!(k.as_str(), "format" | "attachments") && k.as_str() != name)
+        {
+            return Err(ApiError::bad_request(
+                other.clone(),
+                format!("cannot be combined with {name}"),
+            ));
+        }
+        let id = Uuid::parse_str(&params[name])
+            .map_err(|_| ApiError::bad_request(name, "must be a UUID"))?;
+        return match state.storage.statement(caller.tenant, id, voided).await? {
+            Some(json) => Ok(statement_response(json)),
+            None => Err(ApiError::not_found(format!("no statement {id}")).with_field(name)),
+        };
+    }
+
+    let max = state.config.limits.max_query_limit;
+    let limit = match params.get("limit") {
+        None => max,
+        Some(s) => match s.parse::<usize>() {
+            Ok(0) => max,
+            Ok(n) => n.min(max),
+            Err(_) => {
+                return Err(ApiError::bad_request(
+                    "limit",
+                    "must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    let agent = match params.get("agent") {
+        None => None,
+        Some(text) => {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|_| ApiError::bad_request("agent", "must be a JSON Agent or Group"))?;
+            validate::agent_or_group(&v, "agent")
+                .map_err(|e| ApiError::bad_request(e.field, e.detail))?;
+            Some(mapping::actor_ifi(&v))
+        }
+    };
+    for name in ["verb", "activity"] {
+        if params.get(name).is_some_and(|v| !validate::is_iri(v)) {
+            return Err(ApiError::bad_request(name, "must be an IRI"));
+        }
+    }
+    let registration = params
+        .get("registration")
+        .map(|r| {
+            Uuid::parse_str(r).map_err(|_| ApiError::bad_request("registration", "must be a UUID"))
+        })
+        .transpose()?;
+    let cursor = params
+        .get("cursor")
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor", "is not a cursor this server issued"))
+        })
+        .transpose()?;
+    let query = StatementQuery {
+        agent,
+        verb: params.get("verb").cloned(),
+        activity: params.get("activity").cloned(),
+        registration,
+        since_us: time_param(&params, "since")?,
+        until_us: time_param(&params, "until")?,
+        limit,
+        ascending: bool_param(&params, "ascending")?,
+        cursor,
+    };
+    let page = state.storage.query(caller.tenant, query).await?;
+    let more = match page.next_cursor {
+        Some(c) => {
+            let mut pairs: Vec<(&String, &String)> = params
+                .iter()
+                .filter(|(k, _)| k.as_str() != "cursor")
+                .collect();
+            pairs.sort();
+            let mut url = String::from("/xAPI/statements?");
+            for (k, v) in pairs {
+                url.push_str(&format!("{}={}&", urlencode(k), urlencode(v)));
+            }
+            url.push_str(&format!("cursor={c}"));
+            url
+        }
+        None => String::new(),
+    };
+    let mut body =
+        String::with_capacity(page.statements.iter().map(String::len).sum::<usize>() + 64);
+    body.push_str("{\"statements\":[");
+    body.push_str(&page.statements.join(","));
+    body.push_str("],\"more\":");
+    body.push_str(&Value::String(more).to_string());
+    body.push('}');
+    Ok(statement_response(body))
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Versions and extensions of this LRS. Needs no credentials.
+#[utoipa::path(
+    get, path = "/xAPI/about", tag = "xAPI",
+    responses((status = 200, description = "Supported xAPI versions", body = Object))
+)]
+async fn about() -> Json<Value> {
+    Json(json!({
+        "version": ["1.0.3", "2.0.0"],
+        "extensions": {"https://learnpulse.dev/xapi/about/server": {"name": "learnpulse", "version": env!("CARGO_PKG_VERSION")}}
+    }))
+}

@@ -1,0 +1,147 @@
+//! Completing a validated statement into what the log stores: the server sets `id` (when
+//! absent), `timestamp` (when absent), `authority` and `version`; `stored` is set at commit.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::mapping::{VERB_VOIDED, actor_ifi, learning_event};
+use crate::storage::NewStatement;
+
+/// Who is storing: the authority the server writes into each statement.
+pub struct Authority<'a> {
+    pub key_id: &'a str,
+    /// `1.0.0` or `2.0.0`, after the request's `X-Experience-API-Version`.
+    pub version: &'a str,
+    /// Server time of the request, RFC 3339, used when the statement has no timestamp.
+    pub now: &'a str,
+}
+
+/// Appends a canonical JSON text of `v` (object keys sorted) to `out`, so that the fingerprint
+/// does not depend on the order in which a client wrote its keys.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Fingerprint of a statement as the client sent it, leaving out what the LRS may set
+/// (`authority`, `stored`, `version`), per the xAPI statement comparison rules.
+pub fn fingerprint(statement: &Value) -> [u8; 16] {
+    let mut comparable = statement.clone();
+    if let Some(map) = comparable.as_object_mut() {
+        for key in ["authority", "stored", "version", "id"] {
+            map.remove(key);
+        }
+    }
+    let mut text = String::new();
+    canonical(&comparable, &mut text);
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..16]
+        .try_into()
+        .expect("a SHA-256 digest has 32 bytes")
+}
+
+/// Turns a valid statement into a [`NewStatement`]. `statement` must have passed
+/// [`super::validate::statement`].
+pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement {
+    let fingerprint = fingerprint(&statement);
+    let map = statement
+        .as_object_mut()
+        .expect("validated statements are objects");
+    let id = match map
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+    {
+        Some(id) => id,
+        // v7 ids grow with time, so the unique index on ids is appended to, not scattered.
+        None => Uuid::now_v7(),
+    };
+    map.insert("id".into(), json!(id.to_string()));
+    map.remove("stored");
+    map.entry("timestamp")
+        .or_insert_with(|| json!(authority.now));
+    map.insert(
+        "authority".into(),
+        json!({"objectType": "Agent", "account": {"homePage": "https://learnpulse.dev/api-keys", "name": authority.key_id}}),
+    );
+    map.entry("version")
+        .or_insert_with(|| json!(authority.version));
+
+    let verb = statement["verb"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let object = &statement["object"];
+    let object_type = object
+        .get("objectType")
+        .and_then(Value::as_str)
+        .unwrap_or("Activity");
+    let activity =
+        (object_type == "Activity").then(|| object["id"].as_str().unwrap_or_default().to_owned());
+    let voids = (verb == VERB_VOIDED)
+        .then(|| object["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .flatten();
+    let registration = statement
+        .get("context")
+        .and_then(|c| c.get("registration"))
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    NewStatement {
+        id,
+        fingerprint,
+        actor: actor_ifi(&statement["actor"]),
+        verb,
+        activity,
+        registration,
+        voids,
+        event: learning_event(&statement),
+        json: statement.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_lrs_fields() {
+        let a: Value =
+            serde_json::from_str(r#"{"actor":{"mbox":"mailto:a@b.c"},"verb":{"id":"x:y"}}"#)
+                .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"verb":{"id":"x:y"},"actor":{"mbox":"mailto:a@b.c"},"version":"1.0.0"}"#,
+        )
+        .unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let c: Value =
+            serde_json::from_str(r#"{"verb":{"id":"x:z"},"actor":{"mbox":"mailto:a@b.c"}}"#)
+                .unwrap();
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+}
