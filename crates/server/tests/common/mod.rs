@@ -1,0 +1,149 @@
+//! Black-box test harness: the real server on a random port, spoken to over HTTP.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use learnpulse_server::storage::Durability;
+use learnpulse_server::{Config, Server};
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    /// Admin token of the operator tenant.
+    pub admin: String,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = dir.to_path_buf();
+    config.storage.durability = Durability::Process;
+    config.limits.max_body_bytes = 256 * 1024;
+    config.limits.max_batch = 200;
+    config.limits.max_query_limit = 100;
+    config
+}
+
+impl TestApp {
+    /// Starts a server on `dir`; `admin` is the bootstrap key on a fresh directory, or the one
+    /// given (for restarts).
+    pub async fn start_with(config: Config, admin: Option<String>) -> TestApp {
+        let server = Server::start(config).await.expect("server starts");
+        let base = format!("http://{}", server.local_addr());
+        let admin = admin
+            .or_else(|| server.bootstrap_key().map(|k| k.token.clone()))
+            .expect("an admin token");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            admin,
+            client: Client::new(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn start(dir: &Path) -> TestApp {
+        TestApp::start_with(config(dir), None).await
+    }
+
+    /// Graceful stop; returns when the server has drained and exited.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.handle.take().unwrap().await.unwrap().unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn xapi(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("X-Experience-API-Version", "1.0.3")
+    }
+
+    pub async fn post_statements(&self, token: &str, body: &Value) -> Response {
+        self.xapi(reqwest::Method::POST, "/xAPI/statements", token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_statement(&self, token: &str, id: &str) -> Response {
+        self.xapi(
+            reqwest::Method::GET,
+            &format!("/xAPI/statements?statementId={id}"),
+            token,
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Creates a key with `role` in the caller's tenant.
+    pub async fn key(&self, admin: &str, role: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/v1/admin/keys"))
+            .bearer_auth(admin)
+            .json(&json!({"role": role, "label": format!("test {role}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a tenant; returns its admin token.
+    pub async fn tenant(&self, name: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/v1/admin/tenants"))
+            .bearer_auth(&self.admin)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["admin_key"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// A valid `answered` statement of learner `who` on `item`.
+pub fn answered(who: &str, item: &str, correct: bool) -> Value {
+    json!({
+        "actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example.edu", "name": who}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered", "display": {"en-US": "answered"}},
+        "object": {"objectType": "Activity", "id": format!("https://lms.example.edu/items/{item}")},
+        "result": {"success": correct, "duration": "PT9.5S"},
+        "context": {"extensions": {"https://learnpulse.dev/xapi/ext/skills": ["fractions"],
+                                   "https://learnpulse.dev/xapi/ext/group": "class-7b"}},
+        "timestamp": "2026-11-26T09:30:00Z"
+    })
+}
+
+pub async fn problem(r: Response) -> Value {
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem documents"
+    );
+    r.json().await.unwrap()
+}

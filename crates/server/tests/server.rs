@@ -1,0 +1,547 @@
+//! Tenants, roles, native events, the live stream, restart and shutdown, observability.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, answered, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn tenants_never_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let admin_b = app.tenant("school-b").await;
+    let ingest_b = app.key(&admin_b, "ingest").await;
+    let teacher_a = app.key(&app.admin, "teacher").await;
+
+    let ids: Vec<String> = app
+        .post_statements(&ingest_b, &answered("bea", "q1", true))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(app.get_statement(&ingest_b, &ids[0]).await.status(), 200);
+    assert_eq!(
+        app.get_statement(&app.admin, &ids[0]).await.status(),
+        404,
+        "tenant A cannot read B's statement"
+    );
+    let page: Value = app
+        .xapi(Method::GET, "/xAPI/statements", &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(page["statements"].as_array().unwrap().is_empty());
+    let r = app
+        .client
+        .get(app.url("/v1/learners/bea"))
+        .bearer_auth(&teacher_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "tenant A cannot see B's learner");
+
+    // The same statement id may exist in two tenants without conflict.
+    let mut same = answered("ada", "q1", true);
+    same["id"] = json!(ids[0]);
+    assert_eq!(app.post_statements(&app.admin, &same).await.status(), 200);
+    let a: Value = app
+        .get_statement(&app.admin, &ids[0])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["actor"]["account"]["name"], "ada");
+
+    // B's admin manages only B: it cannot create tenants, and its key list is B's alone.
+    let r = app
+        .client
+        .post(app.url("/v1/admin/tenants"))
+        .bearer_auth(&admin_b)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let keys: Vec<Value> = app
+        .client
+        .get(app.url("/v1/admin/keys"))
+        .bearer_auth(&admin_b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn roles_and_credentials_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let ingest = app.key(&app.admin, "ingest").await;
+    let researcher = app.key(&app.admin, "researcher").await;
+
+    let r = app
+        .post_statements(&teacher, &answered("ada", "q1", true))
+        .await;
+    assert_eq!(r.status(), 403);
+    problem(r).await;
+    assert_eq!(
+        app.post_statements(&ingest, &answered("ada", "q1", true))
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&ingest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&researcher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/v1/admin/keys"))
+        .bearer_auth(&ingest)
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // No credentials, a wrong secret, a malformed header: 401 with a challenge.
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let key_id = teacher.split('.').next().unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(format!("{key_id}.wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .header("Authorization", "Bearer nodot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // HTTP Basic works as the xAPI convention has it.
+    let (id, secret) = teacher.split_once('.').unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .basic_auth(id, Some(secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A revoked key stops working at once.
+    let r = app
+        .client
+        .delete(app.url(&format!("/v1/admin/keys/{key_id}")))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .post(app.url("/v1/admin/keys"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"role": "wizard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "role");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn native_events_update_the_learner_and_are_readable_as_xapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let events: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"learner_id": "s-42", "item_id": format!("q{i}"), "skills": ["algebra"],
+                   "outcome": "correct", "response_time_ms": 6000 + i * 100, "group_id": "class-a",
+                   "session_id": "sess-1", "timestamp": "2026-11-26T10:00:00Z"})
+        })
+        .collect();
+    let r = app
+        .client
+        .post(app.url("/v1/events"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let accepted: Value = r.json().await.unwrap();
+    assert_eq!(accepted["accepted"], 8);
+
+    let learner: Value = app
+        .client
+        .get(app.url("/v1/learners/s-42"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(learner["answers"], 8);
+    assert_eq!(learner["skills"]["algebra"]["attempts"], 8);
+    assert_eq!(learner["skills"]["algebra"]["mastered"], true);
+    assert_eq!(learner["groups"], json!(["class-a"]));
+    assert!(learner["load"]["level"].is_string());
+
+    let id = accepted["ids"][0].as_str().unwrap();
+    let s: Value = app
+        .get_statement(&app.admin, id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["actor"]["account"]["name"], "s-42");
+    assert_eq!(s["verb"]["id"], "http://adlnet.gov/expapi/verbs/answered");
+
+    for (event, field) in [
+        (
+            json!({"learner_id": "", "item_id": "q", "outcome": "correct"}),
+            "events[0].learner_id",
+        ),
+        (
+            json!({"learner_id": "x", "item_id": "q", "outcome": "maybe"}),
+            "events[0].outcome",
+        ),
+        (
+            json!({"learner_id": "x", "item_id": "q", "outcome": "none", "colour": 1}),
+            "events[0]",
+        ),
+        (
+            json!({"learner_id": "x", "item_id": "q", "outcome": "none", "timestamp": "noon"}),
+            "events[0].timestamp",
+        ),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/v1/events"))
+            .bearer_auth(&app.admin)
+            .json(&json!({"events": [event]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{field}");
+        let p = problem(r).await;
+        assert!(p["field"].as_str().unwrap().starts_with(field), "{p}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_stream_pushes_learner_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let mut stream = app
+        .client
+        .get(app.url("/v1/stream?group=class-7b"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+
+    // An event of another group, then one of ours.
+    let mut other = answered("zed", "q1", true);
+    other["context"]["extensions"]["https://learnpulse.dev/xapi/ext/group"] = json!("class-9");
+    assert_eq!(app.post_statements(&app.admin, &other).await.status(), 200);
+    assert_eq!(
+        app.post_statements(&app.admin, &answered("ada", "q1", false))
+            .await
+            .status(),
+        200
+    );
+
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an update within 10 s");
+        text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+    }
+    assert!(text.contains("event: learner"), "{text}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let update: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        update["state"]["learner"], "ada",
+        "the other group's learner is filtered out"
+    );
+    assert_eq!(update["state"]["error_streak"], 1);
+    drop(stream);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let admin = app.admin.clone();
+    let teacher = app.key(&admin, "teacher").await;
+    // An open stream must not hold shutdown up.
+    let _stream = app
+        .client
+        .get(app.url("/v1/stream"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+
+    let mut in_flight = Vec::new();
+    for i in 0..20 {
+        let client = app.client.clone();
+        let url = app.url("/xAPI/statements");
+        let token = admin.clone();
+        let batch: Vec<Value> = (0..50)
+            .map(|j| answered(&format!("l{i}"), &format!("q{j}"), j % 2 == 0))
+            .collect();
+        in_flight.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .header("X-Experience-API-Version", "1.0.3")
+                .json(&batch)
+                .send()
+                .await;
+            (i, r.map(|r| r.status().as_u16()).unwrap_or(0))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    tokio::time::timeout(Duration::from_secs(20), app.stop())
+        .await
+        .expect("shutdown completes with a stream open");
+    let mut acknowledged = Vec::new();
+    for r in in_flight {
+        let (i, status) = r.await.unwrap();
+        if status == 200 {
+            acknowledged.push(i);
+        }
+    }
+
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin.clone())).await;
+    let mut stored = 0;
+    let mut next = "/xAPI/statements?limit=100".to_owned();
+    while !next.is_empty() {
+        let page: Value = app
+            .xapi(Method::GET, &next, &admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stored += page["statements"].as_array().unwrap().len();
+        next = page["more"].as_str().unwrap().to_owned();
+    }
+    assert!(
+        stored >= acknowledged.len() * 50,
+        "acknowledged {} batches, found {stored} statements",
+        acknowledged.len()
+    );
+    // The learner engine was rebuilt from the log: every acknowledged batch is in its learner.
+    for i in acknowledged {
+        let l: Value = app
+            .client
+            .get(app.url(&format!("/v1/learners/l{i}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(l["answers"], 50, "{l}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn restart_rebuilds_learner_state_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let admin = app.admin.clone();
+    for i in 0..5 {
+        let batch: Vec<Value> = (0..10)
+            .map(|j| answered("ada", &format!("q{j}"), (i + j) % 3 != 0))
+            .collect();
+        assert_eq!(
+            app.post_statements(&admin, &Value::Array(batch))
+                .await
+                .status(),
+            200
+        );
+    }
+    let before: Value = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.stop().await;
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin.clone())).await;
+    let after: Value = app
+        .client
+        .get(app.url("/v1/learners/ada"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(after["answers"], 50);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post_statements(&app.admin, &answered("ada", "q1", true))
+            .await
+            .status(),
+        200
+    );
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "learnpulse_http_requests_total",
+        "learnpulse_http_request_duration_seconds_bucket",
+        "learnpulse_statements_ingested_total",
+        "learnpulse_commit_seconds_bucket",
+        "learnpulse_commit_batch_statements_bucket",
+        "learnpulse_learners_in_memory",
+    ] {
+        assert!(metrics.contains(name), "missing {name}");
+    }
+    assert!(metrics.contains("route=\"/xAPI/statements\""));
+
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/xAPI/statements", "post"),
+        ("/xAPI/statements", "put"),
+        ("/xAPI/statements", "get"),
+        ("/xAPI/about", "get"),
+        ("/v1/events", "post"),
+        ("/v1/learners/{id}", "get"),
+        ("/v1/stream", "get"),
+        ("/v1/admin/tenants", "post"),
+        ("/v1/admin/keys", "get"),
+        ("/v1/admin/keys/{key_id}", "delete"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is undocumented"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,488 @@
+//! The xAPI statements resource, over HTTP.
+
+mod common;
+
+use common::{TestApp, answered, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn post_put_get_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let ingest = app.key(&app.admin, "ingest").await;
+
+    let r = app
+        .post_statements(&ingest, &answered("ada", "q1", true))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-experience-api-version"], "1.0.3");
+    let ids: Vec<String> = r.json().await.unwrap();
+    assert_eq!(ids.len(), 1);
+
+    let r = app.get_statement(&ingest, &ids[0]).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()
+            .contains_key("x-experience-api-consistent-through")
+    );
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(s["id"], ids[0]);
+    assert_eq!(s["actor"]["account"]["name"], "ada");
+    assert!(s["stored"].is_string(), "stored is set by the server");
+    assert_eq!(
+        s["timestamp"], "2026-11-26T09:30:00Z",
+        "a client timestamp is kept"
+    );
+    assert_eq!(
+        s["authority"]["account"]["name"],
+        ingest.split('.').next().unwrap()
+    );
+    assert_eq!(s["version"], "1.0.0");
+
+    let id = "6a0c3a9e-3f0e-4d57-9a39-0d2f6a7bd111";
+    let mut body = answered("bo", "q2", false);
+    body.as_object_mut().unwrap().remove("timestamp");
+    let r = app
+        .xapi(
+            Method::PUT,
+            &format!("/xAPI/statements?statementId={id}"),
+            &ingest,
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let s: Value = app.get_statement(&ingest, id).await.json().await.unwrap();
+    assert_eq!(s["id"], id);
+    assert!(
+        s["timestamp"].is_string(),
+        "a missing timestamp is filled in"
+    );
+
+    let r = app
+        .xapi(Method::PUT, "/xAPI/statements", &ingest)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "statementId");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn conflicting_ids_give_409_and_identical_reposts_are_no_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let id = "0b9f5a0e-1111-4d57-9a39-0d2f6a7bd111";
+    let mut statement = answered("ada", "q1", true);
+    statement["id"] = json!(id);
+    assert_eq!(
+        app.post_statements(&app.admin, &statement).await.status(),
+        200
+    );
+    // The same statement again, with its keys in another order: a no-op.
+    let reordered: Value = serde_json::from_str(&{
+        let mut m: Vec<(String, Value)> =
+            statement.as_object().unwrap().clone().into_iter().collect();
+        m.reverse();
+        let map: serde_json::Map<String, Value> = m.into_iter().collect();
+        Value::Object(map).to_string()
+    })
+    .unwrap();
+    assert_eq!(
+        app.post_statements(&app.admin, &reordered).await.status(),
+        200
+    );
+    let r = app
+        .xapi(
+            Method::PUT,
+            &format!("/xAPI/statements?statementId={id}"),
+            &app.admin,
+        )
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let mut different = statement.clone();
+    different["result"]["success"] = json!(false);
+    let r = app.post_statements(&app.admin, &different).await;
+    assert_eq!(r.status(), 409);
+    let p = problem(r).await;
+    assert_eq!(p["status"], 409);
+    assert!(p["detail"].as_str().unwrap().contains(id));
+
+    let s: Value = app
+        .get_statement(&app.admin, id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        s["result"]["success"], true,
+        "the stored statement is unchanged"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn batches_are_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let taken = "0b9f5a0e-2222-4d57-9a39-0d2f6a7bd111";
+    let mut first = answered("ada", "q1", true);
+    first["id"] = json!(taken);
+    assert_eq!(app.post_statements(&app.admin, &first).await.status(), 200);
+
+    // A new statement plus a conflicting one: nothing of the batch is stored.
+    let fresh = "0b9f5a0e-3333-4d57-9a39-0d2f6a7bd111";
+    let mut new_one = answered("bo", "q1", true);
+    new_one["id"] = json!(fresh);
+    let mut conflicting = answered("cy", "q9", false);
+    conflicting["id"] = json!(taken);
+    let r = app
+        .post_statements(&app.admin, &json!([new_one, conflicting]))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(app.get_statement(&app.admin, fresh).await.status(), 404);
+
+    // A valid statement plus an invalid one: 400 naming the invalid one, nothing stored.
+    let mut invalid = answered("cy", "q2", true);
+    invalid["actor"]["account"]
+        .as_object_mut()
+        .unwrap()
+        .remove("homePage");
+    let r = app
+        .post_statements(&app.admin, &json!([new_one, invalid]))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        problem(r).await["field"],
+        "statements[1].actor.account.homePage"
+    );
+    assert_eq!(app.get_statement(&app.admin, fresh).await.status(), 404);
+
+    // Duplicate ids inside one batch.
+    let r = app
+        .post_statements(&app.admin, &json!([new_one, new_one]))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "statements[1].id");
+
+    // The learner state saw none of the rejected events.
+    let r = app
+        .client
+        .get(app.url("/v1/learners/bo"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn version_header_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let r = app
+        .client
+        .post(app.url("/xAPI/statements"))
+        .bearer_auth(&app.admin)
+        .json(&answered("a", "q", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().contains_key("x-experience-api-version"));
+    assert_eq!(problem(r).await["field"], "X-Experience-API-Version");
+
+    let r = app
+        .client
+        .get(app.url("/xAPI/statements"))
+        .bearer_auth(&app.admin)
+        .header("X-Experience-API-Version", "0.95")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let r = app
+        .client
+        .get(app.url("/xAPI/statements"))
+        .bearer_auth(&app.admin)
+        .header("X-Experience-API-Version", "2.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-experience-api-version"], "2.0.0");
+
+    // /about needs neither the header nor credentials.
+    let r = app.client.get(app.url("/xAPI/about")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-experience-api-version"));
+    let about: Value = r.json().await.unwrap();
+    assert!(
+        about["version"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2.0.0"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queries_filter_and_page_with_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let batch: Vec<Value> = (0..30)
+        .map(|i| {
+            answered(
+                if i % 3 == 0 { "ada" } else { "bo" },
+                &format!("q{}", i % 4),
+                i % 2 == 0,
+            )
+        })
+        .collect();
+    let r = app.post_statements(&app.admin, &Value::Array(batch)).await;
+    assert_eq!(r.status(), 200);
+    let ids: Vec<String> = r.json().await.unwrap();
+
+    let agent = r#"{"account":{"homePage":"https://lms.example.edu","name":"ada"}}"#;
+    let url = format!("/xAPI/statements?agent={}", urlencode(agent));
+    let page: Value = app
+        .xapi(Method::GET, &url, &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 10);
+    assert!(
+        page["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["actor"]["account"]["name"] == "ada")
+    );
+
+    let url = format!(
+        "/xAPI/statements?activity={}",
+        urlencode("https://lms.example.edu/items/q1")
+    );
+    let page: Value = app
+        .xapi(Method::GET, &url, &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 8);
+
+    let url = format!(
+        "/xAPI/statements?verb={}",
+        urlencode("http://adlnet.gov/expapi/verbs/experienced")
+    );
+    let page: Value = app
+        .xapi(Method::GET, &url, &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 0);
+    assert_eq!(page["more"], "");
+
+    // Paging: 30 statements, 7 a page, ascending: ids come back in order, each once.
+    let mut seen = Vec::new();
+    let mut next = "/xAPI/statements?limit=7&ascending=true".to_owned();
+    while !next.is_empty() {
+        let page: Value = app
+            .xapi(Method::GET, &next, &app.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["statements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
+        next = page["more"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(seen, ids);
+
+    // Descending by default, and since/until bound by `stored`.
+    let page: Value = app
+        .xapi(Method::GET, "/xAPI/statements?limit=1", &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let newest = &page["statements"][0];
+    assert_eq!(newest["id"], ids[29].as_str());
+    let url = format!(
+        "/xAPI/statements?since={}",
+        urlencode(newest["stored"].as_str().unwrap())
+    );
+    let page: Value = app
+        .xapi(Method::GET, &url, &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 0);
+    let url = format!(
+        "/xAPI/statements?until={}",
+        urlencode(newest["stored"].as_str().unwrap())
+    );
+    let page: Value = app
+        .xapi(Method::GET, &url, &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 30);
+
+    for bad in [
+        "limit=-1",
+        "since=yesterday",
+        "agent=notjson",
+        "bogus=1",
+        "statementId=nope",
+        "ascending=maybe",
+    ] {
+        let r = app
+            .xapi(Method::GET, &format!("/xAPI/statements?{bad}"), &app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(
+            problem(r).await["field"],
+            bad.split('=').next().unwrap(),
+            "{bad}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn voided_statements_leave_queries_but_stay_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let ids: Vec<String> = app
+        .post_statements(&app.admin, &answered("ada", "q1", true))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let void = json!({
+        "actor": {"mbox": "mailto:teacher@example.edu"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided", "display": {"en-US": "voided"}},
+        "object": {"objectType": "StatementRef", "id": ids[0]}
+    });
+    assert_eq!(app.post_statements(&app.admin, &void).await.status(), 200);
+    assert_eq!(app.get_statement(&app.admin, &ids[0]).await.status(), 404);
+    let r = app
+        .xapi(
+            Method::GET,
+            &format!("/xAPI/statements?voidedStatementId={}", ids[0]),
+            &app.admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = app
+        .xapi(Method::GET, "/xAPI/statements", &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = page["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(!listed.contains(&ids[0].as_str()));
+    assert_eq!(listed.len(), 1, "the voiding statement itself is listed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_problems_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let r = app
+        .xapi(Method::POST, "/xAPI/statements", &app.admin)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "body");
+
+    let too_many: Vec<Value> = (0..201)
+        .map(|i| answered("ada", &format!("q{i}"), true))
+        .collect();
+    let r = app
+        .post_statements(&app.admin, &Value::Array(too_many))
+        .await;
+    assert_eq!(r.status(), 413);
+    problem(r).await;
+
+    let huge = "x".repeat(300 * 1024);
+    let mut big = answered("ada", "q1", true);
+    big["result"]["response"] = json!(huge);
+    let r = app.post_statements(&app.admin, &big).await;
+    assert_eq!(r.status(), 413);
+    problem(r).await;
+
+    let page: Value = app
+        .xapi(Method::GET, "/xAPI/statements", &app.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["statements"].as_array().unwrap().len(),
+        0,
+        "nothing was stored by bad requests"
+    );
+    app.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
