@@ -60,7 +60,7 @@ fn statement(client: usize, n: usize) -> Value {
         "actor": {"account": {"homePage": "https://lms.example.edu", "name": format!("c{client}-l{}", n % 7)}},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
         "object": {"id": format!("https://lms.example.edu/items/{n}")},
-        "result": {"success": n % 2 == 0, "duration": "PT3S"}
+        "result": {"success": n.is_multiple_of(2), "duration": "PT3S"}
     })
 }
 

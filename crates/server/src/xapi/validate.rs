@@ -485,10 +485,10 @@ fn score(v: &Value, path: &str) -> Check {
     {
         return Err(invalid(&join(path, "min"), "must be less than max"));
     }
-    if let Some(r) = raw {
-        if min.is_some_and(|lo| r < lo) || max.is_some_and(|hi| r > hi) {
-            return Err(invalid(&join(path, "raw"), "must be between min and max"));
-        }
+    if let Some(r) = raw
+        && (min.is_some_and(|lo| r < lo) || max.is_some_and(|hi| r > hi))
+    {
+        return Err(invalid(&join(path, "raw"), "must be between min and max"));
     }
     Ok(())
 }

@@ -19,9 +19,11 @@ pub struct TestApp {
 }
 
 pub fn config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.to_path_buf();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
     config.storage.durability = Durability::Process;
     config.limits.max_body_bytes = 256 * 1024;
     config.limits.max_batch = 200;
