@@ -191,8 +191,8 @@ pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
         session,
         item: item
             .strip_prefix(NATIVE_ITEM_PREFIX)
-            .unwrap_or(item)
-            .to_owned(),
+            .map(unescape_item)
+            .unwrap_or_else(|| item.to_owned()),
         skills: skills(statement),
         outcome,
         response_time_ms: result
@@ -203,6 +203,46 @@ pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
         attempt: u32_extension(statement, "attempt").unwrap_or(1),
         timestamp_ms,
     })
+}
+
+/// Percent-encodes what may not stand in an IRI (whitespace, `%`, controls) in a native item id.
+fn escape_item(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.chars() {
+        if c.is_whitespace() || c.is_control() || c == '%' {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_item`].
+fn unescape_item(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The fields of one native event (`POST /v1/events`), already validated.
@@ -226,7 +266,7 @@ pub fn native_statement(e: &NativeFields<'_>) -> Value {
     let item = if super::validate::is_iri(e.item) {
         e.item.to_owned()
     } else {
-        format!("{NATIVE_ITEM_PREFIX}{}", e.item)
+        format!("{NATIVE_ITEM_PREFIX}{}", escape_item(e.item))
     };
     let mut extensions = Map::new();
     extensions.insert(format!("{EXT}skills"), json!(e.skills));
@@ -304,7 +344,7 @@ mod tests {
         let skills = vec!["algebra".to_string()];
         let fields = NativeFields {
             learner: "s-42",
-            item: "q1",
+            item: "Quiz 3: q1 (50% off)",
             skills: &skills,
             correct: Some(true),
             response_time_ms: Some(4_321),
@@ -318,7 +358,10 @@ mod tests {
         let statement = native_statement(&fields);
         super::super::validate::statement(&statement, "statement").unwrap();
         let e = learning_event(&statement).unwrap();
-        assert_eq!((e.learner.as_str(), e.item.as_str()), ("s-42", "q1"));
+        assert_eq!(
+            (e.learner.as_str(), e.item.as_str()),
+            ("s-42", "Quiz 3: q1 (50% off)")
+        );
         assert_eq!(e.outcome, Outcome::Correct);
         assert_eq!(e.response_time_ms, Some(4_321));
         assert_eq!((e.hints_used, e.attempt), (1, 2));
