@@ -35,6 +35,7 @@ pub struct SqliteStorage {
     options: SqliteOptions,
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
     readers: Arc<ReadPool>,
 }
 
@@ -81,6 +82,7 @@ impl SqliteStorage {
             options: options.clone(),
             sender: Mutex::new(None),
             writer: Mutex::new(None),
+            checkpointer: Mutex::new(None),
             readers: Arc::new(ReadPool {
                 path: options.path.clone(),
                 durability: options.durability,
@@ -93,7 +95,15 @@ impl SqliteStorage {
     fn start_writer(&self, hook: CommitHook) -> Result<(), StoreError> {
         let options = &self.options;
         let conn = open_connection(&options.path, options.durability, false)?;
+        // The writer never checkpoints (copies the WAL back into the database file) itself:
+        // that I/O would stall every request queued behind it. A second thread does it.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let writer = Writer::new(conn, hook, options.max_batch_statements)?;
+        *self.checkpointer.lock().unwrap() = Some(Checkpointer::start(open_connection(
+            &options.path,
+            options.durability,
+            false,
+        )?)?);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("learnpulse-writer".into())
@@ -116,6 +126,39 @@ impl SqliteStorage {
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+}
+
+/// Copies the WAL back into the database file off the writer's path: a PASSIVE checkpoint every
+/// 200 ms (it never blocks the writer), and a final TRUNCATE checkpoint at shutdown.
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("learnpulse-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                while let Err(RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(200))
+                {
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            })
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(Checkpointer { stop, handle })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
     }
 }
 
@@ -255,6 +298,9 @@ impl EventLog for SqliteStorage {
         self.sender.lock().unwrap().take();
         if let Some(handle) = self.writer.lock().unwrap().take() {
             let _ = handle.join();
+        }
+        if let Some(checkpointer) = self.checkpointer.lock().unwrap().take() {
+            checkpointer.stop();
         }
     }
 }

@@ -26,9 +26,9 @@ const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
 /// Interned actor / verb / activity ids, cached so that the hot path rarely asks SQLite.
 #[derive(Default)]
 struct Interner {
-    actors: HashMap<(TenantId, String), i64>,
-    verbs: HashMap<(TenantId, String), i64>,
-    activities: HashMap<(TenantId, String), i64>,
+    actors: HashMap<TenantId, HashMap<String, i64>>,
+    verbs: HashMap<TenantId, HashMap<String, i64>>,
+    activities: HashMap<TenantId, HashMap<String, i64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -63,7 +63,8 @@ impl Interner {
                 "INSERT INTO activities (tenant_id, iri) VALUES (?1, ?2)",
             ),
         };
-        if let Some(id) = map.get(&(tenant, key.to_owned())) {
+        let map = map.entry(tenant).or_default();
+        if let Some(id) = map.get(key) {
             return Ok(*id);
         }
         let existing: Option<i64> = conn
@@ -77,7 +78,7 @@ impl Interner {
                 conn.last_insert_rowid()
             }
         };
-        map.insert((tenant, key.to_owned()), id);
+        map.insert(key.to_owned(), id);
         Ok(id)
     }
 
