@@ -17,50 +17,50 @@ pub struct Authority<'a> {
     pub now: &'a str,
 }
 
-/// Appends a canonical JSON text of `v` (object keys sorted) to `out`, so that the fingerprint
-/// does not depend on the order in which a client wrote its keys.
-fn canonical(v: &Value, out: &mut String) {
+/// Appends a canonical JSON text of `v` (object keys sorted) to `out`, leaving out the
+/// top-level keys in `skip`, so that the fingerprint does not depend on the order in which a
+/// client wrote its keys.
+fn canonical(v: &Value, skip: &[&str], out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
+            let mut keys: Vec<&String> =
+                map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+            keys.sort_unstable();
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
+                serde_json::to_writer(&mut *out, k).expect("writing to a Vec cannot fail");
+                out.push(b':');
+                canonical(&map[k], &[], out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                canonical(item, out);
+                canonical(item, &[], out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => serde_json::to_writer(&mut *out, other).expect("writing to a Vec cannot fail"),
     }
 }
 
 /// Fingerprint of a statement as the client sent it, leaving out what the LRS may set
 /// (`authority`, `stored`, `version`), per the xAPI statement comparison rules.
 pub fn fingerprint(statement: &Value) -> [u8; 16] {
-    let mut comparable = statement.clone();
-    if let Some(map) = comparable.as_object_mut() {
-        for key in ["authority", "stored", "version", "id"] {
-            map.remove(key);
-        }
-    }
-    let mut text = String::new();
-    canonical(&comparable, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
+    let mut text = Vec::with_capacity(1024);
+    canonical(
+        statement,
+        &["authority", "stored", "version", "id"],
+        &mut text,
+    );
+    let digest = Sha256::digest(&text);
     digest[..16]
         .try_into()
         .expect("a SHA-256 digest has 32 bytes")
