@@ -226,6 +226,7 @@ fn print_key(what: &str, key: &IssuedKey) {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = config_for(&args)?;
     init_logging(config.log_json);
+    let signal = shutdown_signal();
     let server = Server::start(config).await?;
     let addr = server.local_addr();
     if let Some(key) = server.bootstrap_key() {
@@ -269,7 +270,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         demo_keys = vec![ingest.key_id, viewer.key_id];
     }
     let state = server.state().clone();
-    server.run(shutdown_signal()).await?;
+    server.run(signal).await?;
     for key in demo_keys {
         let _ = state.storage.revoke_key(1, &key).await;
     }
