@@ -12,6 +12,13 @@ use super::validate::{parse_duration_ms, parse_timestamp};
 
 /// Namespace of learnpulse's own xAPI extensions.
 pub const EXT: &str = "https://learnpulse.dev/xapi/ext/";
+
+/// The full IRI of one of learnpulse's extensions, as a literal (no allocation per lookup).
+macro_rules! ext {
+    ($name:literal) => {
+        concat!("https://learnpulse.dev/xapi/ext/", $name)
+    };
+}
 /// Activity type that marks a `contextActivities.category` entry as a skill.
 pub const SKILL_TYPE: &str = "https://learnpulse.dev/xapi/activity-type/skill";
 /// Account home page of learners posted through the native API.
@@ -77,22 +84,21 @@ pub fn learner_key(actor: &Value) -> Option<String> {
         .find_map(|k| actor.get(*k).and_then(Value::as_str).map(str::to_owned))
 }
 
-fn extension<'a>(statement: &'a Value, name: &str) -> Option<&'a Value> {
-    let key = format!("{EXT}{name}");
+fn extension<'a>(statement: &'a Value, key: &str) -> Option<&'a Value> {
     statement
         .get("context")
         .and_then(|c| c.get("extensions"))
-        .and_then(|e| e.get(&key))
+        .and_then(|e| e.get(key))
         .or_else(|| {
             statement
                 .get("result")
                 .and_then(|r| r.get("extensions"))
-                .and_then(|e| e.get(&key))
+                .and_then(|e| e.get(key))
         })
 }
 
 fn skills(statement: &Value) -> Vec<String> {
-    let mut out: Vec<String> = match extension(statement, "skills") {
+    let mut out: Vec<String> = match extension(statement, ext!("skills")) {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
@@ -124,7 +130,7 @@ fn skills(statement: &Value) -> Vec<String> {
 }
 
 fn group_of(statement: &Value) -> Option<String> {
-    if let Some(g) = extension(statement, "group").and_then(Value::as_str) {
+    if let Some(g) = extension(statement, ext!("group")).and_then(Value::as_str) {
         return Some(g.to_owned());
     }
     let team = statement.get("context")?.get("team")?;
@@ -135,8 +141,8 @@ fn group_of(statement: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn u32_extension(statement: &Value, name: &str) -> Option<u32> {
-    extension(statement, name)
+fn u32_extension(statement: &Value, key: &str) -> Option<u32> {
+    extension(statement, key)
         .and_then(Value::as_u64)
         .map(|n| n.min(u64::from(u32::MAX)) as u32)
 }
@@ -176,7 +182,7 @@ pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
         .and_then(parse_timestamp)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .unwrap_or(0);
-    let session = extension(statement, "session")
+    let session = extension(statement, ext!("session"))
         .and_then(Value::as_str)
         .or_else(|| {
             statement
@@ -199,8 +205,8 @@ pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
             .and_then(|r| r.get("duration"))
             .and_then(Value::as_str)
             .and_then(parse_duration_ms),
-        hints_used: u32_extension(statement, "hints-used").unwrap_or(0),
-        attempt: u32_extension(statement, "attempt").unwrap_or(1),
+        hints_used: u32_extension(statement, ext!("hints-used")).unwrap_or(0),
+        attempt: u32_extension(statement, ext!("attempt")).unwrap_or(1),
         timestamp_ms,
     })
 }

@@ -17,27 +17,63 @@ pub struct Invalid {
 
 type Check = Result<(), Invalid>;
 
-fn invalid(field: &str, detail: impl Into<String>) -> Invalid {
+/// A JSON path, built on the stack as validation descends and rendered to text only when there is
+/// an error to report (validating a statement must not allocate a path string per field).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root(name) => out.push_str(name),
+            Path::Key(parent, key) => {
+                parent.render(out);
+                out.push('.');
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                out.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+}
+
+fn invalid(field: &Path<'_>, detail: impl Into<String>) -> Invalid {
+    let mut rendered = String::new();
+    field.render(&mut rendered);
     Invalid {
-        field: field.to_owned(),
+        field: rendered,
         detail: detail.into(),
     }
 }
 
-fn join(path: &str, key: &str) -> String {
-    format!("{path}.{key}")
+fn join<'a>(path: &'a Path<'a>, key: &'a str) -> Path<'a> {
+    path.key(key)
 }
 
-fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Invalid> {
+fn as_object<'a>(v: &'a Value, path: &Path<'_>) -> Result<&'a Map<String, Value>, Invalid> {
     v.as_object()
         .ok_or_else(|| invalid(path, "must be a JSON object"))
 }
 
-fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str, Invalid> {
+fn as_str<'a>(v: &'a Value, path: &Path<'_>) -> Result<&'a str, Invalid> {
     v.as_str().ok_or_else(|| invalid(path, "must be a string"))
 }
 
-fn only_keys(map: &Map<String, Value>, path: &str, allowed: &[&str]) -> Check {
+fn only_keys(map: &Map<String, Value>, path: &Path<'_>, allowed: &[&str]) -> Check {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(invalid(&join(path, k), "is not a property allowed here")),
         None => Ok(()),
@@ -62,7 +98,7 @@ pub fn is_iri(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
-fn iri(v: &Value, path: &str) -> Check {
+fn iri(v: &Value, path: &Path<'_>) -> Check {
     let s = as_str(v, path)?;
     if is_iri(s) {
         Ok(())
@@ -75,7 +111,7 @@ pub fn is_uuid(s: &str) -> bool {
     s.len() == 36 && uuid::Uuid::parse_str(s).is_ok()
 }
 
-fn uuid_field(v: &Value, path: &str) -> Check {
+fn uuid_field(v: &Value, path: &Path<'_>) -> Check {
     if is_uuid(as_str(v, path)?) {
         Ok(())
     } else {
@@ -93,7 +129,7 @@ fn language_tag(s: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
-fn language_map(v: &Value, path: &str) -> Check {
+fn language_map(v: &Value, path: &Path<'_>) -> Check {
     for (tag, text) in as_object(v, path)? {
         let p = join(path, tag);
         if !language_tag(tag) {
@@ -104,7 +140,7 @@ fn language_map(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn extensions(v: &Value, path: &str) -> Check {
+fn extensions(v: &Value, path: &Path<'_>) -> Check {
     for key in as_object(v, path)?.keys() {
         if !is_iri(key) {
             return Err(invalid(&join(path, key), "extension keys must be IRIs"));
@@ -118,7 +154,7 @@ pub fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
-fn timestamp(v: &Value, path: &str) -> Check {
+fn timestamp(v: &Value, path: &Path<'_>) -> Check {
     let s = as_str(v, path)?;
     if s.ends_with("-00:00") {
         return Err(invalid(path, "the offset -00:00 is not allowed"));
@@ -182,7 +218,7 @@ fn ifi_count(map: &Map<String, Value>) -> usize {
     IFIS.iter().filter(|k| map.contains_key(**k)).count()
 }
 
-fn ifi(map: &Map<String, Value>, path: &str) -> Check {
+fn ifi(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     if let Some(v) = map.get("mbox") {
         let p = join(path, "mbox");
         let s = as_str(v, &p)?;
@@ -216,7 +252,7 @@ fn ifi(map: &Map<String, Value>, path: &str) -> Check {
     Ok(())
 }
 
-fn agent(map: &Map<String, Value>, path: &str) -> Check {
+fn agent(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     only_keys(
         map,
         path,
@@ -241,7 +277,7 @@ fn agent(map: &Map<String, Value>, path: &str) -> Check {
     ifi(map, path)
 }
 
-fn group(map: &Map<String, Value>, path: &str) -> Check {
+fn group(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     only_keys(
         map,
         path,
@@ -268,8 +304,9 @@ fn group(map: &Map<String, Value>, path: &str) -> Check {
     ifi(map, path)?;
     match map.get("member") {
         Some(Value::Array(members)) => {
+            let member_path = path.key("member");
             for (i, m) in members.iter().enumerate() {
-                let p = format!("{path}.member[{i}]");
+                let p = member_path.index(i);
                 let mm = as_object(m, &p)?;
                 if mm
                     .get("objectType")
@@ -293,7 +330,7 @@ fn group(map: &Map<String, Value>, path: &str) -> Check {
 }
 
 /// An actor: an Agent, or a Group when `objectType` says so.
-pub fn agent_or_group(v: &Value, path: &str) -> Check {
+fn agent_or_group_at(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     match map.get("objectType") {
         None => agent(map, path),
@@ -306,7 +343,7 @@ pub fn agent_or_group(v: &Value, path: &str) -> Check {
     }
 }
 
-fn verb(v: &Value, path: &str) -> Check {
+fn verb(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     only_keys(map, path, &["id", "display"])?;
     iri(
@@ -333,13 +370,13 @@ const INTERACTION_TYPES: [&str; 10] = [
     "other",
 ];
 
-fn interaction_components(v: &Value, path: &str) -> Check {
+fn interaction_components(v: &Value, path: &Path<'_>) -> Check {
     let Value::Array(items) = v else {
         return Err(invalid(path, "must be an array"));
     };
     let mut seen = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = path.index(i);
         let map = as_object(item, &p)?;
         only_keys(map, &p, &["id", "description"])?;
         let id = as_str(
@@ -360,7 +397,7 @@ fn interaction_components(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn activity_definition(v: &Value, path: &str) -> Check {
+fn activity_definition(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     only_keys(
         map,
@@ -405,7 +442,7 @@ fn activity_definition(v: &Value, path: &str) -> Check {
             return Err(invalid(&p, "must be an array of strings"));
         };
         for (i, item) in items.iter().enumerate() {
-            as_str(item, &format!("{p}[{i}]"))?;
+            as_str(item, &p.index(i))?;
         }
     }
     for key in ["choices", "scale", "source", "target", "steps"] {
@@ -419,7 +456,7 @@ fn activity_definition(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn activity(map: &Map<String, Value>, path: &str) -> Check {
+fn activity(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     only_keys(map, path, &["objectType", "id", "definition"])?;
     iri(
         map.get("id")
@@ -432,7 +469,7 @@ fn activity(map: &Map<String, Value>, path: &str) -> Check {
     Ok(())
 }
 
-fn statement_ref(map: &Map<String, Value>, path: &str) -> Check {
+fn statement_ref(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     only_keys(map, path, &["objectType", "id"])?;
     uuid_field(
         map.get("id")
@@ -441,7 +478,7 @@ fn statement_ref(map: &Map<String, Value>, path: &str) -> Check {
     )
 }
 
-fn object(v: &Value, path: &str, in_substatement: bool) -> Check {
+fn object(v: &Value, path: &Path<'_>, in_substatement: bool) -> Check {
     let map = as_object(v, path)?;
     match map.get("objectType") {
         None => activity(map, path),
@@ -464,7 +501,7 @@ fn object(v: &Value, path: &str, in_substatement: bool) -> Check {
     }
 }
 
-fn score(v: &Value, path: &str) -> Check {
+fn score(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     only_keys(map, path, &["scaled", "raw", "min", "max"])?;
     let num = |key: &str| -> Result<Option<f64>, Invalid> {
@@ -493,7 +530,7 @@ fn score(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn result(v: &Value, path: &str) -> Check {
+fn result(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     only_keys(
         map,
@@ -530,7 +567,7 @@ fn result(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn context_activities(v: &Value, path: &str) -> Check {
+fn context_activities(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
     only_keys(map, path, &["parent", "grouping", "category", "other"])?;
     for (key, value) in map {
@@ -538,7 +575,7 @@ fn context_activities(v: &Value, path: &str) -> Check {
         match value {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let ip = format!("{p}[{i}]");
+                    let ip = p.index(i);
                     activity(as_object(item, &ip)?, &ip)?;
                 }
             }
@@ -548,7 +585,7 @@ fn context_activities(v: &Value, path: &str) -> Check {
     Ok(())
 }
 
-fn context(v: &Value, path: &str, object_is_activity: bool) -> Check {
+fn context(v: &Value, path: &Path<'_>, object_is_activity: bool) -> Check {
     let map = as_object(v, path)?;
     only_keys(
         map,
@@ -571,7 +608,7 @@ fn context(v: &Value, path: &str, object_is_activity: bool) -> Check {
         uuid_field(r, &join(path, "registration"))?;
     }
     if let Some(i) = map.get("instructor") {
-        agent_or_group(i, &join(path, "instructor"))?;
+        agent_or_group_at(i, &join(path, "instructor"))?;
     }
     if let Some(t) = map.get("team") {
         let p = join(path, "team");
@@ -622,12 +659,12 @@ fn context(v: &Value, path: &str, object_is_activity: bool) -> Check {
     Ok(())
 }
 
-fn attachments(v: &Value, path: &str) -> Check {
+fn attachments(v: &Value, path: &Path<'_>) -> Check {
     let Value::Array(items) = v else {
         return Err(invalid(path, "must be an array"));
     };
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = path.index(i);
         let map = as_object(item, &p)?;
         only_keys(
             map,
@@ -679,7 +716,7 @@ enum Kind {
     SubStatement,
 }
 
-fn statement_body(map: &Map<String, Value>, path: &str, kind: Kind) -> Check {
+fn statement_body(map: &Map<String, Value>, path: &Path<'_>, kind: Kind) -> Check {
     let allowed: &[&str] = match kind {
         Kind::Statement => &[
             "id",
@@ -712,7 +749,7 @@ fn statement_body(map: &Map<String, Value>, path: &str, kind: Kind) -> Check {
     let actor = map
         .get("actor")
         .ok_or_else(|| invalid(&join(path, "actor"), "is required"))?;
-    agent_or_group(actor, &join(path, "actor"))?;
+    agent_or_group_at(actor, &join(path, "actor"))?;
     let verb_value = map
         .get("verb")
         .ok_or_else(|| invalid(&join(path, "verb"), "is required"))?;
@@ -746,7 +783,7 @@ fn statement_body(map: &Map<String, Value>, path: &str, kind: Kind) -> Check {
         timestamp(s, &join(path, "stored"))?;
     }
     if let Some(a) = map.get("authority") {
-        agent_or_group(a, &join(path, "authority"))?;
+        agent_or_group_at(a, &join(path, "authority"))?;
     }
     if let Some(v) = map.get("version") {
         let p = join(path, "version");
@@ -771,7 +808,13 @@ fn statement_body(map: &Map<String, Value>, path: &str, kind: Kind) -> Check {
 
 /// Validates one statement; `path` names it in errors (`statement` or `statements[3]`).
 pub fn statement(v: &Value, path: &str) -> Check {
-    statement_body(as_object(v, path)?, path, Kind::Statement)
+    let path = Path::Root(path);
+    statement_body(as_object(v, &path)?, &path, Kind::Statement)
+}
+
+/// Validates an Agent or Group (the `agent` query parameter, for one).
+pub fn agent_or_group(v: &Value, path: &str) -> Check {
+    agent_or_group_at(v, &Path::Root(path))
 }
 
 #[cfg(test)]
