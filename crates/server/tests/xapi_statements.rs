@@ -263,7 +263,13 @@ async fn queries_filter_and_page_with_more() {
         .json()
         .await
         .unwrap();
-    assert_eq!(page["statements"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        page["statements"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .len(),
+        10
+    );
     assert!(
         page["statements"]
             .as_array()

@@ -3,6 +3,8 @@
 //! One writer thread owns the only writing connection (see [`writer`]); reads use a small pool of
 //! read connections on tokio's blocking threads, which WAL lets run beside the writer.
 
+mod background;
+mod query;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,9 +18,11 @@ use super::{
     AccountStore, ApiKeyRecord, CommitHook, Durability, EventLog, NewStatement, Role,
     StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
+use background::{Checkpointer, Indexer, Watermark};
 use writer::{AppendRequest, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
+const INDEX_SCHEMA: &str = include_str!("index_schema.sql");
 /// Pending append requests before callers wait for room (backpressure, not unbounded memory).
 const QUEUE_DEPTH: usize = 4_096;
 
@@ -36,7 +40,14 @@ pub struct SqliteStorage {
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
+    indexer: Mutex<Option<Indexer>>,
+    watermark: Watermark,
     readers: Arc<ReadPool>,
+}
+
+/// The index database beside the log: `learnpulse.db` -> `learnpulse.index.db`.
+fn index_path(log: &Path) -> PathBuf {
+    log.with_extension("index.db")
 }
 
 /// Opens a connection with the settings every connection of ours uses.
@@ -78,16 +89,25 @@ impl SqliteStorage {
         let conn = open_connection(&options.path, options.durability, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
+        // The index is derived data (rebuilt from the log if lost), so it never needs fsync.
+        let index = open_connection(&index_path(&options.path), Durability::Process, false)?;
+        index.execute_batch("PRAGMA journal_mode = WAL;")?;
+        index.execute_batch(INDEX_SCHEMA)?;
+        drop(index);
+        let readers = ReadPool {
+            path: options.path.clone(),
+            durability: options.durability,
+            idle: Mutex::new(Vec::new()),
+        };
+        readers.idle.lock().unwrap().push(readers.open()?);
         Ok(SqliteStorage {
             options: options.clone(),
             sender: Mutex::new(None),
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
-            readers: Arc::new(ReadPool {
-                path: options.path.clone(),
-                durability: options.durability,
-                idle: Mutex::new(vec![conn]),
-            }),
+            indexer: Mutex::new(None),
+            watermark: Watermark::default(),
+            readers: Arc::new(readers),
         })
     }
 
@@ -104,6 +124,11 @@ impl SqliteStorage {
             options.durability,
             false,
         )?)?);
+        *self.indexer.lock().unwrap() = Some(Indexer::start(
+            open_connection(&options.path, options.durability, false)?,
+            open_connection(&index_path(&options.path), Durability::Process, false)?,
+            self.watermark.clone(),
+        )?);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("learnpulse-writer".into())
@@ -118,6 +143,11 @@ impl SqliteStorage {
         &self.options.path
     }
 
+    /// Every statement with a sequence number up to this one is in the deferred indexes.
+    pub fn indexed_through(&self) -> i64 {
+        self.watermark.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -129,39 +159,6 @@ impl SqliteStorage {
     }
 }
 
-/// Copies the WAL back into the database file off the writer's path: a PASSIVE checkpoint every
-/// 200 ms (it never blocks the writer), and a final TRUNCATE checkpoint at shutdown.
-struct Checkpointer {
-    stop: std::sync::mpsc::Sender<()>,
-    handle: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    fn start(conn: Connection) -> Result<Self, StoreError> {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let handle = std::thread::Builder::new()
-            .name("learnpulse-checkpoint".into())
-            .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
-                while let Err(RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(std::time::Duration::from_millis(200))
-                {
-                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
-                }
-                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-            })
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
-        Ok(Checkpointer { stop, handle })
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.handle.join();
-    }
-}
-
 /// Idle connections, reused across reads. Grows to the number of concurrent readers.
 struct ReadPool {
     path: PathBuf,
@@ -170,6 +167,14 @@ struct ReadPool {
 }
 
 impl ReadPool {
+    /// A connection to the log with the index database attached as `idx`.
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = open_connection(&self.path, self.durability, false)?;
+        let index = index_path(&self.path);
+        conn.execute("ATTACH DATABASE ?1 AS idx", [index.to_string_lossy()])?;
+        Ok(conn)
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -177,7 +182,7 @@ impl ReadPool {
         let conn = self.idle.lock().unwrap().pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_connection(&self.path, self.durability, false)?,
+            None => self.open()?,
         };
         let result = f(&conn);
         self.idle.lock().unwrap().push(conn);
@@ -187,7 +192,7 @@ impl ReadPool {
 
 /// Splices the commit-time `stored` property into a statement's JSON text, so that the text can
 /// be stored before its `stored` value is known.
-fn with_stored(json: &str, stored_us: i64) -> String {
+pub(super) fn with_stored(json: &str, stored_us: i64) -> String {
     let stored = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(stored_us) * 1_000)
         .ok()
         .and_then(|t| {
@@ -271,7 +276,7 @@ impl EventLog for SqliteStorage {
         tenant: TenantId,
         q: StatementQuery,
     ) -> Result<StatementPage, StoreError> {
-        self.read(move |conn| query_statements(conn, tenant, &q))
+        self.read(move |conn| query::query_statements(conn, tenant, &q))
             .await
     }
 
@@ -299,95 +304,13 @@ impl EventLog for SqliteStorage {
         if let Some(handle) = self.writer.lock().unwrap().take() {
             let _ = handle.join();
         }
+        if let Some(indexer) = self.indexer.lock().unwrap().take() {
+            indexer.stop();
+        }
         if let Some(checkpointer) = self.checkpointer.lock().unwrap().take() {
             checkpointer.stop();
         }
     }
-}
-
-/// Looks up an interned id; `None` means nothing was ever stored with that value.
-fn interned(
-    conn: &Connection,
-    table: &str,
-    column: &str,
-    tenant: TenantId,
-    value: &str,
-) -> Result<Option<i64>, StoreError> {
-    let sql = format!("SELECT id FROM {table} WHERE tenant_id = ?1 AND {column} = ?2");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![tenant, value], |r| r.get(0))
-        .optional()?)
-}
-
-fn query_statements(
-    conn: &Connection,
-    tenant: TenantId,
-    q: &StatementQuery,
-) -> Result<StatementPage, StoreError> {
-    let mut sql = String::from(
-        "SELECT seq, stored_us, json FROM statements WHERE tenant_id = ?1 AND voided = 0",
-    );
-    let mut args: Vec<rusqlite::types::Value> = vec![tenant.into()];
-    let mut push = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    for (filter, table, column, col) in [
-        (&q.agent, "actors", "ifi", "actor_id"),
-        (&q.verb, "verbs", "iri", "verb_id"),
-        (&q.activity, "activities", "iri", "activity_id"),
-    ] {
-        if let Some(value) = filter {
-            match interned(conn, table, column, tenant, value)? {
-                Some(id) => push(&mut sql, &format!(" AND {col} = ?"), id.into()),
-                None => return Ok(StatementPage::default()),
-            }
-        }
-    }
-    if let Some(r) = q.registration {
-        push(
-            &mut sql,
-            " AND registration = ?",
-            r.as_bytes().to_vec().into(),
-        );
-    }
-    if let Some(since) = q.since_us {
-        push(&mut sql, " AND stored_us > ?", since.into());
-    }
-    if let Some(until) = q.until_us {
-        push(&mut sql, " AND stored_us <= ?", until.into());
-    }
-    if let Some(cursor) = q.cursor {
-        let clause = if q.ascending {
-            " AND seq > ?"
-        } else {
-            " AND seq < ?"
-        };
-        push(&mut sql, clause, cursor.into());
-    }
-    sql.push_str(if q.ascending {
-        " ORDER BY seq ASC"
-    } else {
-        " ORDER BY seq DESC"
-    });
-    push(&mut sql, " LIMIT ?", ((q.limit + 1) as i64).into());
-
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-    let mut page = StatementPage::default();
-    let mut last_seq = None;
-    while let Some(row) = rows.next()? {
-        if page.statements.len() == q.limit {
-            page.next_cursor = last_seq;
-            break;
-        }
-        let seq: i64 = row.get(0)?;
-        let json: String = row.get(2)?;
-        page.statements.push(with_stored(&json, row.get(1)?));
-        last_seq = Some(seq);
-    }
-    Ok(page)
 }
 
 impl AccountStore for SqliteStorage {
