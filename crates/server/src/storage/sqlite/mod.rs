@@ -117,13 +117,15 @@ impl SqliteStorage {
         let conn = open_connection(&options.path, options.durability, false)?;
         // The writer never checkpoints (copies the WAL back into the database file) itself:
         // that I/O would stall every request queued behind it. A second thread does it.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        // When the WAL starts over, its file is cut back to 64 MiB.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
         let writer = Writer::new(conn, hook, options.max_batch_statements)?;
-        *self.checkpointer.lock().unwrap() = Some(Checkpointer::start(open_connection(
-            &options.path,
-            options.durability,
-            false,
-        )?)?);
+        let mut wal = options.path.clone().into_os_string();
+        wal.push("-wal");
+        *self.checkpointer.lock().unwrap() = Some(Checkpointer::start(
+            open_connection(&options.path, options.durability, false)?,
+            PathBuf::from(wal),
+        )?);
         *self.indexer.lock().unwrap() = Some(Indexer::start(
             open_connection(&options.path, options.durability, false)?,
             open_connection(&index_path(&options.path), Durability::Process, false)?,
