@@ -147,6 +147,13 @@ async fn filtered_queries_span_the_index_and_the_tail() {
 
     for _ in 0..2 {
         assert_eq!(ids(&store, by_agent("ada")).await, expected_ada);
+        let oldest_first = StatementQuery {
+            ascending: true,
+            ..by_agent("ada")
+        };
+        let mut ascending = ids(&store, oldest_first).await;
+        ascending.reverse();
+        assert_eq!(ascending, expected_ada);
         assert_eq!(ids(&store, by_activity(3)).await, expected_item3);
         assert_eq!(ids(&store, by_registration()).await, expected_reg);
         let both = StatementQuery {

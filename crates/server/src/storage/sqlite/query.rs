@@ -50,6 +50,108 @@ impl QueryBuilder {
     }
 }
 
+/// One part of the log a query reads.
+enum Part {
+    /// Every statement of the tenant (no deferred filter).
+    All,
+    /// The statements the indexer has not reached (`seq > watermark`).
+    Tail,
+    /// The statements found through a deferred index (`seq <= watermark`): the index table, its
+    /// key predicate on alias `c`, and the key values.
+    Indexed {
+        table: &'static str,
+        key: &'static str,
+        values: Vec<Sql>,
+    },
+}
+
+/// The resolved filters of one query.
+struct Filters {
+    tenant: TenantId,
+    watermark: i64,
+    actor: Option<i64>,
+    verb: Option<i64>,
+    activity: Option<i64>,
+    registration: Option<Sql>,
+    since_us: Option<i64>,
+    until_us: Option<i64>,
+    cursor: Option<i64>,
+    ascending: bool,
+}
+
+type Row = (i64, i64, String);
+
+/// Reads up to `limit` statements of one part, in the query's order. Each part's scan follows
+/// the order of the index it reads, so it stops after `limit` rows instead of sorting every match.
+fn read_part(
+    tx: &Connection,
+    part: &Part,
+    f: &Filters,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut sql = QueryBuilder::default();
+    let seq = match part {
+        Part::All => {
+            sql.push(
+                "SELECT s.seq, s.stored_us, s.json FROM main.statements AS s WHERE s.tenant_id = ?",
+                [f.tenant.into()],
+            );
+            "s.seq"
+        }
+        Part::Tail => {
+            sql.push(
+                "SELECT s.seq, s.stored_us, s.json FROM main.statements AS s WHERE s.tenant_id = ? AND s.seq > ?",
+                [f.tenant.into(), f.watermark.into()],
+            );
+            "s.seq"
+        }
+        Part::Indexed { table, key, values } => {
+            sql.push(
+                &format!(
+                    "SELECT s.seq, s.stored_us, s.json FROM {table} AS c CROSS JOIN main.statements AS s \
+                     ON s.seq = c.seq WHERE {key} AND c.seq <= ? AND s.tenant_id = ?"
+                ),
+                values.iter().cloned().chain([f.watermark.into(), f.tenant.into()]),
+            );
+            "c.seq"
+        }
+    };
+    sql.push(" AND s.voided = 0", []);
+    for (column, value) in [
+        ("actor_id", f.actor),
+        ("verb_id", f.verb),
+        ("activity_id", f.activity),
+    ] {
+        if let Some(v) = value {
+            sql.push(&format!(" AND s.{column} = ?"), [v.into()]);
+        }
+    }
+    if let Some(r) = &f.registration {
+        sql.push(" AND s.registration = ?", [r.clone()]);
+    }
+    if let Some(since) = f.since_us {
+        sql.push(" AND s.stored_us > ?", [since.into()]);
+    }
+    if let Some(until) = f.until_us {
+        sql.push(" AND s.stored_us <= ?", [until.into()]);
+    }
+    if let Some(cursor) = f.cursor {
+        let op = if f.ascending { ">" } else { "<" };
+        sql.push(&format!(" AND {seq} {op} ?"), [cursor.into()]);
+    }
+    let direction = if f.ascending { "ASC" } else { "DESC" };
+    sql.push(
+        &format!(" ORDER BY {seq} {direction} LIMIT ?"),
+        [(limit as i64).into()],
+    );
+
+    let mut stmt = tx.prepare_cached(&sql.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.args), |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn query_statements(
     conn: &Connection,
     tenant: TenantId,
@@ -78,102 +180,62 @@ pub(super) fn query_statements(
     let [actor, verb, activity] = ids;
     let registration = q.registration.map(|r| Sql::Blob(r.as_bytes().to_vec()));
 
-    let mut sql = QueryBuilder::default();
-    sql.push("SELECT s.seq, s.stored_us, s.json FROM ", []);
-    // The candidate rows: from the most selective deferred index, else the whole tenant.
-    let candidates: Option<(&str, Vec<Sql>, &str)> = if let Some(a) = actor {
-        Some((
-            "idx.by_actor WHERE actor_id = ?",
-            vec![a.into()],
-            "s2.actor_id = ?",
-        ))
+    // Drive the query from the deferred index of the first filter that has one; the others are
+    // checked on the rows.
+    let indexed = if let Some(a) = actor {
+        Some(Part::Indexed {
+            table: "idx.by_actor",
+            key: "c.actor_id = ?",
+            values: vec![a.into()],
+        })
     } else if let Some(a) = activity {
-        Some((
-            "idx.by_activity WHERE activity_id = ?",
-            vec![a.into()],
-            "s2.activity_id = ?",
-        ))
+        Some(Part::Indexed {
+            table: "idx.by_activity",
+            key: "c.activity_id = ?",
+            values: vec![a.into()],
+        })
     } else {
-        registration.as_ref().map(|r| {
-            (
-                "idx.by_registration WHERE tenant_id = ? AND registration = ?",
-                vec![tenant.into(), r.clone()],
-                "s2.registration = ?",
-            )
+        registration.as_ref().map(|r| Part::Indexed {
+            table: "idx.by_registration",
+            key: "c.tenant_id = ? AND c.registration = ?",
+            values: vec![tenant.into(), r.clone()],
         })
     };
-    match candidates {
-        Some((index, keys, tail_predicate)) => {
-            let tail_key = keys.last().cloned().expect("an index key");
-            sql.push(
-                &format!("(SELECT seq FROM {index} AND seq <= ?"),
-                keys.into_iter().chain([watermark.into()]),
-            );
-            sql.push(" UNION ALL SELECT s2.seq FROM main.statements AS s2 WHERE s2.tenant_id = ? AND s2.seq > ?", [
-                tenant.into(),
-                watermark.into(),
-            ]);
-            sql.push(
-                &format!(
-                    " AND {tail_predicate}) AS c CROSS JOIN main.statements AS s ON s.seq = c.seq"
-                ),
-                [tail_key],
-            );
-        }
-        None => sql.push("main.statements AS s", []),
-    }
-    sql.push(" WHERE s.tenant_id = ? AND s.voided = 0", [tenant.into()]);
-    for (column, value) in [
-        ("actor_id", actor),
-        ("verb_id", verb),
-        ("activity_id", activity),
-    ] {
-        if let Some(v) = value {
-            sql.push(&format!(" AND s.{column} = ?"), [v.into()]);
-        }
-    }
-    if let Some(r) = registration {
-        sql.push(" AND s.registration = ?", [r]);
-    }
-    if let Some(since) = q.since_us {
-        sql.push(" AND s.stored_us > ?", [since.into()]);
-    }
-    if let Some(until) = q.until_us {
-        sql.push(" AND s.stored_us <= ?", [until.into()]);
-    }
-    if let Some(cursor) = q.cursor {
-        sql.push(
-            if q.ascending {
-                " AND s.seq > ?"
-            } else {
-                " AND s.seq < ?"
-            },
-            [cursor.into()],
-        );
-    }
-    sql.push(
-        if q.ascending {
-            " ORDER BY s.seq ASC"
-        } else {
-            " ORDER BY s.seq DESC"
-        },
-        [],
-    );
-    sql.push(" LIMIT ?", [((q.limit + 1) as i64).into()]);
-
-    let mut stmt = tx.prepare_cached(&sql.text)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args))?;
-    let mut page = StatementPage::default();
-    let mut last_seq = None;
-    while let Some(row) = rows.next()? {
-        if page.statements.len() == q.limit {
-            page.next_cursor = last_seq;
+    // Parts in the order the caller wants: newest first reads the tail before the index.
+    let parts = match indexed {
+        None => vec![Part::All],
+        Some(indexed) if q.ascending => vec![indexed, Part::Tail],
+        Some(indexed) => vec![Part::Tail, indexed],
+    };
+    let filters = Filters {
+        tenant,
+        watermark,
+        actor,
+        verb,
+        activity,
+        registration,
+        since_us: q.since_us,
+        until_us: q.until_us,
+        cursor: q.cursor,
+        ascending: q.ascending,
+    };
+    // One row more than the page, to know whether there is a next page.
+    let wanted = q.limit + 1;
+    let mut rows: Vec<Row> = Vec::with_capacity(wanted.min(1_024));
+    for part in &parts {
+        if rows.len() >= wanted {
             break;
         }
-        let seq: i64 = row.get(0)?;
-        let json: String = row.get(2)?;
-        page.statements.push(with_stored(&json, row.get(1)?));
-        last_seq = Some(seq);
+        rows.extend(read_part(&tx, part, &filters, wanted - rows.len())?);
     }
+    let mut page = StatementPage::default();
+    if rows.len() > q.limit {
+        rows.truncate(q.limit);
+        page.next_cursor = rows.last().map(|r| r.0);
+    }
+    page.statements = rows
+        .into_iter()
+        .map(|(_, stored, json)| with_stored(&json, stored))
+        .collect();
     Ok(page)
 }
