@@ -6,7 +6,8 @@
 //! `learnpulse_commit_seconds`, `learnpulse_commit_batch_statements`,
 //! `learnpulse_commit_batch_requests`, `learnpulse_learners_in_memory`,
 //! `learnpulse_engine_events_total`, `learnpulse_auth_failures_total`,
-//! `learnpulse_stream_subscribers`.
+//! `learnpulse_stream_subscribers`, `learnpulse_index_lag_statements`,
+//! `learnpulse_index_batch_statements`, `learnpulse_wal_bytes`, `learnpulse_wal_restart_seconds`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
