@@ -116,6 +116,9 @@ impl Server {
 
         let hub = Arc::new(LearnerHub::new(EngineParams::default()));
         let started = Instant::now();
+        // Long logs take a while to replay: say how far it has got every few seconds.
+        let mut seen = 0u64;
+        let mut last_report = Instant::now();
         let replayed = storage.replay(&mut |tenant, json| {
             if let Some(event) = serde_json::from_str(json)
                 .ok()
@@ -123,6 +126,16 @@ impl Server {
                 .and_then(learning_event)
             {
                 hub.replay(tenant, &event);
+            }
+            seen += 1;
+            if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {
+                last_report = Instant::now();
+                let rate = seen as f64 / started.elapsed().as_secs_f64();
+                tracing::info!(
+                    statements = seen,
+                    per_second = rate as u64,
+                    "replaying the event log"
+                );
             }
         })?;
         tracing::info!(
