@@ -28,22 +28,9 @@ async fn tenants_never_see_each_other() {
         404,
         "tenant A cannot read B's statement"
     );
-    let page: Value = app
-        .xapi(Method::GET, "/xAPI/statements", &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json("/xAPI/statements", &app.admin).await;
     assert!(page["statements"].as_array().unwrap().is_empty());
-    let r = app
-        .client
-        .get(app.url("/v1/learners/bea"))
-        .bearer_auth(&teacher_a)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/bea", &teacher_a).await;
     assert_eq!(r.status(), 404, "tenant A cannot see B's learner");
 
     // The same statement id may exist in two tenants without conflict.
@@ -68,16 +55,7 @@ async fn tenants_never_see_each_other() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let keys: Vec<Value> = app
-        .client
-        .get(app.url("/v1/admin/keys"))
-        .bearer_auth(&admin_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Vec<Value> = app.get_json("/v1/admin/keys", &admin_b).await;
     assert_eq!(keys.len(), 2);
     app.stop().await;
 }
@@ -101,29 +79,11 @@ async fn roles_and_credentials_are_checked() {
             .status(),
         200
     );
-    let r = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&ingest)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/ada", &ingest).await;
     assert_eq!(r.status(), 403);
-    let r = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&researcher)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/ada", &researcher).await;
     assert_eq!(r.status(), 403);
-    let r = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&teacher)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/ada", &teacher).await;
     assert_eq!(r.status(), 200);
     let r = app
         .client
@@ -182,13 +142,7 @@ async fn roles_and_credentials_are_checked() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let r = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&teacher)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/ada", &teacher).await;
     assert_eq!(r.status(), 401);
     let r = app
         .client
@@ -226,16 +180,7 @@ async fn native_events_update_the_learner_and_are_readable_as_xapi() {
     let accepted: Value = r.json().await.unwrap();
     assert_eq!(accepted["accepted"], 8);
 
-    let learner: Value = app
-        .client
-        .get(app.url("/v1/learners/s-42"))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let learner: Value = app.get_json("/v1/learners/s-42", &app.admin).await;
     assert_eq!(learner["answers"], 8);
     assert_eq!(learner["skills"]["algebra"]["attempts"], 8);
     assert_eq!(learner["skills"]["algebra"]["mastered"], true);
@@ -290,13 +235,7 @@ async fn the_stream_pushes_learner_updates() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
     let teacher = app.key(&app.admin, "teacher").await;
-    let mut stream = app
-        .client
-        .get(app.url("/v1/stream?group=class-7b"))
-        .bearer_auth(&teacher)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = app.get("/v1/stream?group=class-7b", &teacher).await;
     assert_eq!(stream.status(), 200);
     assert!(
         stream.headers()["content-type"]
@@ -342,13 +281,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_l
     let admin = app.admin.clone();
     let teacher = app.key(&admin, "teacher").await;
     // An open stream must not hold shutdown up.
-    let _stream = app
-        .client
-        .get(app.url("/v1/stream"))
-        .bearer_auth(&teacher)
-        .send()
-        .await
-        .unwrap();
+    let _stream = app.get("/v1/stream", &teacher).await;
 
     let mut in_flight = Vec::new();
     for i in 0..20 {
@@ -385,14 +318,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_l
     let mut stored = 0;
     let mut next = "/xAPI/statements?limit=100".to_owned();
     while !next.is_empty() {
-        let page: Value = app
-            .xapi(Method::GET, &next, &admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.xapi_json(&next, &admin).await;
         stored += page["statements"].as_array().unwrap().len();
         next = page["more"].as_str().unwrap().to_owned();
     }
@@ -403,16 +329,7 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_l
     );
     // The learner engine was rebuilt from the log: every acknowledged batch is in its learner.
     for i in acknowledged {
-        let l: Value = app
-            .client
-            .get(app.url(&format!("/v1/learners/l{i}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let l: Value = app.get_json(&format!("/v1/learners/l{i}"), &admin).await;
         assert_eq!(l["answers"], 50, "{l}");
     }
     app.stop().await;
@@ -434,28 +351,10 @@ async fn restart_rebuilds_learner_state_exactly() {
             200
         );
     }
-    let before: Value = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json("/v1/learners/ada", &admin).await;
     app.stop().await;
     let app = TestApp::start_with(common::config(dir.path()), Some(admin.clone())).await;
-    let after: Value = app
-        .client
-        .get(app.url("/v1/learners/ada"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json("/v1/learners/ada", &admin).await;
     assert_eq!(before, after);
     assert_eq!(after["answers"], 50);
     app.stop().await;

@@ -174,13 +174,7 @@ async fn batches_are_atomic() {
     assert_eq!(problem(r).await["field"], "statements[1].id");
 
     // The learner state saw none of the rejected events.
-    let r = app
-        .client
-        .get(app.url("/v1/learners/bo"))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/learners/bo", &app.admin).await;
     assert_eq!(r.status(), 404);
     app.stop().await;
 }
@@ -255,14 +249,7 @@ async fn queries_filter_and_page_with_more() {
 
     let agent = r#"{"account":{"homePage":"https://lms.example.edu","name":"ada"}}"#;
     let url = format!("/xAPI/statements?agent={}", urlencode(agent));
-    let page: Value = app
-        .xapi(Method::GET, &url, &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json(&url, &app.admin).await;
     assert_eq!(
         page["statements"]
             .as_array()
@@ -282,28 +269,14 @@ async fn queries_filter_and_page_with_more() {
         "/xAPI/statements?activity={}",
         urlencode("https://lms.example.edu/items/q1")
     );
-    let page: Value = app
-        .xapi(Method::GET, &url, &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json(&url, &app.admin).await;
     assert_eq!(page["statements"].as_array().unwrap().len(), 8);
 
     let url = format!(
         "/xAPI/statements?verb={}",
         urlencode("http://adlnet.gov/expapi/verbs/experienced")
     );
-    let page: Value = app
-        .xapi(Method::GET, &url, &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json(&url, &app.admin).await;
     assert_eq!(page["statements"].as_array().unwrap().len(), 0);
     assert_eq!(page["more"], "");
 
@@ -311,14 +284,7 @@ async fn queries_filter_and_page_with_more() {
     let mut seen = Vec::new();
     let mut next = "/xAPI/statements?limit=7&ascending=true".to_owned();
     while !next.is_empty() {
-        let page: Value = app
-            .xapi(Method::GET, &next, &app.admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.xapi_json(&next, &app.admin).await;
         seen.extend(
             page["statements"]
                 .as_array()
@@ -331,41 +297,20 @@ async fn queries_filter_and_page_with_more() {
     assert_eq!(seen, ids);
 
     // Descending by default, and since/until bound by `stored`.
-    let page: Value = app
-        .xapi(Method::GET, "/xAPI/statements?limit=1", &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json("/xAPI/statements?limit=1", &app.admin).await;
     let newest = &page["statements"][0];
     assert_eq!(newest["id"], ids[29].as_str());
     let url = format!(
         "/xAPI/statements?since={}",
         urlencode(newest["stored"].as_str().unwrap())
     );
-    let page: Value = app
-        .xapi(Method::GET, &url, &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json(&url, &app.admin).await;
     assert_eq!(page["statements"].as_array().unwrap().len(), 0);
     let url = format!(
         "/xAPI/statements?until={}",
         urlencode(newest["stored"].as_str().unwrap())
     );
-    let page: Value = app
-        .xapi(Method::GET, &url, &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json(&url, &app.admin).await;
     assert_eq!(page["statements"].as_array().unwrap().len(), 30);
 
     for bad in [
@@ -418,14 +363,7 @@ async fn voided_statements_leave_queries_but_stay_readable() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let page: Value = app
-        .xapi(Method::GET, "/xAPI/statements", &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json("/xAPI/statements", &app.admin).await;
     let listed: Vec<&str> = page["statements"]
         .as_array()
         .unwrap()
@@ -466,14 +404,7 @@ async fn bad_input_gets_problems_and_changes_nothing() {
     assert_eq!(r.status(), 413);
     problem(r).await;
 
-    let page: Value = app
-        .xapi(Method::GET, "/xAPI/statements", &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.xapi_json("/xAPI/statements", &app.admin).await;
     assert_eq!(
         page["statements"].as_array().unwrap().len(),
         0,

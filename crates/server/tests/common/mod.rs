@@ -67,6 +67,32 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` with a Bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` with a Bearer token, as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
+    /// An xAPI `GET path`, as JSON.
+    pub async fn xapi_json(&self, path: &str, token: &str) -> Value {
+        self.xapi(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn xapi(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
         self.client
             .request(method, self.url(path))
