@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, answered, problem};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 #[tokio::test]
