@@ -216,6 +216,7 @@ pub async fn run(
     let mut next = 0usize;
     let mut report = SimulatorReport::default();
     let started = tokio::time::Instant::now();
+    let mut last_progress = started;
     let mut interval = tokio::time::interval(tick);
     tokio::pin!(stop);
     loop {
@@ -252,7 +253,18 @@ pub async fn run(
             .send()
             .await;
         match sent {
-            Ok(r) if r.status().is_success() => report.statements_sent += n,
+            Ok(r) if r.status().is_success() => {
+                report.statements_sent += n;
+                if last_progress.elapsed() >= Duration::from_secs(10) {
+                    last_progress = tokio::time::Instant::now();
+                    tracing::info!(
+                        sent = report.statements_sent,
+                        failed_requests = report.failed_requests,
+                        elapsed_s = started.elapsed().as_secs(),
+                        "simulating"
+                    );
+                }
+            }
             Ok(r) => {
                 report.failed_requests += 1;
                 let status = r.status();
