@@ -13,6 +13,8 @@ use learnpulse_server::storage::sqlite::SqliteOptions;
 use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, Storage};
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
+mod kt;
+
 // The request path allocates many small JSON values; mimalloc is markedly faster at that than
 // glibc's allocator (see the README's "Measured" section).
 #[global_allocator]
@@ -44,6 +46,9 @@ enum Command {
     /// Measure a running server.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Knowledge tracing: fit and evaluate learner models on answer logs.
+    #[command(subcommand)]
+    Kt(kt::KtCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -384,6 +389,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        Command::Kt(command) => kt::run(command),
         Command::Bench(BenchCommand::Ingest {
             url,
             key,

@@ -12,9 +12,11 @@
 //! - [`load`]: the first cognitive-load signal (response time against the learner's own baseline,
 //!   error streaks, hints, rapid guesses), with the reasons behind it in plain words.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
+//! - [`kt`]: knowledge-tracing models with their offline fitters, and one-step-ahead evaluation.
 
 pub mod engine;
 pub mod event;
+pub mod kt;
 pub mod load;
 pub mod mastery;
 

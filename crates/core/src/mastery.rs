@@ -18,6 +18,10 @@ pub struct BktParams {
     pub guess: f64,
     /// P(incorrect | known).
     pub slip: f64,
+    /// P(known -> unknown) at each opportunity (0 in standard BKT; the forgetting variant of
+    /// Khajah et al. 2016 fits it).
+    #[serde(default)]
+    pub forget: f64,
 }
 
 impl Default for BktParams {
@@ -29,6 +33,7 @@ impl Default for BktParams {
             learn: 0.12,
             guess: 0.2,
             slip: 0.1,
+            forget: 0.0,
         }
     }
 }
@@ -51,6 +56,9 @@ pub fn sigmoid(x: f64) -> f64 {
 /// `ln(e^a + e^b)` without overflow.
 fn log_add_exp(a: f64, b: f64) -> f64 {
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    if lo == f64::NEG_INFINITY {
+        return hi;
+    }
     hi + (lo - hi).exp().ln_1p()
 }
 
@@ -78,8 +86,16 @@ impl BktParams {
             self.slip / (1.0 - self.guess)
         };
         let posterior = log_odds_known + likelihood_ratio.ln();
-        // Transition: P' = P + (1 - P) * learn  =>  odds' = (odds + learn) / (1 - learn).
-        log_add_exp(posterior, self.learn.ln()) - (1.0 - self.learn).ln()
+        self.transition(posterior)
+    }
+
+    /// The learning (and forgetting) transition between opportunities, in log-odds:
+    /// P' = P (1 - forget) + (1 - P) learn, so
+    /// odds' = (odds (1 - forget) + learn) / (odds forget + (1 - learn)).
+    pub fn transition(&self, log_odds_known: f64) -> f64 {
+        let numerator = log_add_exp(log_odds_known + (1.0 - self.forget).ln(), self.learn.ln());
+        let denominator = log_add_exp(log_odds_known + self.forget.ln(), (1.0 - self.learn).ln());
+        numerator - denominator
     }
 }
 
