@@ -26,8 +26,16 @@ pub enum KtCommand {
         /// Where to write user_id,seq,skill_name,correct,p_correct, in the test file's row order.
         #[arg(long)]
         predictions: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = ModelName::Logistic)]
+        #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
+    },
+    /// Cross-validate every model on a training log (folds by learner) and report AUC, RMSE and
+    /// fit time of each: how the default model is chosen.
+    Cv {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: u32,
     },
 }
 
@@ -63,8 +71,80 @@ fn progress_line(what: &str) -> impl FnMut(usize, usize) + '_ {
     }
 }
 
+/// Fits `model` on `train` and predicts `test` one step ahead; returns predictions and fit time.
+fn fit_and_predict(
+    model: ModelName,
+    train: &Dataset,
+    test: &Dataset,
+    quiet: bool,
+) -> (Vec<f64>, f64) {
+    let started = Instant::now();
+    let mut silent = |_: usize, _: usize| {};
+    match model {
+        ModelName::Bkt | ModelName::BktForget => {
+            let options = BktFitOptions {
+                forgetting: model == ModelName::BktForget,
+                ..Default::default()
+            };
+            let mut report = progress_line("fitting BKT skills");
+            let progress: &mut dyn FnMut(usize, usize) =
+                if quiet { &mut silent } else { &mut report };
+            let fitted = BktModel::fit(train, &options, progress);
+            let seconds = started.elapsed().as_secs_f64();
+            (evaluate(&&fitted, test), seconds)
+        }
+        ModelName::Logistic => {
+            let mut report = progress_line("training epochs");
+            let progress: &mut dyn FnMut(usize, usize) =
+                if quiet { &mut silent } else { &mut report };
+            let fitted = LogisticModel::fit(train, &LogisticOptions::default(), progress);
+            let seconds = started.elapsed().as_secs_f64();
+            (evaluate(&&fitted, test), seconds)
+        }
+    }
+}
+
 pub fn run(command: KtCommand) -> anyhow::Result<()> {
     match command {
+        KtCommand::Cv { train, folds } => {
+            anyhow::ensure!(folds >= 2, "--folds must be at least 2");
+            let data = read(&train, Vec::new())?;
+            let mut results = Vec::new();
+            for model in [ModelName::Bkt, ModelName::BktForget, ModelName::Logistic] {
+                let (mut predicted, mut outcomes, mut fit_seconds) = (Vec::new(), Vec::new(), 0.0);
+                for fold in 0..folds {
+                    eprint!("\rcross-validating {model:?}: fold {}/{folds}   ", fold + 1);
+                    let (fit_on, held_out) = data.split_learners(folds, fold);
+                    let (p, seconds) = fit_and_predict(model, &fit_on, &held_out, true);
+                    fit_seconds += seconds;
+                    predicted.extend(p);
+                    outcomes.extend(held_out.answers.iter().map(|a| a.correct));
+                }
+                eprintln!();
+                results.push(json!({
+                    "model": format!("{model:?}").to_lowercase(),
+                    "auc": metrics::auc(&predicted, &outcomes),
+                    "rmse": metrics::rmse(&predicted, &outcomes),
+                    "mean_fit_seconds": fit_seconds / f64::from(folds),
+                }));
+            }
+            let best = results
+                .iter()
+                .max_by(|a, b| {
+                    a["auc"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .total_cmp(&b["auc"].as_f64().unwrap_or(0.0))
+                })
+                .map(|r| r["model"].clone());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"folds": folds, "models": results, "best": best})
+                )?
+            );
+            Ok(())
+        }
         KtCommand::Eval {
             train,
             test,
@@ -74,30 +154,7 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
             let train_data = read(&train, Vec::new())?;
             let test_data = read(&test, train_data.skills.clone())?;
             let started = Instant::now();
-            let p = match model {
-                ModelName::Bkt | ModelName::BktForget => {
-                    let options = BktFitOptions {
-                        forgetting: model == ModelName::BktForget,
-                        ..Default::default()
-                    };
-                    let fitted = BktModel::fit(
-                        &train_data,
-                        &options,
-                        &mut progress_line("fitting BKT skills"),
-                    );
-                    let fit_seconds = started.elapsed().as_secs_f64();
-                    (evaluate(&&fitted, &test_data), fit_seconds)
-                }
-                ModelName::Logistic => {
-                    let fitted = LogisticModel::fit(
-                        &train_data,
-                        &LogisticOptions::default(),
-                        &mut progress_line("training"),
-                    );
-                    let fit_seconds = started.elapsed().as_secs_f64();
-                    (evaluate(&&fitted, &test_data), fit_seconds)
-                }
-            };
+            let p = fit_and_predict(model, &train_data, &test_data, false);
             let (predicted, fit_seconds) = p;
             let outcomes: Vec<bool> = test_data.answers.iter().map(|a| a.correct).collect();
             if let Some(path) = predictions {

@@ -236,6 +236,8 @@ fn fit_skill(sequences: &Sequences, options: &BktFitOptions, seed: u64) -> (BktP
 
 impl BktModel {
     /// Fits every skill of `data`; `progress` is told after each skill (for a progress bar).
+    /// Skills are independent, so they are fitted on all cores; the result does not depend on
+    /// how many there are.
     pub fn fit(
         data: &Dataset,
         options: &BktFitOptions,
@@ -243,27 +245,54 @@ impl BktModel {
     ) -> BktModel {
         let by_skill = sequences_by_skill(data);
         let total = by_skill.len();
-        let mut skills = Vec::with_capacity(total);
-        for (k, sequences) in by_skill.iter().enumerate() {
-            let params = if sequences.is_empty() {
+        let fit_one = |k: usize| -> BktParams {
+            if by_skill[k].is_empty() {
                 BktParams::default()
             } else {
                 fit_skill(
-                    sequences,
+                    &by_skill[k],
                     options,
                     options.seed ^ (k as u64).wrapping_mul(0x9E37),
                 )
                 .0
-            };
-            skills.push(params);
-            progress(k + 1, total);
-        }
-        // Unseen skills: all sequences pooled.
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(total.max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, BktParams)>();
+        let mut skills = vec![BktParams::default(); total];
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let sender = sender.clone();
+                let (next, fit_one) = (&next, &fit_one);
+                scope.spawn(move || {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= total {
+                            break;
+                        }
+                        let _ = sender.send((k, fit_one(k)));
+                    }
+                });
+            }
+            drop(sender);
+            for (done, (k, params)) in receiver.iter().enumerate() {
+                skills[k] = params;
+                progress(done + 1, total);
+            }
+        });
+        // Unseen skills get the parameters of all sequences pooled (one start is enough there).
         let pooled: Sequences = by_skill.into_iter().flatten().collect();
+        let pooled_options = BktFitOptions {
+            restarts: 1,
+            ..*options
+        };
         let fallback = if pooled.is_empty() {
             BktParams::default()
         } else {
-            fit_skill(&pooled, options, options.seed).0
+            fit_skill(&pooled, &pooled_options, options.seed).0
         };
         BktModel { skills, fallback }
     }
