@@ -14,6 +14,7 @@ use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, 
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
 mod kt;
+mod replay;
 
 // The request path allocates many small JSON values; mimalloc is markedly faster at that than
 // glibc's allocator (see the README's "Measured" section).
@@ -49,6 +50,8 @@ enum Command {
     /// Knowledge tracing: fit and evaluate learner models on answer logs.
     #[command(subcommand)]
     Kt(kt::KtCommand),
+    /// Stream an answer log through the learner engine; write its state before every row.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -390,6 +393,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Kt(command) => kt::run(command),
+        Command::Replay(args) => replay::run(args),
         Command::Bench(BenchCommand::Ingest {
             url,
             key,

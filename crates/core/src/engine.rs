@@ -6,17 +6,21 @@
 //! order reproduces every state exactly.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{LearningEvent, Outcome};
 use crate::load::{LoadObservation, LoadState};
 use crate::mastery::{BktParams, sigmoid};
+use crate::risk::Risk;
+
+/// Opportunities on a skill without mastery after which a learner is wheel-spinning.
+pub const WHEEL_SPIN_OPPORTUNITIES: u32 = 10;
 
 /// Tunables of the engine. Defaults are documented values, not fitted ones.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EngineParams {
-    pub bkt: BktParams,
     /// P(known) at which a skill counts as mastered (0.95, as in the wheel-spinning literature).
     pub mastery_threshold: f64,
     /// Observations of an item before its norm (for rapid-guess detection) is trusted.
@@ -28,7 +32,6 @@ pub struct EngineParams {
 impl Default for EngineParams {
     fn default() -> Self {
         EngineParams {
-            bkt: BktParams::default(),
             mastery_threshold: 0.95,
             item_norm_min_count: 5,
             baseline_min_count: 3,
@@ -99,19 +102,23 @@ pub struct SkillState {
     pub mastered: bool,
     /// Opportunities it took to reach mastery, once reached.
     pub mastered_after: Option<u32>,
+    /// Ten or more opportunities without mastery (Beck & Gong 2013).
+    #[serde(default)]
+    pub wheel_spinning: bool,
 }
 
 impl SkillState {
-    fn new(params: &EngineParams) -> Self {
-        let x = params.bkt.initial_log_odds();
+    fn new(bkt: &BktParams) -> Self {
+        let x = bkt.initial_log_odds();
         SkillState {
             attempts: 0,
             correct: 0,
             log_odds_known: x,
             mastery: sigmoid(x),
-            p_correct_next: params.bkt.p_correct(x),
+            p_correct_next: bkt.p_correct(x),
             mastered: false,
             mastered_after: None,
+            wheel_spinning: false,
         }
     }
 }
@@ -133,6 +140,8 @@ pub struct LearnerState {
     pub last_event_ms: i64,
     pub skills: BTreeMap<String, SkillState>,
     pub load: LoadState,
+    /// How likely the learner is struggling now, and why.
+    pub risk: Risk,
     pub response_time_baseline: LogTimeStats,
 }
 
@@ -148,8 +157,23 @@ impl LearnerState {
             last_event_ms: 0,
             skills: BTreeMap::new(),
             load: LoadState::default(),
+            risk: Risk::default(),
             response_time_baseline: LogTimeStats::default(),
         }
+    }
+}
+
+/// Fitted knowledge-tracing parameters per skill name, with a fallback for skills the fit did
+/// not see. Made by `learnpulse kt fit`; the default is textbook BKT for every skill.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SkillModel {
+    pub skills: HashMap<String, BktParams>,
+    pub fallback: BktParams,
+}
+
+impl SkillModel {
+    pub fn params(&self, skill: &str) -> &BktParams {
+        self.skills.get(skill).unwrap_or(&self.fallback)
     }
 }
 
@@ -157,17 +181,36 @@ impl LearnerState {
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     params: EngineParams,
+    model: Arc<SkillModel>,
     learners: HashMap<String, LearnerState>,
     items: HashMap<String, ItemNorm>,
 }
 
 impl Engine {
     pub fn new(params: EngineParams) -> Self {
+        Engine::with_model(params, Arc::new(SkillModel::default()))
+    }
+
+    /// An engine whose mastery estimates use fitted per-skill parameters.
+    pub fn with_model(params: EngineParams, model: Arc<SkillModel>) -> Self {
         Engine {
             params,
+            model,
             learners: HashMap::new(),
             items: HashMap::new(),
         }
+    }
+
+    /// What the engine would say about `learner`'s next answer on `skill` now: P(known) and
+    /// P(correct), for learners and skills it has not seen too.
+    pub fn predict(&self, learner: &str, skill: &str) -> (f64, f64) {
+        let bkt = self.model.params(skill);
+        let x = self
+            .learners
+            .get(learner)
+            .and_then(|l| l.skills.get(skill))
+            .map_or_else(|| bkt.initial_log_odds(), |s| s.log_odds_known);
+        (sigmoid(x), bkt.p_correct(x))
     }
 
     pub fn learner(&self, id: &str) -> Option<&LearnerState> {
@@ -185,6 +228,7 @@ impl Engine {
     /// Fold one event into its learner's state and return the new state.
     pub fn apply(&mut self, event: &LearningEvent) -> &LearnerState {
         let params = self.params;
+        let model = &self.model;
         // Rapid-guess check against the item's norm *before* this answer joins the norm.
         let item = self.items.entry(event.item.clone()).or_default();
         let rapid_guess = match event.response_time_ms {
@@ -222,22 +266,25 @@ impl Engine {
             state.error_streak += 1;
         }
         for skill in &event.skills {
+            let bkt = model.params(skill);
             let s = match state.skills.get_mut(skill) {
                 Some(s) => s,
                 None => state
                     .skills
                     .entry(skill.clone())
-                    .or_insert_with(|| SkillState::new(&params)),
+                    .or_insert_with(|| SkillState::new(bkt)),
             };
             s.attempts += 1;
             s.correct += u32::from(correct);
-            s.log_odds_known = params.bkt.update(s.log_odds_known, correct);
+            s.log_odds_known = bkt.update(s.log_odds_known, correct);
             s.mastery = sigmoid(s.log_odds_known);
-            s.p_correct_next = params.bkt.p_correct(s.log_odds_known);
+            s.p_correct_next = bkt.p_correct(s.log_odds_known);
             if !s.mastered && s.mastery >= params.mastery_threshold {
                 s.mastered = true;
                 s.mastered_after = Some(s.attempts);
             }
+            // Beck & Gong (2013): ten opportunities without mastery is wheel-spinning.
+            s.wheel_spinning = !s.mastered && s.attempts >= WHEEL_SPIN_OPPORTUNITIES;
         }
 
         let baseline = &mut state.response_time_baseline;
@@ -257,6 +304,11 @@ impl Engine {
             hints_used: event.hints_used,
             rapid_guess,
         });
+        let current = event
+            .skills
+            .first()
+            .and_then(|k| state.skills.get(k).map(|s| (k.as_str(), s)));
+        state.risk = Risk::assess(&state.load, current);
         state
     }
 }

@@ -11,6 +11,7 @@
 //! - [`mastery`]: knowledge tracing per skill (Bayesian knowledge tracing kept in log-odds).
 //! - [`load`]: the first cognitive-load signal (response time against the learner's own baseline,
 //!   error streaks, hints, rapid guesses), with the reasons behind it in plain words.
+//! - [`risk`]: the risk-of-struggle score and its reasons.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
 //! - [`kt`]: knowledge-tracing models with their offline fitters, and one-step-ahead evaluation.
 
@@ -19,8 +20,10 @@ pub mod event;
 pub mod kt;
 pub mod load;
 pub mod mastery;
+pub mod risk;
 
-pub use engine::{Engine, EngineParams, LearnerState, SkillState};
+pub use engine::{Engine, EngineParams, LearnerState, SkillModel, SkillState};
 pub use event::{LearningEvent, Outcome};
 pub use load::{LoadLevel, LoadReason, LoadSignal, LoadState};
 pub use mastery::BktParams;
+pub use risk::Risk;

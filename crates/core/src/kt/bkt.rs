@@ -297,6 +297,18 @@ impl BktModel {
         BktModel { skills, fallback }
     }
 
+    /// The fitted parameters keyed by skill name, as the learner engine uses them.
+    pub fn to_skill_model(&self, names: &[String]) -> crate::engine::SkillModel {
+        crate::engine::SkillModel {
+            skills: names
+                .iter()
+                .cloned()
+                .zip(self.skills.iter().copied())
+                .collect(),
+            fallback: self.fallback,
+        }
+    }
+
     fn params(&self, skill: u32) -> &BktParams {
         self.skills.get(skill as usize).unwrap_or(&self.fallback)
     }

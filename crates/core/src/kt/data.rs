@@ -186,7 +186,7 @@ impl Dataset {
 }
 
 /// Splits one CSV line, honouring double quotes.
-fn split_csv_line(line: &str) -> Vec<String> {
+pub fn split_csv_line(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

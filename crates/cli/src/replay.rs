@@ -1,0 +1,172 @@
+//! `learnpulse replay`: stream an answer log through the learner engine and write, for every
+//! row, the engine's state *before* that row, so its judgements can be checked against what the
+//! learner did next.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use learnpulse_core::kt::data::split_csv_line;
+use learnpulse_core::{Engine, EngineParams, LearningEvent, Outcome, SkillModel};
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// CSV with user_id,seq,skill_name,correct and optionally ms_first_response, hint_count,
+    /// attempt_count, problem_id (the columns of ASSISTments' logs); rows in time order per learner.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write user_id,seq,skill_name,p_correct,mastery,load_index,load_level,
+    /// rapid_guess,wheel_spinning,risk (one row per input row, same order).
+    #[arg(long)]
+    output: PathBuf,
+    /// A fitted model file from `learnpulse kt fit` (default: textbook BKT for every skill).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+/// A model file as `learnpulse kt fit` writes it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ModelFile {
+    /// Always "learnpulse-skill-model".
+    pub format: String,
+    pub version: u32,
+    /// Which fitter made it (bkt, bkt-forget).
+    pub kind: String,
+    /// Rows of the log it was fitted on.
+    pub rows: usize,
+    pub skill_model: SkillModel,
+}
+
+pub const MODEL_FORMAT: &str = "learnpulse-skill-model";
+
+pub fn load_model(path: &Path) -> anyhow::Result<SkillModel> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: ModelFile =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    anyhow::ensure!(
+        file.format == MODEL_FORMAT,
+        "{} is not a learnpulse model file",
+        path.display()
+    );
+    anyhow::ensure!(
+        file.version == 1,
+        "{}: model version {} is not supported",
+        path.display(),
+        file.version
+    );
+    Ok(file.skill_model)
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => load_model(path)?,
+        None => SkillModel::default(),
+    };
+    let mut engine = Engine::with_model(EngineParams::default(), Arc::new(model));
+    let input = std::fs::File::open(&args.input)
+        .with_context(|| format!("opening {}", args.input.display()))?;
+    let mut lines = std::io::BufReader::new(input).lines();
+    let header = lines.next().context("the input is empty")??;
+    let columns: Vec<String> = split_csv_line(&header)
+        .into_iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let find = |name: &str| columns.iter().position(|c| c == name);
+    let need = |name: &str| find(name).with_context(|| format!("the input has no {name:?} column"));
+    let (c_user, c_seq, c_skill, c_correct) = (
+        need("user_id")?,
+        need("seq")?,
+        need("skill_name")?,
+        need("correct")?,
+    );
+    let (c_time, c_hints, c_attempt, c_item) = (
+        find("ms_first_response"),
+        find("hint_count"),
+        find("attempt_count"),
+        find("problem_id"),
+    );
+
+    let output = std::fs::File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let mut out = BufWriter::new(output);
+    writeln!(
+        out,
+        "user_id,seq,skill_name,p_correct,mastery,load_index,load_level,rapid_guess,wheel_spinning,risk"
+    )?;
+    let mut rows = 0u64;
+    for (n, line) in lines.enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f = split_csv_line(&line);
+        let field = |i: usize| f.get(i).map(String::as_str).unwrap_or("");
+        let number = |i: Option<usize>| i.and_then(|i| field(i).trim().parse::<f64>().ok());
+        let (user, skill) = (field(c_user), field(c_skill));
+        let correct = match field(c_correct).trim() {
+            "1" | "1.0" | "true" => true,
+            "0" | "0.0" | "false" => false,
+            other => anyhow::bail!("line {}: correct {other:?} is not 0 or 1", n + 2),
+        };
+
+        // The state before this row.
+        let (mastery, p_correct) = engine.predict(user, skill);
+        let state = engine.learner(user);
+        let (load_index, load_level, rapid_guess) = state
+            .map(|s| {
+                (
+                    s.load.index,
+                    format!("{:?}", s.load.level).to_lowercase(),
+                    s.load.rapid_guess,
+                )
+            })
+            .unwrap_or((0.0, "low".to_owned(), false));
+        let wheel_spinning = state
+            .and_then(|s| s.skills.get(skill))
+            .is_some_and(|s| s.wheel_spinning);
+        let risk = state.map_or(0.0, |s| s.risk.score);
+        let quoted = |s: &str| {
+            if s.contains(',') || s.contains('"') {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
+        };
+        writeln!(
+            out,
+            "{},{},{},{p_correct:.6},{mastery:.6},{load_index:.4},{load_level},{},{},{risk:.4}",
+            quoted(user),
+            field(c_seq),
+            quoted(skill),
+            u8::from(rapid_guess),
+            u8::from(wheel_spinning),
+        )?;
+
+        engine.apply(&LearningEvent {
+            learner: user.to_owned(),
+            group: None,
+            session: None,
+            item: c_item
+                .map(|i| field(i).to_owned())
+                .unwrap_or_else(|| skill.to_owned()),
+            skills: vec![skill.to_owned()],
+            outcome: if correct {
+                Outcome::Correct
+            } else {
+                Outcome::Incorrect
+            },
+            response_time_ms: number(c_time).filter(|ms| *ms >= 0.0).map(|ms| ms as u64),
+            hints_used: number(c_hints).map_or(0, |h| h.max(0.0) as u32),
+            attempt: number(c_attempt).map_or(1, |a| a.max(1.0) as u32),
+            timestamp_ms: rows as i64,
+        });
+        rows += 1;
+    }
+    out.flush()?;
+    eprintln!("replayed {rows} rows into {}", args.output.display());
+    Ok(())
+}
