@@ -29,6 +29,17 @@ pub enum KtCommand {
         #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
     },
+    /// Fit per-skill knowledge-tracing parameters on a log and write a model file for
+    /// `learnpulse serve --model` and `learnpulse replay --model`.
+    Fit {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// bkt or bkt-forget (the engine runs BKT-family models).
+        #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
+        model: ModelName,
+    },
     /// Cross-validate every model on a training log (folds by learner) and report AUC, RMSE and
     /// fit time of each: how the default model is chosen.
     Cv {
@@ -106,6 +117,40 @@ fn fit_and_predict(
 
 pub fn run(command: KtCommand) -> anyhow::Result<()> {
     match command {
+        KtCommand::Fit {
+            train,
+            output,
+            model,
+        } => {
+            anyhow::ensure!(
+                model != ModelName::Logistic,
+                "the engine runs BKT-family models: use --model bkt or bkt-forget"
+            );
+            let data = read(&train, Vec::new())?;
+            let started = Instant::now();
+            let options = BktFitOptions {
+                forgetting: model == ModelName::BktForget,
+                ..Default::default()
+            };
+            let fitted = BktModel::fit(&data, &options, &mut progress_line("fitting BKT skills"));
+            let file = learnpulse_server::model_file::ModelFile {
+                format: learnpulse_server::model_file::FORMAT.to_owned(),
+                version: learnpulse_server::model_file::VERSION,
+                kind: format!("{model:?}").to_lowercase(),
+                rows: data.answers.len(),
+                skill_model: fitted.to_skill_model(&data.skills),
+            };
+            std::fs::write(&output, serde_json::to_string_pretty(&file)?)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "model": file.kind, "skills": data.skills.len(), "rows": data.answers.len(),
+                    "fit_seconds": started.elapsed().as_secs_f64(), "output": output,
+                }))?
+            );
+            Ok(())
+        }
         KtCommand::Cv { train, folds } => {
             anyhow::ensure!(folds >= 2, "--folds must be at least 2");
             let data = read(&train, Vec::new())?;

@@ -81,6 +81,9 @@ struct ServeArgs {
     /// Log as JSON lines (for log collectors) instead of text.
     #[arg(long, env = "LEARNPULSE_LOG_JSON")]
     log_json: Option<bool>,
+    /// Fitted knowledge-tracing model file (`learnpulse kt fit`) [default: textbook BKT].
+    #[arg(long, env = "LEARNPULSE_MODEL")]
+    model: Option<PathBuf>,
     /// Also run the classroom simulator against this server, so there is live data at once.
     #[arg(long)]
     demo: bool,
@@ -216,6 +219,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(json) = args.log_json {
         config.log_json = json;
+    }
+    if let Some(model) = &args.model {
+        config.model = Some(model.clone());
     }
     Ok(config)
 }

@@ -3,7 +3,7 @@
 //! learner did next.
 
 use std::io::{BufRead, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,43 +27,9 @@ pub struct ReplayArgs {
     model: Option<PathBuf>,
 }
 
-/// A model file as `learnpulse kt fit` writes it.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct ModelFile {
-    /// Always "learnpulse-skill-model".
-    pub format: String,
-    pub version: u32,
-    /// Which fitter made it (bkt, bkt-forget).
-    pub kind: String,
-    /// Rows of the log it was fitted on.
-    pub rows: usize,
-    pub skill_model: SkillModel,
-}
-
-pub const MODEL_FORMAT: &str = "learnpulse-skill-model";
-
-pub fn load_model(path: &Path) -> anyhow::Result<SkillModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: ModelFile =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    anyhow::ensure!(
-        file.format == MODEL_FORMAT,
-        "{} is not a learnpulse model file",
-        path.display()
-    );
-    anyhow::ensure!(
-        file.version == 1,
-        "{}: model version {} is not supported",
-        path.display(),
-        file.version
-    );
-    Ok(file.skill_model)
-}
-
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let model = match &args.model {
-        Some(path) => load_model(path)?,
+        Some(path) => learnpulse_server::model_file::load(path)?,
         None => SkillModel::default(),
     };
     let mut engine = Engine::with_model(EngineParams::default(), Arc::new(model));

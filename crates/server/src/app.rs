@@ -114,7 +114,15 @@ impl Server {
         let storage = Storage::Sqlite(SqliteStorage::open(&options)?);
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
 
-        let hub = Arc::new(LearnerHub::new(EngineParams::default()));
+        let model = match &config.model {
+            Some(path) => {
+                let model = crate::model_file::load(path)?;
+                tracing::info!(path = %path.display(), skills = model.skills.len(), "knowledge-tracing model loaded");
+                model
+            }
+            None => learnpulse_core::SkillModel::default(),
+        };
+        let hub = Arc::new(LearnerHub::new(EngineParams::default(), Arc::new(model)));
         let started = Instant::now();
         // Long logs take a while to replay: say how far it has got every few seconds.
         let mut seen = 0u64;

@@ -17,6 +17,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log lines as JSON instead of human-readable text.
     pub log_json: bool,
+    /// Fitted knowledge-tracing parameters (`learnpulse kt fit`); textbook BKT when absent.
+    pub model: Option<PathBuf>,
     pub storage: StorageConfig,
     pub limits: Limits,
 }
@@ -50,6 +52,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
             data_dir: PathBuf::from("data"),
             log_json: false,
+            model: None,
             storage: StorageConfig::default(),
             limits: Limits::default(),
         }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,6 +22,7 @@ use crate::problem::{ApiError, Problem};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_learner))
+        .routes(routes!(group_overview))
         .routes(routes!(stream))
 }
 
@@ -48,6 +49,94 @@ async fn get_learner(
         .ok_or_else(|| {
             ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
         })
+}
+
+/// One learner in a class overview.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LearnerRow {
+    pub learner: String,
+    pub answers: u64,
+    /// Share of correct answers so far.
+    pub accuracy: f64,
+    pub load_level: String,
+    pub load_index: f64,
+    /// Risk of struggle, 0 to 1.
+    pub risk: f64,
+    /// Why, strongest reason first.
+    pub risk_reasons: Vec<String>,
+    pub mastered_skills: Vec<String>,
+    pub wheel_spinning_skills: Vec<String>,
+    pub last_event_ms: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GroupOverview {
+    pub group: String,
+    /// Most at risk first.
+    pub learners: Vec<LearnerRow>,
+}
+
+/// A class at a glance: one row per learner seen in the group, most at risk first.
+#[utoipa::path(
+    get, path = "/v1/groups/{id}/overview", tag = "learners",
+    params(("id" = String, Path, description = "The group (class) id")),
+    responses(
+        (status = 200, description = "One row per learner", body = GroupOverview),
+        (status = 404, description = "No learner seen in this group", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn group_overview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<GroupOverview>, ApiError> {
+    caller.require(Action::ReadLearners)?;
+    let mut learners: Vec<LearnerRow> = state
+        .hub
+        .group(caller.tenant, &id)
+        .into_iter()
+        .map(|l| LearnerRow {
+            accuracy: if l.answers == 0 {
+                0.0
+            } else {
+                l.correct as f64 / l.answers as f64
+            },
+            answers: l.answers,
+            load_level: format!("{:?}", l.load.level).to_lowercase(),
+            load_index: l.load.index,
+            risk: l.risk.score,
+            risk_reasons: l.risk.reasons,
+            mastered_skills: l
+                .skills
+                .iter()
+                .filter(|(_, s)| s.mastered)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            wheel_spinning_skills: l
+                .skills
+                .iter()
+                .filter(|(_, s)| s.wheel_spinning)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            last_event_ms: l.last_event_ms,
+            learner: l.learner,
+        })
+        .collect();
+    if learners.is_empty() {
+        return Err(
+            ApiError::not_found(format!("no learner seen in group {id:?}")).with_field("id"),
+        );
+    }
+    learners.sort_by(|a, b| {
+        b.risk
+            .total_cmp(&a.risk)
+            .then_with(|| a.learner.cmp(&b.learner))
+    });
+    Ok(Json(GroupOverview {
+        group: id,
+        learners,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

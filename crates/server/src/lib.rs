@@ -17,6 +17,7 @@
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
 //! - [`config`]: the configuration file's shape and defaults.
+//! - [`model_file`]: fitted knowledge-tracing parameters on disk.
 //! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
 //!   ordinary HTTP clients of the server.
 
@@ -28,6 +29,7 @@ pub mod learners;
 pub mod live;
 pub mod loadgen;
 pub mod metrics;
+pub mod model_file;
 pub mod native;
 pub mod ops;
 pub mod problem;

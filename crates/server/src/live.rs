@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent};
+use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
 
 use crate::storage::{Committed, TenantId};
 
@@ -27,13 +27,15 @@ pub struct LearnerUpdate {
 
 pub struct LearnerHub {
     params: EngineParams,
+    model: Arc<SkillModel>,
     engines: RwLock<HashMap<TenantId, Engine>>,
     updates: broadcast::Sender<Arc<LearnerUpdate>>,
 }
 
 impl LearnerHub {
-    pub fn new(params: EngineParams) -> Self {
+    pub fn new(params: EngineParams, model: Arc<SkillModel>) -> Self {
         LearnerHub {
+            model,
             params,
             engines: RwLock::new(HashMap::new()),
             updates: broadcast::channel(4_096).0,
@@ -45,7 +47,7 @@ impl LearnerHub {
         let mut engines = self.engines.write().unwrap();
         engines
             .entry(tenant)
-            .or_insert_with(|| Engine::new(self.params))
+            .or_insert_with(|| Engine::with_model(self.params, self.model.clone()))
             .apply(event);
     }
 
@@ -59,7 +61,7 @@ impl LearnerHub {
             };
             let engine = engines
                 .entry(c.tenant)
-                .or_insert_with(|| Engine::new(self.params));
+                .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
             let state = engine.apply(event);
             if notify {
                 let _ = self.updates.send(Arc::new(LearnerUpdate {
@@ -87,6 +89,20 @@ impl LearnerHub {
             .get(&tenant)?
             .learner(learner)
             .cloned()
+    }
+
+    /// The states of the learners seen working in `group`.
+    pub fn group(&self, tenant: TenantId, group: &str) -> Vec<LearnerState> {
+        let engines = self.engines.read().unwrap();
+        engines
+            .get(&tenant)
+            .map(|e| {
+                e.learners()
+                    .filter(|l| l.groups.contains(group))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn learner_count(&self) -> usize {

@@ -428,6 +428,7 @@ async fn health_metrics_and_openapi() {
         ("/v1/events", "post"),
         ("/v1/learners/{id}", "get"),
         ("/v1/stream", "get"),
+        ("/v1/groups/{id}/overview", "get"),
         ("/v1/admin/tenants", "post"),
         ("/v1/admin/keys", "get"),
         ("/v1/admin/keys/{key_id}", "delete"),
@@ -441,5 +442,92 @@ async fn health_metrics_and_openapi() {
             "{method} {path} is undocumented"
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_fitted_model_file_drives_mastery() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.json");
+    let params = json!({"prior": 0.9, "learn": 0.2, "guess": 0.1, "slip": 0.05, "forget": 0.0});
+    std::fs::write(
+        &model,
+        json!({"format": "learnpulse-skill-model", "version": 1, "kind": "bkt", "rows": 1,
+               "skill_model": {"skills": {"fractions": params}, "fallback": params}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut config = common::config(dir.path());
+    config.model = Some(model);
+    let app = TestApp::start_with(config, None).await;
+    assert_eq!(
+        app.post_statements(&app.admin, &answered("ada", "q1", true))
+            .await
+            .status(),
+        200
+    );
+    let learner: Value = app.get_json("/v1/learners/ada", &app.admin).await;
+    let mastery = learner["skills"]["fractions"]["mastery"].as_f64().unwrap();
+    // With prior 0.9 one correct answer gives P(known) ≈ 0.99; textbook BKT would give ≈ 0.72.
+    assert!(mastery > 0.98, "mastery {mastery}");
+    app.stop().await;
+
+    let mut broken = common::config(dir.path());
+    broken.model = Some(dir.path().join("missing.json"));
+    assert!(
+        learnpulse_server::Server::start(broken).await.is_err(),
+        "a missing model file stops the start"
+    );
+}
+
+#[tokio::test]
+async fn the_group_overview_puts_the_struggling_learner_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let mut batch = Vec::new();
+    for i in 0..12 {
+        batch.push(answered("ada", &format!("q{i}"), true));
+        batch.push(answered("bo", &format!("q{i}"), false));
+    }
+    let mut elsewhere = answered("cy", "q1", true);
+    elsewhere["context"]["extensions"]["https://learnpulse.dev/xapi/ext/group"] = json!("class-9");
+    batch.push(elsewhere);
+    assert_eq!(
+        app.post_statements(&app.admin, &Value::Array(batch))
+            .await
+            .status(),
+        200
+    );
+
+    let overview: Value = app.get_json("/v1/groups/class-7b/overview", &teacher).await;
+    let rows = overview["learners"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "cy works in another group");
+    assert_eq!(rows[0]["learner"], "bo");
+    assert_eq!(rows[0]["wheel_spinning_skills"], json!(["fractions"]));
+    assert!(rows[0]["risk"].as_f64().unwrap() > 0.5);
+    assert!(
+        rows[0]["risk_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("wheel-spinning")
+    );
+    assert_eq!(rows[1]["learner"], "ada");
+    assert_eq!(rows[1]["mastered_skills"], json!(["fractions"]));
+    assert_eq!(rows[1]["risk"], 0.0);
+
+    assert_eq!(
+        app.get("/v1/groups/nobody/overview", &teacher)
+            .await
+            .status(),
+        404
+    );
+    let ingest = app.key(&app.admin, "ingest").await;
+    assert_eq!(
+        app.get("/v1/groups/class-7b/overview", &ingest)
+            .await
+            .status(),
+        403
+    );
     app.stop().await;
 }
