@@ -32,5 +32,43 @@ fn engine_apply(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, engine_apply);
+/// Fitting on the ASSISTments 2009 training file (`../shared/data` beside the checkout), if present.
+fn model_fitting(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/assist2009/train.csv");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipping model fitting: {} not found", path.display());
+        return;
+    };
+    let data = learnpulse_core::kt::Dataset::parse_csv(&text, Vec::new()).unwrap();
+    let mut group = c.benchmark_group("fit_assist2009_train");
+    group.sample_size(10);
+    for (name, forgetting) in [("bkt", false), ("bkt_forget", true)] {
+        let options = learnpulse_core::kt::bkt::BktFitOptions {
+            forgetting,
+            ..Default::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(learnpulse_core::kt::bkt::BktModel::fit(
+                    &data,
+                    &options,
+                    &mut |_, _| {},
+                ))
+            })
+        });
+    }
+    group.bench_function("logistic", |b| {
+        b.iter(|| {
+            black_box(learnpulse_core::kt::logistic::LogisticModel::fit(
+                &data,
+                &learnpulse_core::kt::logistic::LogisticOptions::default(),
+                &mut |_, _| {},
+            ))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine_apply, model_fitting);
 criterion_main!(benches);
