@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 
 use learnpulse_core::kt::data::split_csv_line;
-use learnpulse_core::{Engine, EngineParams, LearningEvent, Outcome, SkillModel};
+use learnpulse_core::{Engine, EngineParams, LearningEvent, LoadSignal, Outcome, SkillModel};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -25,6 +25,31 @@ pub struct ReplayArgs {
     /// A fitted model file from `learnpulse kt fit` (default: textbook BKT for every skill).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Also print, as JSON, how often the next answer was correct when each signal of the state
+    /// was on and off: the evidence behind the load, struggle and risk signals.
+    #[arg(long)]
+    evidence: bool,
+}
+
+/// Correct answers and rows seen under one condition.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    correct: u64,
+    rows: u64,
+}
+
+impl Tally {
+    fn add(&mut self, correct: bool) {
+        self.rows += 1;
+        self.correct += u64::from(correct);
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rows": self.rows,
+            "next_correct": if self.rows == 0 { None } else { Some(self.correct as f64 / self.rows as f64) },
+        })
+    }
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -64,6 +89,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         "user_id,seq,skill_name,p_correct,mastery,load_index,load_level,rapid_guess,wheel_spinning,risk"
     )?;
     let mut rows = 0u64;
+    // Condition name -> (tally when on, tally when off).
+    let mut evidence: std::collections::BTreeMap<String, (Tally, Tally)> =
+        std::collections::BTreeMap::new();
+    let mut all = Tally::default();
     for (n, line) in lines.enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -112,6 +141,43 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             u8::from(wheel_spinning),
         )?;
 
+        if args.evidence {
+            all.add(correct);
+            let signals = state
+                .map(|s| s.load.reasons.iter().map(|r| r.signal).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let mut conditions: Vec<(String, bool)> = vec![
+                ("rapid_guess".into(), rapid_guess),
+                ("wheel_spinning".into(), wheel_spinning),
+                ("risk >= 0.5".into(), risk >= 0.5),
+                ("risk > 0".into(), risk > 0.0),
+                ("p_correct < 0.5".into(), p_correct < 0.5),
+            ];
+            for level in ["low", "productive", "high", "overloaded"] {
+                conditions.push((format!("load_level = {level}"), load_level == level));
+            }
+            for signal in [
+                LoadSignal::SlowResponse,
+                LoadSignal::ErrorStreak,
+                LoadSignal::Hints,
+                LoadSignal::RapidGuess,
+            ] {
+                let name = serde_json::to_value(signal)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                conditions.push((format!("load signal {name}"), signals.contains(&signal)));
+            }
+            for (name, on) in conditions {
+                let entry = evidence.entry(name).or_default();
+                if on {
+                    entry.0.add(correct)
+                } else {
+                    entry.1.add(correct)
+                }
+            }
+        }
+
         engine.apply(&LearningEvent {
             learner: user.to_owned(),
             group: None,
@@ -134,5 +200,22 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     eprintln!("replayed {rows} rows into {}", args.output.display());
+    if args.evidence {
+        let table: serde_json::Map<String, serde_json::Value> = evidence
+            .into_iter()
+            .map(|(name, (on, off))| {
+                (
+                    name,
+                    serde_json::json!({"on": on.json(), "off": off.json()}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"all_rows": all.json(), "signals": table})
+            )?
+        );
+    }
     Ok(())
 }

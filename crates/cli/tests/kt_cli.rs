@@ -1,0 +1,135 @@
+//! The knowledge-tracing commands, run as a user would: `kt eval`, `kt fit`, `replay`.
+
+use std::process::Command;
+
+fn learnpulse(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_learnpulse"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A small log: 40 learners, two skills, learners improve with practice.
+fn write_log(path: &std::path::Path, offset: u32, extra_columns: bool) {
+    let mut text = String::from(if extra_columns {
+        "user_id,seq,skill_name,correct,ms_first_response,hint_count,attempt_count\n"
+    } else {
+        "user_id,seq,skill_name,correct\n"
+    });
+    for u in 0..40u32 {
+        for seq in 0..20u32 {
+            let skill = if seq % 3 == 0 {
+                "Area, rectangles"
+            } else {
+                "fractions"
+            };
+            let correct = (u * 7 + seq * 13 + offset) % 10 < 3 + seq / 3;
+            let line = if extra_columns {
+                format!(
+                    "u{u},{seq},\"{skill}\",{},{},{},1\n",
+                    u8::from(correct),
+                    4_000 + seq * 300,
+                    u8::from(!correct)
+                )
+            } else {
+                format!("u{u},{seq},\"{skill}\",{}\n", u8::from(correct))
+            };
+            text.push_str(&line);
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn kt_eval_writes_a_prediction_for_every_test_row_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test, predictions) = (
+        dir.path().join("train.csv"),
+        dir.path().join("test.csv"),
+        dir.path().join("p.csv"),
+    );
+    write_log(&train, 0, false);
+    write_log(&test, 5, true);
+    for model in ["bkt", "bkt-forget", "logistic"] {
+        let out = learnpulse(&[
+            "kt",
+            "eval",
+            "--train",
+            train.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--predictions",
+            predictions.to_str().unwrap(),
+            "--model",
+            model,
+        ]);
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["test_rows"], 800);
+        assert!(summary["auc"].as_f64().unwrap() > 0.5, "{model}: {summary}");
+        let written = std::fs::read_to_string(&predictions).unwrap();
+        let mut lines = written.lines();
+        assert_eq!(
+            lines.next(),
+            Some("user_id,seq,skill_name,correct,p_correct")
+        );
+        let test_text = std::fs::read_to_string(&test).unwrap();
+        for (p, t) in lines.zip(test_text.lines().skip(1)) {
+            // Same learner, seq and skill as the test row, in the same order.
+            assert!(p.starts_with(&t[..t.find(",\"").unwrap()]), "{p} vs {t}");
+            let value: f64 = p.rsplit(',').next().unwrap().parse().unwrap();
+            assert!((0.0..=1.0).contains(&value));
+        }
+    }
+}
+
+#[test]
+fn a_fitted_model_drives_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, model, states) = (
+        dir.path().join("log.csv"),
+        dir.path().join("model.json"),
+        dir.path().join("s.csv"),
+    );
+    write_log(&log, 0, true);
+    learnpulse(&[
+        "kt",
+        "fit",
+        "--train",
+        log.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(file["format"], "learnpulse-skill-model");
+    assert!(file["skill_model"]["skills"]["fractions"]["learn"].is_number());
+
+    let out = learnpulse(&[
+        "replay",
+        "--input",
+        log.to_str().unwrap(),
+        "--output",
+        states.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--evidence",
+    ]);
+    let text = std::fs::read_to_string(&states).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_id,seq,skill_name,p_correct,mastery,load_index,load_level,rapid_guess,wheel_spinning,risk"
+        )
+    );
+    assert_eq!(lines.count(), 800);
+    let evidence: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(evidence["all_rows"]["rows"], 800);
+    assert!(evidence["signals"]["wheel_spinning"]["on"]["rows"].is_number());
+}
