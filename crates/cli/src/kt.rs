@@ -10,7 +10,7 @@ use serde_json::json;
 
 use learnpulse_core::kt::bkt::{BktFitOptions, BktModel};
 use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions};
-use learnpulse_core::kt::{Dataset, evaluate, metrics};
+use learnpulse_core::kt::{Dataset, evaluate, metrics, wheelspin};
 
 #[derive(Subcommand)]
 pub enum KtCommand {
@@ -39,6 +39,14 @@ pub enum KtCommand {
         /// bkt or bkt-forget (the engine runs BKT-family models).
         #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
+    },
+    /// Fit the early wheel-spinning predictor on a training log and report its AUC on a test log,
+    /// after each number of opportunities (how early it can tell).
+    Wheelspin {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        test: PathBuf,
     },
     /// Cross-validate every model on a training log (folds by learner) and report AUC, RMSE and
     /// fit time of each: how the default model is chosen.
@@ -117,6 +125,42 @@ fn fit_and_predict(
 
 pub fn run(command: KtCommand) -> anyhow::Result<()> {
     match command {
+        KtCommand::Wheelspin { train, test } => {
+            let train_data = read(&train, Vec::new())?;
+            let test_data = read(&test, train_data.skills.clone())?;
+            let started = Instant::now();
+            let model = wheelspin::fit(
+                &train_data,
+                &mut progress_line("fitting the wheel-spinning predictor"),
+            );
+            let fit_seconds = started.elapsed().as_secs_f64();
+            let examples = wheelspin::examples(&test_data);
+            let mut by_opportunity = Vec::new();
+            for n in 1..10u32 {
+                let (p, y): (Vec<f64>, Vec<bool>) = examples
+                    .iter()
+                    .filter(|e| e.practice.attempts == n)
+                    .map(|e| (model.predict(&e.practice), e.wheel_spun))
+                    .unzip();
+                by_opportunity.push(json!({
+                    "after_opportunities": n, "points": p.len(),
+                    "wheel_spin_rate": y.iter().filter(|w| **w).count() as f64 / y.len().max(1) as f64,
+                    "auc": metrics::auc(&p, &y),
+                }));
+            }
+            let (p, y): (Vec<f64>, Vec<bool>) = examples
+                .iter()
+                .map(|e| (model.predict(&e.practice), e.wheel_spun))
+                .unzip();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "weights": model.weights, "fit_seconds": fit_seconds,
+                    "auc_all_points": metrics::auc(&p, &y), "by_opportunity": by_opportunity,
+                }))?
+            );
+            Ok(())
+        }
         KtCommand::Fit {
             train,
             output,
@@ -133,12 +177,17 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let fitted = BktModel::fit(&data, &options, &mut progress_line("fitting BKT skills"));
+            let mut skill_model = fitted.to_skill_model(&data.skills);
+            skill_model.wheel_spin = Some(wheelspin::fit(
+                &data,
+                &mut progress_line("fitting the wheel-spinning predictor"),
+            ));
             let file = learnpulse_server::model_file::ModelFile {
                 format: learnpulse_server::model_file::FORMAT.to_owned(),
                 version: learnpulse_server::model_file::VERSION,
                 kind: format!("{model:?}").to_lowercase(),
                 rows: data.answers.len(),
-                skill_model: fitted.to_skill_model(&data.skills),
+                skill_model,
             };
             std::fs::write(&output, serde_json::to_string_pretty(&file)?)
                 .with_context(|| format!("writing {}", output.display()))?;

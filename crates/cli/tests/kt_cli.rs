@@ -109,6 +109,13 @@ fn a_fitted_model_drives_replay() {
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(file["format"], "learnpulse-skill-model");
     assert!(file["skill_model"]["skills"]["fractions"]["learn"].is_number());
+    assert_eq!(
+        file["skill_model"]["wheel_spin"]["weights"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
 
     let out = learnpulse(&[
         "replay",

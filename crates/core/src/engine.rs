@@ -14,9 +14,7 @@ use crate::event::{LearningEvent, Outcome};
 use crate::load::{LoadObservation, LoadState};
 use crate::mastery::{BktParams, sigmoid};
 use crate::risk::Risk;
-
-/// Opportunities on a skill without mastery after which a learner is wheel-spinning.
-pub const WHEEL_SPIN_OPPORTUNITIES: u32 = 10;
+use crate::struggle::{MASTERY_STREAK, Practice, WHEEL_SPIN_OPPORTUNITIES, WheelSpinModel};
 
 /// Tunables of the engine. Defaults are documented values, not fitted ones.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -105,6 +103,14 @@ pub struct SkillState {
     /// Ten or more opportunities without mastery (Beck & Gong 2013).
     #[serde(default)]
     pub wheel_spinning: bool,
+    /// Early prediction that practice on this skill will end in wheel-spinning (0 once
+    /// mastered, 1 once wheel-spinning); `None` without a fitted predictor.
+    #[serde(default)]
+    pub wheel_spin_risk: Option<f64>,
+    #[serde(default)]
+    pub correct_streak: u32,
+    #[serde(default)]
+    pub error_streak: u32,
 }
 
 impl SkillState {
@@ -119,6 +125,9 @@ impl SkillState {
             mastered: false,
             mastered_after: None,
             wheel_spinning: false,
+            wheel_spin_risk: None,
+            correct_streak: 0,
+            error_streak: 0,
         }
     }
 }
@@ -169,6 +178,9 @@ impl LearnerState {
 pub struct SkillModel {
     pub skills: HashMap<String, BktParams>,
     pub fallback: BktParams,
+    /// The early wheel-spinning predictor, when one was fitted.
+    #[serde(default)]
+    pub wheel_spin: Option<WheelSpinModel>,
 }
 
 impl SkillModel {
@@ -276,15 +288,38 @@ impl Engine {
             };
             s.attempts += 1;
             s.correct += u32::from(correct);
+            if correct {
+                s.correct_streak += 1;
+                s.error_streak = 0;
+            } else {
+                s.correct_streak = 0;
+                s.error_streak += 1;
+            }
             s.log_odds_known = bkt.update(s.log_odds_known, correct);
             s.mastery = sigmoid(s.log_odds_known);
             s.p_correct_next = bkt.p_correct(s.log_odds_known);
-            if !s.mastered && s.mastery >= params.mastery_threshold {
+            // Mastered: BKT is confident, or three right in a row (Beck & Gong's criterion).
+            if !s.mastered
+                && (s.mastery >= params.mastery_threshold || s.correct_streak >= MASTERY_STREAK)
+            {
                 s.mastered = true;
                 s.mastered_after = Some(s.attempts);
             }
-            // Beck & Gong (2013): ten opportunities without mastery is wheel-spinning.
             s.wheel_spinning = !s.mastered && s.attempts >= WHEEL_SPIN_OPPORTUNITIES;
+            s.wheel_spin_risk = if s.mastered {
+                Some(0.0)
+            } else if s.wheel_spinning {
+                Some(1.0)
+            } else {
+                model.wheel_spin.as_ref().map(|m| {
+                    m.predict(&Practice {
+                        attempts: s.attempts,
+                        correct: s.correct,
+                        correct_streak: s.correct_streak,
+                        error_streak: s.error_streak,
+                    })
+                })
+            };
         }
 
         let baseline = &mut state.response_time_baseline;

@@ -12,6 +12,7 @@
 //! - [`load`]: the first cognitive-load signal (response time against the learner's own baseline,
 //!   error streaks, hints, rapid guesses), with the reasons behind it in plain words.
 //! - [`risk`]: the risk-of-struggle score and its reasons.
+//! - [`struggle`]: wheel-spinning and its early predictor.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
 //! - [`kt`]: knowledge-tracing models with their offline fitters, and one-step-ahead evaluation.
 
@@ -21,6 +22,7 @@ pub mod kt;
 pub mod load;
 pub mod mastery;
 pub mod risk;
+pub mod struggle;
 
 pub use engine::{Engine, EngineParams, LearnerState, SkillModel, SkillState};
 pub use event::{LearningEvent, Outcome};

@@ -74,6 +74,9 @@ mod tests {
             mastered: false,
             mastered_after: None,
             wheel_spinning,
+            wheel_spin_risk: None,
+            correct_streak: 0,
+            error_streak: 0,
         }
     }
 

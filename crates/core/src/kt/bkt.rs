@@ -306,6 +306,7 @@ impl BktModel {
                 .zip(self.skills.iter().copied())
                 .collect(),
             fallback: self.fallback,
+            wheel_spin: None,
         }
     }
 

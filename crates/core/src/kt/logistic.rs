@@ -125,7 +125,7 @@ pub struct LogisticModel {
     pub skills: usize,
 }
 
-fn dot(weights: &[f64], row: &Row) -> f64 {
+pub fn dot(weights: &[f64], row: &Row) -> f64 {
     row.iter()
         .map(|&(i, v)| weights.get(i as usize).copied().unwrap_or(0.0) * v)
         .sum()
@@ -153,43 +153,56 @@ impl LogisticModel {
                 history.observe(a.skill, a.correct);
             }
         }
-        let n = rows.len().max(1) as f64;
         let is_bias = |i: usize| i == 0 || (i >= GLOBAL && (i - GLOBAL).is_multiple_of(PER_SKILL));
-
-        let mut w = vec![0.0; dims];
-        let (mut m, mut v) = (vec![0.0; dims], vec![0.0; dims]);
-        let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
-        let mut grad = vec![0.0; dims];
-        let epochs = options.epochs as usize;
-        for epoch in 1..=epochs {
-            grad.iter_mut().for_each(|g| *g = 0.0);
-            for (row, y) in rows.iter().zip(&labels) {
-                let err = sigmoid(dot(&w, row)) - y;
-                for &(i, x) in row {
-                    grad[i as usize] += err * x;
-                }
-            }
-            let t = epoch as i32;
-            for i in 0..dims {
-                let penalty = if is_bias(i) {
-                    0.0
-                } else {
-                    options.l2 * w[i] * n
-                };
-                let g = (grad[i] + penalty) / n;
-                m[i] = beta1 * m[i] + (1.0 - beta1) * g;
-                v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
-                let m_hat = m[i] / (1.0 - beta1.powi(t));
-                let v_hat = v[i] / (1.0 - beta2.powi(t));
-                w[i] -= options.learning_rate * m_hat / (v_hat.sqrt() + eps);
-            }
-            progress(epoch, epochs);
-        }
+        let w = train(&rows, &labels, dims, options, &is_bias, progress);
         LogisticModel {
             weights: w,
             skills: data.skills.len(),
         }
     }
+}
+
+/// Full-batch Adam on the mean log-loss of sparse `rows` against 0/1 `labels`, with an L2
+/// penalty on every weight for which `unpenalised` is false. Deterministic.
+pub fn train(
+    rows: &[Row],
+    labels: &[f64],
+    dims: usize,
+    options: &LogisticOptions,
+    unpenalised: &dyn Fn(usize) -> bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<f64> {
+    let n = rows.len().max(1) as f64;
+    let mut w = vec![0.0; dims];
+    let (mut m, mut v) = (vec![0.0; dims], vec![0.0; dims]);
+    let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
+    let mut grad = vec![0.0; dims];
+    let epochs = options.epochs as usize;
+    for epoch in 1..=epochs {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for (row, y) in rows.iter().zip(labels) {
+            let err = sigmoid(dot(&w, row)) - y;
+            for &(i, x) in row {
+                grad[i as usize] += err * x;
+            }
+        }
+        let t = epoch as i32;
+        for i in 0..dims {
+            let penalty = if unpenalised(i) {
+                0.0
+            } else {
+                options.l2 * w[i] * n
+            };
+            let g = (grad[i] + penalty) / n;
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
+            let m_hat = m[i] / (1.0 - beta1.powi(t));
+            let v_hat = v[i] / (1.0 - beta2.powi(t));
+            w[i] -= options.learning_rate * m_hat / (v_hat.sqrt() + eps);
+        }
+        progress(epoch, epochs);
+    }
+    w
 }
 
 /// A learner's logistic trace: their history.

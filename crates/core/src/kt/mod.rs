@@ -11,6 +11,7 @@ pub mod bkt;
 pub mod data;
 pub mod logistic;
 pub mod metrics;
+pub mod wheelspin;
 
 pub use data::{Answer, Dataset};
 
