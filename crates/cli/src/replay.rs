@@ -161,6 +161,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 LoadSignal::ErrorStreak,
                 LoadSignal::Hints,
                 LoadSignal::RapidGuess,
+                LoadSignal::Revisit,
+                LoadSignal::HelpAbuse,
+                LoadSignal::Idle,
+                LoadSignal::Fatigue,
             ] {
                 let name = serde_json::to_value(signal)
                     .ok()

@@ -16,6 +16,11 @@ use crate::mastery::{BktParams, sigmoid};
 use crate::risk::Risk;
 use crate::struggle::{MASTERY_STREAK, Practice, WHEEL_SPIN_OPPORTUNITIES, WheelSpinModel};
 
+/// A pause of at least this many minutes is idle (off-task) time.
+const IDLE_MIN: f64 = 5.0;
+/// A pause of more than this many minutes ends a sitting.
+const SESSION_BREAK_MIN: f64 = 30.0;
+
 /// Tunables of the engine. Defaults are documented values, not fitted ones.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EngineParams {
@@ -147,6 +152,9 @@ pub struct LearnerState {
     pub error_streak: u32,
     /// Timestamp of the latest event (event time, not arrival time).
     pub last_event_ms: i64,
+    /// When the current sitting began (a pause of over 30 minutes starts a new one).
+    #[serde(default)]
+    pub session_started_ms: i64,
     pub skills: BTreeMap<String, SkillState>,
     pub load: LoadState,
     /// How likely the learner is struggling now, and why.
@@ -164,6 +172,7 @@ impl LearnerState {
             correct: 0,
             error_streak: 0,
             last_event_ms: 0,
+            session_started_ms: 0,
             skills: BTreeMap::new(),
             load: LoadState::default(),
             risk: Risk::default(),
@@ -243,6 +252,7 @@ impl Engine {
         let model = &self.model;
         // Rapid-guess check against the item's norm *before* this answer joins the norm.
         let item = self.items.entry(event.item.clone()).or_default();
+        let item_mean_ms = (item.count >= params.item_norm_min_count).then_some(item.mean_ms);
         let rapid_guess = match event.response_time_ms {
             Some(ms) if event.is_scored() && item.count >= params.item_norm_min_count => {
                 (ms as f64) < item.rapid_guess_threshold_ms()
@@ -259,6 +269,13 @@ impl Engine {
             .entry(event.learner.clone())
             .or_insert_with(|| LearnerState::new(&event.learner));
         state.events += 1;
+        // Pauses, from event time: a long one is idle time; a very long one ends the sitting.
+        let gap_minutes = (state.events > 1 && event.timestamp_ms > state.last_event_ms)
+            .then(|| (event.timestamp_ms - state.last_event_ms) as f64 / 60_000.0);
+        if state.events == 1 || gap_minutes.is_some_and(|m| m > SESSION_BREAK_MIN) {
+            state.session_started_ms = event.timestamp_ms;
+        }
+        let idle_minutes = gap_minutes.filter(|m| (IDLE_MIN..=SESSION_BREAK_MIN).contains(m));
         state.last_event_ms = state.last_event_ms.max(event.timestamp_ms);
         if let Some(group) = &event.group
             && !state.groups.contains(group)
@@ -333,11 +350,18 @@ impl Engine {
             }
             _ => None,
         };
+        let help_abuse = event.hints_used > 0
+            && matches!((event.response_time_ms, item_mean_ms), (Some(ms), Some(mean)) if (ms as f64) < 0.5 * mean);
         state.load.observe(&LoadObservation {
             response_time_z,
             error_streak: state.error_streak,
             hints_used: event.hints_used,
             rapid_guess,
+            attempt: event.attempt,
+            help_abuse,
+            idle_minutes,
+            session_minutes: (event.timestamp_ms - state.session_started_ms).max(0) as f64
+                / 60_000.0,
         });
         let current = event
             .skills
@@ -432,6 +456,35 @@ mod tests {
         let mut guess = answer("f", "geo", false, 10, 900);
         guess.item = "q1".into();
         assert!(engine.apply(&guess).load.rapid_guess);
+    }
+
+    #[test]
+    fn pauses_are_idle_time_and_long_sittings_tire() {
+        let mut engine = Engine::new(EngineParams::default());
+        let minute = 60_000;
+        // Answers every two minutes for 50 minutes: fatigue, no idle time.
+        for t in 0..26 {
+            engine.apply(&answer("ada", "algebra", true, t * 2 * minute, 5_000));
+        }
+        let s = engine.learner("ada").unwrap();
+        assert!(
+            s.load
+                .reasons
+                .iter()
+                .any(|r| r.signal == crate::load::LoadSignal::Fatigue)
+        );
+        // A ten-minute pause is idle time within the sitting...
+        let s = engine.apply(&answer("ada", "algebra", true, 60 * minute, 5_000));
+        assert!(
+            s.load
+                .reasons
+                .iter()
+                .any(|r| r.signal == crate::load::LoadSignal::Idle)
+        );
+        // ...an hour's pause starts a new sitting: neither idle nor tired.
+        let s = engine.apply(&answer("ada", "algebra", true, 120 * minute, 5_000));
+        assert_eq!(s.session_started_ms, 120 * minute);
+        assert!(s.load.reasons.is_empty(), "{:?}", s.load.reasons);
     }
 
     #[test]

@@ -43,6 +43,14 @@ pub enum LoadSignal {
     ErrorStreak,
     Hints,
     RapidGuess,
+    /// Another attempt at an item already tried.
+    Revisit,
+    /// Hints taken faster than they can be read (Aleven's help abuse).
+    HelpAbuse,
+    /// Back after a long pause (off-task time).
+    Idle,
+    /// Long time on task in one sitting.
+    Fatigue,
 }
 
 /// One contributing signal.
@@ -93,12 +101,26 @@ pub struct LoadObservation {
     pub hints_used: u32,
     /// The answer came faster than the item's NT10 threshold.
     pub rapid_guess: bool,
+    /// Which attempt at the item this is (1 = first).
+    pub attempt: u32,
+    /// Hints were used and the answer still came in under half the item's usual time.
+    pub help_abuse: bool,
+    /// Minutes since the learner's previous event, when it was a long pause (5 to 30 minutes).
+    pub idle_minutes: Option<f64>,
+    /// Minutes since the current sitting began (a pause over 30 minutes starts a new one).
+    pub session_minutes: f64,
 }
 
 const W_SLOW: f64 = 0.35;
 const W_STREAK: f64 = 0.40;
 const W_HINTS: f64 = 0.15;
 const W_RAPID: f64 = 0.10;
+const W_REVISIT: f64 = 0.15;
+const W_HELP_ABUSE: f64 = 0.15;
+const W_IDLE: f64 = 0.05;
+const W_FATIGUE: f64 = 0.10;
+/// Minutes in one sitting before fatigue starts to count, and over which it grows to full weight.
+const FATIGUE_AFTER_MIN: f64 = 40.0;
 /// Weight of the newest observation in the smoothed index (an exponential moving average), so
 /// that one slow answer does not flip the level but three in a row do.
 const SMOOTHING: f64 = 0.5;
@@ -150,6 +172,48 @@ impl LoadState {
                 explanation: "answered too fast to have read the item (a rapid guess)".to_owned(),
             });
         }
+        if obs.attempt >= 2 {
+            let normalised = f64::from((obs.attempt - 1).min(3)) / 3.0;
+            reasons.push(LoadReason {
+                signal: LoadSignal::Revisit,
+                value: f64::from(obs.attempt),
+                weight: W_REVISIT,
+                contribution: W_REVISIT * normalised,
+                explanation: format!("attempt {} at the same item", obs.attempt),
+            });
+        }
+        if obs.help_abuse {
+            reasons.push(LoadReason {
+                signal: LoadSignal::HelpAbuse,
+                value: 1.0,
+                weight: W_HELP_ABUSE,
+                contribution: W_HELP_ABUSE,
+                explanation: "went through hints faster than they can be read".to_owned(),
+            });
+        }
+        if let Some(minutes) = obs.idle_minutes {
+            reasons.push(LoadReason {
+                signal: LoadSignal::Idle,
+                value: minutes,
+                weight: W_IDLE,
+                contribution: W_IDLE,
+                explanation: format!("came back after {minutes:.0} idle minutes"),
+            });
+        }
+        if obs.session_minutes > FATIGUE_AFTER_MIN {
+            let normalised =
+                ((obs.session_minutes - FATIGUE_AFTER_MIN) / FATIGUE_AFTER_MIN).min(1.0);
+            reasons.push(LoadReason {
+                signal: LoadSignal::Fatigue,
+                value: obs.session_minutes,
+                weight: W_FATIGUE,
+                contribution: W_FATIGUE * normalised,
+                explanation: format!(
+                    "has been working for {:.0} minutes without a break",
+                    obs.session_minutes
+                ),
+            });
+        }
         let instantaneous: f64 = reasons.iter().map(|r| r.contribution).sum::<f64>().min(1.0);
         reasons.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
         self.index = (1.0 - SMOOTHING) * self.index + SMOOTHING * instantaneous;
@@ -184,7 +248,7 @@ mod tests {
                 response_time_z: Some(2.5),
                 error_streak: streak,
                 hints_used: 2,
-                rapid_guess: false,
+                ..Default::default()
             });
         }
         assert_eq!(s.level, LoadLevel::Overloaded);
@@ -193,6 +257,35 @@ mod tests {
             s.reasons
                 .iter()
                 .any(|r| r.signal == LoadSignal::SlowResponse)
+        );
+    }
+
+    #[test]
+    fn revisits_help_abuse_idle_time_and_fatigue_are_reasons() {
+        let mut s = LoadState::default();
+        s.observe(&LoadObservation {
+            attempt: 3,
+            help_abuse: true,
+            idle_minutes: Some(12.0),
+            session_minutes: 70.0,
+            ..Default::default()
+        });
+        let signals: Vec<LoadSignal> = s.reasons.iter().map(|r| r.signal).collect();
+        for expected in [
+            LoadSignal::Revisit,
+            LoadSignal::HelpAbuse,
+            LoadSignal::Idle,
+            LoadSignal::Fatigue,
+        ] {
+            assert!(
+                signals.contains(&expected),
+                "{expected:?} missing from {signals:?}"
+            );
+        }
+        assert!(
+            s.reasons
+                .iter()
+                .any(|r| r.explanation.contains("70 minutes"))
         );
     }
 
