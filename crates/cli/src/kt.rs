@@ -29,13 +29,26 @@ pub enum KtCommand {
         #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
     },
-    /// Fit per-skill knowledge-tracing parameters on a log and write a model file for
-    /// `learnpulse serve --model` and `learnpulse replay --model`.
+    /// Fit per-skill knowledge-tracing parameters and the wheel-spinning predictor, either on a
+    /// CSV log (`--train`, written to `--output`) or on a server's own event log (`--data-dir`,
+    /// stored as a new version in DIR/models/ and made current: the server loads it at its next
+    /// start).
     Fit {
+        #[arg(
+            long,
+            conflicts_with = "data_dir",
+            required_unless_present = "data_dir"
+        )]
+        train: Option<PathBuf>,
+        /// A server's data directory: fit on its event log.
         #[arg(long)]
-        train: PathBuf,
-        #[arg(long)]
-        output: PathBuf,
+        data_dir: Option<PathBuf>,
+        /// Only this tenant's learners (with --data-dir).
+        #[arg(long, requires = "data_dir")]
+        tenant: Option<i64>,
+        /// Where to write the model (required with --train).
+        #[arg(long, required_unless_present = "data_dir")]
+        output: Option<PathBuf>,
         /// bkt or bkt-forget (the engine runs BKT-family models).
         #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
@@ -72,6 +85,51 @@ fn read(path: &Path, skills: Vec<String>) -> anyhow::Result<Dataset> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Dataset::parse_csv(&text, skills).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The scored answers in a server's event log, one row per skill of each answer.
+fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Dataset> {
+    use learnpulse_server::storage::sqlite::SqliteOptions;
+    use learnpulse_server::storage::{Durability, EventLog, SqliteStorage};
+    let options = SqliteOptions {
+        path: data_dir.join("learnpulse.db"),
+        durability: Durability::Process,
+        max_batch_statements: 1,
+    };
+    anyhow::ensure!(
+        options.path.exists(),
+        "{} has no event log",
+        data_dir.display()
+    );
+    let store = SqliteStorage::open(&options)?;
+    let mut builder = Dataset::builder();
+    let mut seen = 0u64;
+    store.replay(&mut |t, json| {
+        seen += 1;
+        if seen.is_multiple_of(100_000) {
+            eprint!("\rreading the event log: {seen} statements   ");
+        }
+        if tenant.is_some_and(|only| only != t) {
+            return;
+        }
+        let parsed: Option<serde_json::Value> = serde_json::from_str(json).ok();
+        let Some(event) = parsed
+            .as_ref()
+            .and_then(learnpulse_server::xapi::mapping::learning_event)
+        else {
+            return;
+        };
+        let correct = match event.outcome {
+            learnpulse_core::Outcome::Correct => true,
+            learnpulse_core::Outcome::Incorrect => false,
+            learnpulse_core::Outcome::Unscored => return,
+        };
+        for skill in &event.skills {
+            builder.push(&format!("{t}/{}", event.learner), skill, correct);
+        }
+    })?;
+    eprintln!("\rread {seen} statements from {}", options.path.display());
+    Ok(builder.finish())
 }
 
 fn progress_line(what: &str) -> impl FnMut(usize, usize) + '_ {
@@ -163,6 +221,8 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
         }
         KtCommand::Fit {
             train,
+            data_dir,
+            tenant,
             output,
             model,
         } => {
@@ -170,7 +230,15 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 model != ModelName::Logistic,
                 "the engine runs BKT-family models: use --model bkt or bkt-forget"
             );
-            let data = read(&train, Vec::new())?;
+            let data = match (&train, &data_dir) {
+                (Some(train), _) => read(train, Vec::new())?,
+                (None, Some(dir)) => from_event_log(dir, tenant)?,
+                (None, None) => anyhow::bail!("give --train FILE or --data-dir DIR"),
+            };
+            anyhow::ensure!(
+                !data.answers.is_empty(),
+                "no scored answers with skills to fit on"
+            );
             let started = Instant::now();
             let options = BktFitOptions {
                 forgetting: model == ModelName::BktForget,
@@ -189,8 +257,15 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 rows: data.answers.len(),
                 skill_model,
             };
-            std::fs::write(&output, serde_json::to_string_pretty(&file)?)
-                .with_context(|| format!("writing {}", output.display()))?;
+            let output = match (output, &data_dir) {
+                (Some(output), _) => {
+                    std::fs::write(&output, serde_json::to_string_pretty(&file)?)
+                        .with_context(|| format!("writing {}", output.display()))?;
+                    output
+                }
+                (None, Some(dir)) => learnpulse_server::model_file::save_version(dir, &file)?,
+                (None, None) => anyhow::bail!("--output is required with --train"),
+            };
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({

@@ -140,3 +140,64 @@ fn a_fitted_model_drives_replay() {
     assert_eq!(evidence["all_rows"]["rows"], 800);
     assert!(evidence["signals"]["wheel_spinning"]["on"]["rows"].is_number());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refits_on_its_own_log_and_loads_the_new_model() {
+    use learnpulse_server::{Config, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let server = Server::start(config()).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let token = server.bootstrap_key().unwrap().token.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let events: Vec<serde_json::Value> = (0..300)
+        .map(|i| {
+            serde_json::json!({"learner_id": format!("s{}", i % 30), "item_id": format!("q{}", i % 7),
+                               "skills": ["ratios"], "outcome": if (i * 7) % 10 < 6 { "correct" } else { "incorrect" }})
+        })
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+
+    let out = learnpulse(&["kt", "fit", "--data-dir", dir.path().to_str().unwrap()]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["rows"], 300);
+    let current = dir.path().join("models/current.json");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&current).unwrap()).unwrap();
+    assert!(file["skill_model"]["skills"]["ratios"]["prior"].is_number());
+    let versions = std::fs::read_dir(dir.path().join("models"))
+        .unwrap()
+        .count();
+    assert_eq!(versions, 2, "one versioned file and current.json");
+
+    // The next start uses it: a learner's first-answer prediction is the fitted one.
+    let server = Server::start(config()).await.unwrap();
+    let fitted: learnpulse_core::SkillModel =
+        serde_json::from_value(file["skill_model"].clone()).unwrap();
+    let expected = fitted
+        .params("ratios")
+        .p_correct(fitted.params("ratios").initial_log_odds());
+    let hub = &server.state().hub;
+    assert!(hub.learner(1, "s0").is_some(), "the log was replayed");
+    let engine_prediction = hub.predict(1, "new-learner", "ratios");
+    assert!(
+        (engine_prediction - expected).abs() < 1e-12,
+        "{engine_prediction} vs {expected}"
+    );
+}

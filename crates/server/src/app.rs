@@ -114,7 +114,12 @@ impl Server {
         let storage = Storage::Sqlite(SqliteStorage::open(&options)?);
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
 
-        let model = match &config.model {
+        // An explicit model file, else the data directory's current model, else textbook BKT.
+        let model_path = config
+            .model
+            .clone()
+            .or_else(|| Some(crate::model_file::current(&config.data_dir)).filter(|p| p.exists()));
+        let model = match &model_path {
             Some(path) => {
                 let model = crate::model_file::load(path)?;
                 tracing::info!(path = %path.display(), skills = model.skills.len(), "knowledge-tracing model loaded");

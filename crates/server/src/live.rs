@@ -105,6 +105,19 @@ impl LearnerHub {
             .unwrap_or_default()
     }
 
+    /// P(correct) of `learner`'s next answer on `skill`, for unseen learners and skills too.
+    pub fn predict(&self, tenant: TenantId, learner: &str, skill: &str) -> f64 {
+        let engines = self.engines.read().unwrap();
+        match engines.get(&tenant) {
+            Some(engine) => engine.predict(learner, skill).1,
+            None => {
+                Engine::with_model(self.params, self.model.clone())
+                    .predict(learner, skill)
+                    .1
+            }
+        }
+    }
+
     pub fn learner_count(&self) -> usize {
         self.engines
             .read()

@@ -132,6 +132,11 @@ impl Dataset {
         Ok(data)
     }
 
+    /// Starts an empty dataset to which answers are added one by one, in each learner's order.
+    pub fn builder() -> DatasetBuilder {
+        DatasetBuilder::default()
+    }
+
     /// Builds a dataset from answers (tests, simulations).
     pub fn from_answers(answers: Vec<Answer>, learners: usize, skills: usize) -> Dataset {
         let mut data = Dataset {
@@ -183,6 +188,46 @@ impl Dataset {
         };
         (pick(false), pick(true))
     }
+}
+
+/// Adds answers by name (learners and skills are interned on the way).
+#[derive(Default)]
+pub struct DatasetBuilder {
+    data: Dataset,
+    learner_ids: HashMap<String, u32>,
+    skill_ids: HashMap<String, u32>,
+    next_seq: HashMap<u32, u64>,
+}
+
+impl DatasetBuilder {
+    /// Adds the learner's next answer.
+    pub fn push(&mut self, learner: &str, skill: &str, correct: bool) {
+        let learner = intern(&mut self.learner_ids, &mut self.data.learners, learner);
+        let skill = intern(&mut self.skill_ids, &mut self.data.skills, skill);
+        let seq = self.next_seq.entry(learner).or_insert(0);
+        self.data.answers.push(Answer {
+            learner,
+            seq: *seq,
+            skill,
+            correct,
+        });
+        *seq += 1;
+    }
+
+    pub fn finish(mut self) -> Dataset {
+        self.data.index();
+        self.data
+    }
+}
+
+fn intern(ids: &mut HashMap<String, u32>, names: &mut Vec<String>, name: &str) -> u32 {
+    if let Some(id) = ids.get(name) {
+        return *id;
+    }
+    let id = names.len() as u32;
+    names.push(name.to_owned());
+    ids.insert(name.to_owned(), id);
+    id
 }
 
 /// Splits one CSV line, honouring double quotes.
