@@ -80,6 +80,9 @@ impl LogTimeStats {
 pub struct ItemNorm {
     pub count: u64,
     pub mean_ms: f64,
+    /// Response times on the item are roughly log-normal: their log mean and spread.
+    #[serde(default)]
+    pub log_times: LogTimeStats,
 }
 
 impl ItemNorm {
@@ -259,9 +262,21 @@ impl Engine {
             }
             _ => false,
         };
+        // How slow this answer is for the item (z of ln time against the item's norm so far).
+        let item_z = match event.response_time_ms {
+            Some(ms)
+                if event.is_scored()
+                    && !rapid_guess
+                    && item.count >= params.item_norm_min_count =>
+            {
+                item.log_times.z(ms)
+            }
+            _ => None,
+        };
         if let Some(ms) = event.response_time_ms.filter(|_| event.is_scored()) {
             item.count += 1;
             item.mean_ms += (ms as f64 - item.mean_ms) / item.count as f64;
+            item.log_times.push(ms);
         }
 
         let state = self
@@ -340,7 +355,7 @@ impl Engine {
         }
 
         let baseline = &mut state.response_time_baseline;
-        let response_time_z = match event.response_time_ms {
+        let own_z = match event.response_time_ms {
             Some(ms) if !rapid_guess => {
                 let z = (baseline.count >= params.baseline_min_count)
                     .then(|| baseline.z(ms))
@@ -349,6 +364,11 @@ impl Engine {
                 z
             }
             _ => None,
+        };
+        // Slow for this learner and slow for this item: the mean of the z-scores available.
+        let response_time_z = match (own_z, item_z) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
         };
         let help_abuse = event.hints_used > 0
             && matches!((event.response_time_ms, item_mean_ms), (Some(ms), Some(mean)) if (ms as f64) < 0.5 * mean);

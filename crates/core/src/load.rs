@@ -93,7 +93,8 @@ impl Default for LoadState {
 /// What the load model sees of one event, already put against the learner's and item's norms.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadObservation {
-    /// z-score of ln(response time) against the learner's own baseline, when there is one.
+    /// z-score of ln(response time) against the learner's own baseline and the item's norm
+    /// (their mean when both are known), when there is one.
     pub response_time_z: Option<f64>,
     /// Consecutive incorrect answers up to and including this event.
     pub error_streak: u32,
@@ -138,7 +139,7 @@ impl LoadState {
                 weight: W_SLOW,
                 contribution: W_SLOW * normalised,
                 explanation: format!(
-                    "answered {:.1} standard deviations slower than this learner usually does",
+                    "answered {:.1} standard deviations slower than usual for this learner and item",
                     z
                 ),
             });
