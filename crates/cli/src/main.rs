@@ -14,6 +14,7 @@ use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, 
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
 mod kt;
+mod pii;
 mod replay;
 
 // The request path allocates many small JSON values; mimalloc is markedly faster at that than
@@ -52,6 +53,9 @@ enum Command {
     Kt(kt::KtCommand),
     /// Stream an answer log through the learner engine; write its state before every row.
     Replay(replay::ReplayArgs),
+    /// Personal data in free text: scan, and evaluate against labelled sets.
+    #[command(subcommand)]
+    Pii(pii::PiiCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -400,6 +404,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Kt(command) => kt::run(command),
         Command::Replay(args) => replay::run(args),
+        Command::Pii(command) => pii::run(command),
         Command::Bench(BenchCommand::Ingest {
             url,
             key,

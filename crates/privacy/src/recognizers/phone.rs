@@ -1,0 +1,139 @@
+//! PHONE_NUMBER: digit groups that look like a phone number are checked by a phone-number
+//! library (libphonenumber's metadata) against the numbering plans of the regions learnpulse's
+//! users most often write from; a number valid in none of them is not reported.
+
+use std::sync::OnceLock;
+
+use phonenumber::country::Id;
+use regex::Regex;
+
+use super::pattern;
+use crate::Candidate;
+
+/// Regions whose national formats are tried for numbers written without a country code.
+const REGIONS: [Id; 20] = [
+    Id::US,
+    Id::GB,
+    Id::DE,
+    Id::FR,
+    Id::CH,
+    Id::IT,
+    Id::ES,
+    Id::NL,
+    Id::BE,
+    Id::AU,
+    Id::CA,
+    Id::IN,
+    Id::SE,
+    Id::AT,
+    Id::BR,
+    Id::MX,
+    Id::PL,
+    Id::DK,
+    Id::NO,
+    Id::IE,
+];
+
+/// Words that say a number nearby is a phone number.
+const CONTEXT: [&str; 9] = [
+    "phone", "call", "tel", "mobile", "cell", "fax", "number", "contact", "reach",
+];
+
+/// How a candidate fares against the numbering plans.
+enum Check {
+    /// A number the plan of some region assigns.
+    Valid,
+    /// Parses as a number of some region, but no plan assigns it (made-up or very new numbers).
+    Possible,
+    Rejected,
+}
+
+fn check(candidate: &str) -> Check {
+    let parsed: Vec<phonenumber::PhoneNumber> = if let Some(rest) = candidate.strip_prefix("00") {
+        // "00" is the international call prefix in most of the world.
+        phonenumber::parse(None, format!("+{rest}"))
+            .into_iter()
+            .collect()
+    } else if candidate.starts_with('+') {
+        phonenumber::parse(None, candidate).into_iter().collect()
+    } else {
+        REGIONS
+            .iter()
+            .filter_map(|r| phonenumber::parse(Some(*r), candidate).ok())
+            .collect()
+    };
+    if parsed.iter().any(phonenumber::is_valid) {
+        Check::Valid
+    } else if parsed.is_empty() {
+        Check::Rejected
+    } else {
+        Check::Possible
+    }
+}
+
+pub fn find(text: &str, out: &mut Vec<Candidate>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = pattern(
+        &RE,
+        r"(?:(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\(?\d{1,5}\)?){1,5}|\(\d{3}\) ?\d{3}-\d{4}|\+\d{8,15}\b|\b\d{10,11}\b)(?:\s?(?:x|ext\.?)\s?\d{1,5}\b)?",
+    );
+    for m in re.find_iter(text) {
+        let s = m.as_str().trim();
+        let digits = s.bytes().filter(u8::is_ascii_digit).count();
+        if !(7..=15).contains(&digits) {
+            continue;
+        }
+        // Dates and times are digit groups too.
+        static DATE: OnceLock<Regex> = OnceLock::new();
+        let date = pattern(
+            &DATE,
+            r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(?:$|[ T])",
+        );
+        if date.is_match(s) {
+            continue;
+        }
+        let prev = text[..m.start()].chars().next_back();
+        if matches!(prev, Some(c) if c.is_ascii_alphanumeric() || c == '.' || c == '/') {
+            continue;
+        }
+        let written_as_phone = s.starts_with('+') || s.starts_with("00") || s.contains('(');
+        let context = super::before(text, m.start(), 40);
+        let named = CONTEXT.iter().any(|w| context.contains(w));
+        // Short local numbers look like many other digit groups: they need a plan or context.
+        let short = digits <= 8 && !written_as_phone;
+        let score = match check(s) {
+            _ if named && !short => 0.95,
+            Check::Rejected => continue,
+            _ if short && !named => 0.3,
+            Check::Valid if written_as_phone => 0.9,
+            Check::Valid => 0.75,
+            Check::Possible if written_as_phone => 0.6,
+            Check::Possible => 0.45,
+        };
+        out.push(Candidate {
+            start: m.start(),
+            end: m.start() + s.len(),
+            kind: "PHONE_NUMBER",
+            score,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scan;
+
+    #[test]
+    fn national_and_international_numbers_but_not_dates_or_scores() {
+        let kinds = |t: &str| {
+            scan(t)
+                .into_iter()
+                .filter(|s| s.score >= 0.4)
+                .map(|s| s.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds("call +41 (0)85 806 98 67 now"), vec!["PHONE_NUMBER"]);
+        assert_eq!(kinds("call (202) 555-0142"), vec!["PHONE_NUMBER"]);
+        assert!(kinds("due 2026-11-26, scored 17 of 20").is_empty());
+    }
+}
