@@ -11,28 +11,7 @@ use super::pattern;
 use crate::Candidate;
 
 /// Regions whose national formats are tried for numbers written without a country code.
-const REGIONS: [Id; 20] = [
-    Id::US,
-    Id::GB,
-    Id::DE,
-    Id::FR,
-    Id::CH,
-    Id::IT,
-    Id::ES,
-    Id::NL,
-    Id::BE,
-    Id::AU,
-    Id::CA,
-    Id::IN,
-    Id::SE,
-    Id::AT,
-    Id::BR,
-    Id::MX,
-    Id::PL,
-    Id::DK,
-    Id::NO,
-    Id::IE,
-];
+const REGIONS: [Id; 3] = [Id::US, Id::GB, Id::DE];
 
 /// Words that say a number nearby is a phone number.
 const CONTEXT: [&str; 9] = [
@@ -99,12 +78,23 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         let written_as_phone = s.starts_with('+') || s.starts_with("00") || s.contains('(');
         let context = super::before(text, m.start(), 40);
         let named = CONTEXT.iter().any(|w| context.contains(w));
-        // Short local numbers look like many other digit groups: they need a plan or context.
+        // Short local numbers look like many other digit groups: without words that say
+        // "phone" nearby they are not reported at all.
         let short = digits <= 8 && !written_as_phone;
+        if short && !named {
+            continue;
+        }
+        // A card, SSN, IBAN or address already found there: the digits are that, not a phone.
+        let (start, end) = (m.start(), m.start() + s.len());
+        if out
+            .iter()
+            .any(|c| c.score >= 0.85 && c.start < end && start < c.end)
+        {
+            continue;
+        }
         let score = match check(s) {
-            _ if named && !short => 0.95,
+            _ if named => 0.95,
             Check::Rejected => continue,
-            _ if short && !named => 0.3,
             Check::Valid if written_as_phone => 0.9,
             Check::Valid => 0.75,
             Check::Possible if written_as_phone => 0.6,
