@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn offsets_are_code_points() {
         let text = "Zoë: zoe@example.org";
-        let spans = scan(text);
+        let spans: Vec<Span> = scan(text)
+            .into_iter()
+            .filter(|s| s.kind == "EMAIL_ADDRESS")
+            .collect();
         assert_eq!(spans.len(), 1);
         let chars: Vec<char> = text.chars().collect();
         let found: String = chars[spans[0].start..spans[0].end].iter().collect();

@@ -6,6 +6,7 @@
 mod email;
 mod ip;
 mod numbers;
+mod person;
 mod phone;
 mod url;
 
@@ -24,6 +25,7 @@ pub fn all(text: &str, out: &mut Vec<Candidate>) {
     numbers::us_ssn(text, out);
     numbers::iban(text, out);
     phone::find(text, out);
+    person::find(text, out);
 }
 
 /// A regex compiled once, on first use.
