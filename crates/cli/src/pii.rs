@@ -22,6 +22,13 @@ pub enum PiiCommand {
         /// Output file (default: standard output).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// A roster: one learner or staff name per line, found in any case and context.
+        #[arg(long)]
+        roster: Option<PathBuf>,
+        /// Write {"id", "text"} with every finding replaced by a consistent placeholder
+        /// (`<PERSON_1>`, `<EMAIL_1>`) instead of the spans.
+        #[arg(long)]
+        redact: bool,
     },
     /// Per-type precision, recall and F1 on labelled sets (presidio-research's JSON format),
     /// with overlap matching, and the scanning throughput.
@@ -38,7 +45,22 @@ pub enum PiiCommand {
 
 pub fn run(command: PiiCommand) -> anyhow::Result<()> {
     match command {
-        PiiCommand::Scan { input, output } => {
+        PiiCommand::Scan {
+            input,
+            output,
+            roster,
+            redact,
+        } => {
+            let roster = match &roster {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    learnpulse_privacy::roster::Roster::new(
+                        text.lines().map(str::trim).filter(|l| !l.is_empty()),
+                    )
+                }
+                None => learnpulse_privacy::roster::Roster::default(),
+            };
             let reader: Box<dyn BufRead> = match &input {
                 Some(p) => Box::new(std::io::BufReader::new(
                     std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
@@ -64,11 +86,14 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
                     .get("text")
                     .and_then(Value::as_str)
                     .with_context(|| format!("line {}: no \"text\" string", n + 1))?;
-                let spans = learnpulse_privacy::scan(text);
-                serde_json::to_writer(
-                    &mut out,
-                    &json!({"id": record.get("id").cloned().unwrap_or(Value::Null), "spans": spans}),
-                )?;
+                let spans = learnpulse_privacy::roster::scan_with(text, &roster);
+                let id = record.get("id").cloned().unwrap_or(Value::Null);
+                let line = if redact {
+                    json!({"id": id, "text": learnpulse_privacy::redact::redact(text, &spans)})
+                } else {
+                    json!({"id": id, "spans": spans})
+                };
+                serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;
             }
             out.flush()?;

@@ -5,6 +5,8 @@
 //! Module map:
 //! - [`recognizers`]: one recogniser per kind of PII, each a function from text to candidate
 //!   spans with a score; [`scan`] runs them all and resolves overlaps.
+//! - [`roster`]: a tenant's own names, found in any case and context.
+//! - [`redact`]: replacing findings by consistent placeholders (`<PERSON_1>`).
 //! - [`eval`]: per-type precision, recall and F1 against labelled spans (overlap matching).
 //!
 //! Offsets: recognisers work on byte offsets (what `regex` gives); [`scan`] reports Unicode code
@@ -12,6 +14,8 @@
 
 pub mod eval;
 pub mod recognizers;
+pub mod redact;
+pub mod roster;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +50,7 @@ pub fn scan(text: &str) -> Vec<Span> {
     resolve(text, candidates)
 }
 
-fn resolve(text: &str, mut candidates: Vec<Candidate>) -> Vec<Span> {
+pub(crate) fn resolve(text: &str, mut candidates: Vec<Candidate>) -> Vec<Span> {
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

@@ -6,7 +6,7 @@
 mod email;
 mod ip;
 mod numbers;
-mod person;
+pub(crate) mod person;
 mod phone;
 mod url;
 

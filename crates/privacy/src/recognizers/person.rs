@@ -35,7 +35,7 @@ fn last_names() -> &'static HashSet<&'static str> {
 
 /// Words that are in the census lists but are far more often ordinary words.
 #[rustfmt::skip]
-const COMMON: &[&str] = &[
+pub(crate) const COMMON: &[&str] = &[
     "a", "an", "and", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "as", "is", "be",
     "are", "was", "will", "may", "can", "must", "shall", "june", "april", "august", "march", "january",
     "monday", "sunday", "friday", "grace", "hope", "faith", "joy", "mark", "bill", "art", "guy", "major",
@@ -90,14 +90,14 @@ const CUES: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy)]
-struct Word<'a> {
-    start: usize,
-    end: usize,
-    text: &'a str,
+pub(crate) struct Word<'a> {
+    pub start: usize,
+    pub end: usize,
+    pub text: &'a str,
 }
 
 /// Words: runs of letters, with inner apostrophes and hyphens.
-fn words(text: &str) -> Vec<Word<'_>> {
+pub(crate) fn words(text: &str) -> Vec<Word<'_>> {
     let mut out = Vec::new();
     let mut start = None;
     let mut chars = text.char_indices().peekable();
@@ -224,7 +224,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
                 next.text.chars().count() == 1 && next.text.chars().all(char::is_uppercase);
             if gap_ok
                 && (next_cap || initial)
-                && !COMMON.contains(&lower[j + 1].as_str())
+                && (is_first || !COMMON.contains(&lower[j + 1].as_str()))
                 && !NOT_PEOPLE.contains(&lower[j + 1].as_str())
             {
                 j += 1;
