@@ -24,6 +24,7 @@ pub fn all(text: &str, out: &mut Vec<Candidate>) {
     numbers::credit_cards(text, out);
     numbers::us_ssn(text, out);
     numbers::iban(text, out);
+    numbers::us_driver_license(text, out);
     phone::find(text, out);
     person::find(text, out);
 }

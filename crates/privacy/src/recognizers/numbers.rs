@@ -180,6 +180,31 @@ pub fn iban(text: &str, out: &mut Vec<Candidate>) {
     }
 }
 
+/// US_DRIVER_LICENSE: state formats vary from 1-2 letters plus 4-14 digits to 7-14 digits, so
+/// the shape alone says little; a licence is reported when words like "driver's license" come
+/// just before it.
+pub fn us_driver_license(text: &str, out: &mut Vec<Candidate>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = pattern(
+        &RE,
+        r"(?i)\b(?:[a-z]{1,2}\d{4,14}|\d{7,14}|\d{3,4}-\d{2,3}-\d{3,4})\b",
+    );
+    for m in re.find_iter(text) {
+        let context = super::before(text, m.start(), 48);
+        let named = ["driver", "licence", "license", "dl#", "dl ", "permit"]
+            .iter()
+            .any(|w| context.contains(w));
+        if named {
+            out.push(Candidate {
+                start: m.start(),
+                end: m.end(),
+                kind: "US_DRIVER_LICENSE",
+                score: 0.97,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +240,19 @@ mod tests {
             !kinds("514-69 0360").contains(&"US_SSN".to_string()),
             "mixed separators"
         );
+    }
+
+    #[test]
+    fn licences_need_their_words() {
+        assert_eq!(
+            kinds("My driver's license number is m472269848583"),
+            vec!["US_DRIVER_LICENSE"]
+        );
+        assert_eq!(
+            kinds("my driver's license number is 2270-66-1551"),
+            vec!["US_DRIVER_LICENSE"]
+        );
+        assert!(!kinds("order A25064207 shipped").contains(&"US_DRIVER_LICENSE".to_string()));
     }
 
     #[test]
