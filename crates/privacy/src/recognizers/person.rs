@@ -57,6 +57,13 @@ pub(crate) const COMMON: &[&str] = &[
 /// Words that make a capitalised run an address, a place or an organisation, not a person.
 #[rustfmt::skip]
 const NOT_PEOPLE: &[&str] = &[
+    "name", "e-mail", "email", "website", "date", "phone", "address", "title", "subject", "company", "i'm", "battery",
+    "belgium", "portugal", "france", "paris", "germany", "spain", "italy", "poland", "sweden", "norway", "denmark",
+    "finland", "iceland", "ireland", "england", "scotland", "wales", "britain", "netherlands", "austria",
+    "switzerland", "greece", "turkey", "russia", "ukraine", "china", "japan", "korea", "india", "brazil", "mexico",
+    "canada", "australia", "argentina", "chile", "peru", "colombia", "egypt", "nigeria", "kenya", "morocco",
+    "israel", "iran", "iraq", "cyprus", "hungary", "romania", "bulgaria", "serbia", "croatia", "slovenia",
+    "slovakia", "czech", "estonia", "latvia", "lithuania", "uruguay", "london", "berlin", "madrid", "rome", "tokyo",
     "suite", "st", "street", "ave", "avenue", "drive", "dr", "road", "rd", "way", "lane", "ln", "crossing",
     "junction", "junctions", "land", "court", "ct", "place", "pl", "boulevard", "blvd", "rua", "avenida",
     "rue", "via", "strasse", "straße", "square", "sq", "terrace", "highway", "hwy", "apt", "unit", "box",
@@ -68,6 +75,28 @@ const NOT_PEOPLE: &[&str] = &[
     "associates", "international", "industries", "enterprises", "bank", "trust", "financial", "foundation",
     "university", "college", "school", "institute", "hospital", "church", "museum", "club", "team", "records",
     "weekly", "times", "news", "magazine", "radio", "tv", "standard", "score",
+];
+
+/// Phrases right before a name that say it is one, however unknown the name.
+const STRONG_CUES: &[&str] = &[
+    "my name is",
+    "name is",
+    "name:",
+    "name?",
+    "call me",
+    "named",
+    "called",
+    "here's",
+    "producer",
+    "says",
+    "said",
+    "i'm",
+    "i am",
+    "dear",
+    "hi",
+    "hello",
+    "ask",
+    "by",
 ];
 
 /// Verbs that often follow a person's name ("Liisa is", "Giorgio had").
@@ -259,13 +288,23 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         let score = if j > i {
             match (is_first, is_last_of_run(j)) {
                 (true, true) => 0.85,
-                _ if honorific || cue => 0.8,
+                _ if honorific
+                    || cue
+                    || STRONG_CUES.iter().any(|c| context.trim_end().ends_with(c)) =>
+                {
+                    0.8
+                }
                 (true, false) => 0.7,
                 (false, true) if !starts_sentence && !COMMON.contains(&lower[i].as_str()) => 0.5,
                 _ => 0.0,
             }
         } else if honorific {
             0.85
+        } else if !COMMON.contains(&lower[i].as_str())
+            && STRONG_CUES.iter().any(|c| context.trim_end().ends_with(c))
+            && !all_caps(w.text)
+        {
+            0.75
         } else if is_first && !COMMON.contains(&lower[i].as_str()) {
             if starts_sentence && !cue && !acts && !speaker {
                 0.45
