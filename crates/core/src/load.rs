@@ -131,89 +131,76 @@ impl LoadState {
     /// always give the same state.
     pub fn observe(&mut self, obs: &LoadObservation) {
         let mut reasons = Vec::new();
-        if let Some(z) = obs.response_time_z.filter(|z| *z > 0.5) {
-            let normalised = (z.min(3.0)) / 3.0;
+        // One reason: the signal, its raw value, its weight, how strongly it is present (0..1)
+        // and the sentence a teacher reads.
+        let mut reason = |signal, value: f64, weight: f64, normalised: f64, explanation: String| {
             reasons.push(LoadReason {
-                signal: LoadSignal::SlowResponse,
-                value: z,
-                weight: W_SLOW,
-                contribution: W_SLOW * normalised,
-                explanation: format!(
-                    "answered {:.1} standard deviations slower than usual for this learner and item",
-                    z
-                ),
+                signal,
+                value,
+                weight,
+                contribution: weight * normalised,
+                explanation,
             });
+        };
+        if let Some(z) = obs.response_time_z.filter(|z| *z > 0.5) {
+            let text = format!(
+                "answered {z:.1} standard deviations slower than usual for this learner and item"
+            );
+            reason(LoadSignal::SlowResponse, z, W_SLOW, z.min(3.0) / 3.0, text);
         }
         if obs.error_streak > 0 {
-            let normalised = f64::from(obs.error_streak.min(5)) / 5.0;
-            reasons.push(LoadReason {
-                signal: LoadSignal::ErrorStreak,
-                value: f64::from(obs.error_streak),
-                weight: W_STREAK,
-                contribution: W_STREAK * normalised,
-                explanation: format!("{} wrong answer(s) in a row", obs.error_streak),
-            });
+            let n = obs.error_streak;
+            reason(
+                LoadSignal::ErrorStreak,
+                f64::from(n),
+                W_STREAK,
+                f64::from(n.min(5)) / 5.0,
+                format!("{n} wrong answer(s) in a row"),
+            );
         }
         if obs.hints_used > 0 {
-            let normalised = f64::from(obs.hints_used.min(3)) / 3.0;
-            reasons.push(LoadReason {
-                signal: LoadSignal::Hints,
-                value: f64::from(obs.hints_used),
-                weight: W_HINTS,
-                contribution: W_HINTS * normalised,
-                explanation: format!("needed {} hint(s) on this item", obs.hints_used),
-            });
+            let n = obs.hints_used;
+            reason(
+                LoadSignal::Hints,
+                f64::from(n),
+                W_HINTS,
+                f64::from(n.min(3)) / 3.0,
+                format!("needed {n} hint(s) on this item"),
+            );
         }
         if obs.rapid_guess {
-            reasons.push(LoadReason {
-                signal: LoadSignal::RapidGuess,
-                value: 1.0,
-                weight: W_RAPID,
-                contribution: W_RAPID,
-                explanation: "answered too fast to have read the item (a rapid guess)".to_owned(),
-            });
+            let text = "answered too fast to have read the item (a rapid guess)".to_owned();
+            reason(LoadSignal::RapidGuess, 1.0, W_RAPID, 1.0, text);
         }
         if obs.attempt >= 2 {
-            let normalised = f64::from((obs.attempt - 1).min(3)) / 3.0;
-            reasons.push(LoadReason {
-                signal: LoadSignal::Revisit,
-                value: f64::from(obs.attempt),
-                weight: W_REVISIT,
-                contribution: W_REVISIT * normalised,
-                explanation: format!("attempt {} at the same item", obs.attempt),
-            });
+            let n = obs.attempt;
+            let strength = f64::from((n - 1).min(3)) / 3.0;
+            reason(
+                LoadSignal::Revisit,
+                f64::from(n),
+                W_REVISIT,
+                strength,
+                format!("attempt {n} at the same item"),
+            );
         }
         if obs.help_abuse {
-            reasons.push(LoadReason {
-                signal: LoadSignal::HelpAbuse,
-                value: 1.0,
-                weight: W_HELP_ABUSE,
-                contribution: W_HELP_ABUSE,
-                explanation: "went through hints faster than they can be read".to_owned(),
-            });
+            let text = "went through hints faster than they can be read".to_owned();
+            reason(LoadSignal::HelpAbuse, 1.0, W_HELP_ABUSE, 1.0, text);
         }
         if let Some(minutes) = obs.idle_minutes {
-            reasons.push(LoadReason {
-                signal: LoadSignal::Idle,
-                value: minutes,
-                weight: W_IDLE,
-                contribution: W_IDLE,
-                explanation: format!("came back after {minutes:.0} idle minutes"),
-            });
+            reason(
+                LoadSignal::Idle,
+                minutes,
+                W_IDLE,
+                1.0,
+                format!("came back after {minutes:.0} idle minutes"),
+            );
         }
         if obs.session_minutes > FATIGUE_AFTER_MIN {
-            let normalised =
-                ((obs.session_minutes - FATIGUE_AFTER_MIN) / FATIGUE_AFTER_MIN).min(1.0);
-            reasons.push(LoadReason {
-                signal: LoadSignal::Fatigue,
-                value: obs.session_minutes,
-                weight: W_FATIGUE,
-                contribution: W_FATIGUE * normalised,
-                explanation: format!(
-                    "has been working for {:.0} minutes without a break",
-                    obs.session_minutes
-                ),
-            });
+            let minutes = obs.session_minutes;
+            let strength = ((minutes - FATIGUE_AFTER_MIN) / FATIGUE_AFTER_MIN).min(1.0);
+            let text = format!("has been working for {minutes:.0} minutes without a break");
+            reason(LoadSignal::Fatigue, minutes, W_FATIGUE, strength, text);
         }
         let instantaneous: f64 = reasons.iter().map(|r| r.contribution).sum::<f64>().min(1.0);
         reasons.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
