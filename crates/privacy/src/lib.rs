@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`recognizers`]: one recogniser per kind of PII, each a function from text to candidate
 //!   spans with a score; [`scan`] runs them all and resolves overlaps.
+//! - [`pseudonym`]: keyed, versioned pseudonyms of learner identities (HMAC-SHA-256).
 //! - [`roster`]: a tenant's own names, found in any case and context.
 //! - [`redact`]: replacing findings by consistent placeholders (`<PERSON_1>`).
 //! - [`eval`]: per-type precision, recall and F1 against labelled spans (overlap matching).
@@ -13,6 +14,7 @@
 //! points, end exclusive, which is what `learnpulse pii scan` and the labelled sets use.
 
 pub mod eval;
+pub mod pseudonym;
 pub mod recognizers;
 pub mod redact;
 pub mod roster;
