@@ -3,6 +3,7 @@
 //! context then decide (Luhn for cards, mod 97 for IBANs, SSA rules for SSNs, a phone-number
 //! library for phone numbers), which is what keeps numbers, scores and ids from being flagged.
 
+mod date;
 mod email;
 mod ip;
 mod numbers;
@@ -19,6 +20,7 @@ use crate::Candidate;
 /// Runs every recogniser over `text`.
 pub fn all(text: &str, out: &mut Vec<Candidate>) {
     email::find(text, out);
+    date::find(text, out);
     url::find(text, out);
     ip::find(text, out);
     numbers::credit_cards(text, out);
