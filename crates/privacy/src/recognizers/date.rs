@@ -24,19 +24,6 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         &NUMERIC,
         r"\b(?:(?:19|20)\d{2}-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?|(?:0?[1-9]|[12]\d|3[01])[/.](?:0?[1-9]|[12]\d|3[01])[/.](?:19|20)\d{2})\b",
     );
-    for m in numeric.find_iter(text) {
-        let score = if birth_context(text, m.start()) {
-            0.95
-        } else {
-            0.6
-        };
-        out.push(Candidate {
-            start: m.start(),
-            end: m.end(),
-            kind: "DATE_TIME",
-            score,
-        });
-    }
     static WORDS: OnceLock<Regex> = OnceLock::new();
     let words = pattern(
         &WORDS,
@@ -44,7 +31,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
             r"(?i)\b(?:(?:{MONTHS})\.? (?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,? (?:19|20)\d{{2}}|(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)? (?:of )?(?:{MONTHS})\.?,? (?:19|20)\d{{2}})\b"
         ),
     );
-    for m in words.find_iter(text) {
+    for m in numeric.find_iter(text).chain(words.find_iter(text)) {
         let score = if birth_context(text, m.start()) {
             0.95
         } else {
