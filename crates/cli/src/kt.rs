@@ -9,6 +9,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use learnpulse_core::kt::bkt::{BktFitOptions, BktModel};
+use learnpulse_core::kt::data::csv_field;
 use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions};
 use learnpulse_core::kt::{Dataset, evaluate, metrics, wheelspin};
 
@@ -112,11 +113,7 @@ fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Datase
         if tenant.is_some_and(|only| only != t) {
             return;
         }
-        let parsed: Option<serde_json::Value> = serde_json::from_str(json).ok();
-        let Some(event) = parsed
-            .as_ref()
-            .and_then(learnpulse_server::xapi::mapping::learning_event)
-        else {
+        let Some(event) = learnpulse_server::xapi::mapping::learning_event_from_json(json) else {
             return;
         };
         let correct = match event.outcome {
@@ -333,12 +330,7 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 );
                 writeln!(out, "user_id,seq,skill_name,correct,p_correct")?;
                 for (a, p) in test_data.answers.iter().zip(&predicted) {
-                    let skill = &test_data.skills[a.skill as usize];
-                    let skill = if skill.contains(',') || skill.contains('"') {
-                        format!("\"{}\"", skill.replace('"', "\"\""))
-                    } else {
-                        skill.clone()
-                    };
+                    let skill = csv_field(&test_data.skills[a.skill as usize]);
                     writeln!(
                         out,
                         "{},{},{},{},{:.6}",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use learnpulse_core::kt::data::split_csv_line;
+use learnpulse_core::kt::data::{csv_field, parse_correct, split_csv_line};
 use learnpulse_core::{Engine, EngineParams, LearningEvent, LoadSignal, Outcome, SkillModel};
 
 #[derive(Args)]
@@ -102,10 +102,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let field = |i: usize| f.get(i).map(String::as_str).unwrap_or("");
         let number = |i: Option<usize>| i.and_then(|i| field(i).trim().parse::<f64>().ok());
         let (user, skill) = (field(c_user), field(c_skill));
-        let correct = match field(c_correct).trim() {
-            "1" | "1.0" | "true" => true,
-            "0" | "0.0" | "false" => false,
-            other => anyhow::bail!("line {}: correct {other:?} is not 0 or 1", n + 2),
+        let Some(correct) = parse_correct(field(c_correct)) else {
+            anyhow::bail!(
+                "line {}: correct {:?} is not 0 or 1",
+                n + 2,
+                field(c_correct).trim()
+            );
         };
 
         // The state before this row.
@@ -124,19 +126,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .and_then(|s| s.skills.get(skill))
             .is_some_and(|s| s.wheel_spinning);
         let risk = state.map_or(0.0, |s| s.risk.score);
-        let quoted = |s: &str| {
-            if s.contains(',') || s.contains('"') {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_owned()
-            }
-        };
         writeln!(
             out,
             "{},{},{},{p_correct:.6},{mastery:.6},{load_index:.4},{load_level},{},{},{risk:.4}",
-            quoted(user),
+            csv_field(user),
             field(c_seq),
-            quoted(skill),
+            csv_field(skill),
             u8::from(rapid_guess),
             u8::from(wheel_spinning),
         )?;

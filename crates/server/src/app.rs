@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::live::LearnerHub;
 use crate::storage::sqlite::SqliteOptions;
 use crate::storage::{EventLog, SqliteStorage, Storage};
-use crate::xapi::mapping::learning_event;
+use crate::xapi::mapping::learning_event_from_json;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -133,11 +133,7 @@ impl Server {
         let mut seen = 0u64;
         let mut last_report = Instant::now();
         let replayed = storage.replay(&mut |tenant, json| {
-            if let Some(event) = serde_json::from_str(json)
-                .ok()
-                .as_ref()
-                .and_then(learning_event)
-            {
+            if let Some(event) = learning_event_from_json(json) {
                 hub.replay(tenant, &event);
             }
             seen += 1;

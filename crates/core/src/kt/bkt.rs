@@ -48,23 +48,6 @@ pub struct BktModel {
 /// The answer sequences of one skill, one per learner, as 0/1.
 type Sequences = Vec<Vec<bool>>;
 
-fn sequences_by_skill(data: &Dataset) -> Vec<Sequences> {
-    let mut by_skill: Vec<Sequences> = vec![Vec::new(); data.skills.len()];
-    for rows in data.by_learner() {
-        let mut current: HashMap<u32, Vec<bool>> = HashMap::new();
-        for &i in rows {
-            let a = &data.answers[i];
-            current.entry(a.skill).or_default().push(a.correct);
-        }
-        let mut current: Vec<(u32, Vec<bool>)> = current.into_iter().collect();
-        current.sort_by_key(|(skill, _)| *skill);
-        for (skill, seq) in current {
-            by_skill[skill as usize].push(seq);
-        }
-    }
-    by_skill
-}
-
 /// A small deterministic generator for restart points (the core has no randomness source).
 struct SplitMix(u64);
 
@@ -243,7 +226,7 @@ impl BktModel {
         options: &BktFitOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> BktModel {
-        let by_skill = sequences_by_skill(data);
+        let by_skill = data.sequences_by_skill();
         let total = by_skill.len();
         let fit_one = |k: usize| -> BktParams {
             if by_skill[k].is_empty() {
@@ -425,7 +408,7 @@ mod tests {
             forget: 0.05,
         };
         let data = simulate(&truth, 300, 12);
-        let sequences = &sequences_by_skill(&data)[0];
+        let sequences = &data.sequences_by_skill()[0];
         let mut p = BktParams::default();
         let mut last = f64::NEG_INFINITY;
         for _ in 0..20 {

@@ -111,16 +111,10 @@ impl Dataset {
                     line: n + 1,
                     message: format!("seq {:?} is not a number", fields[c_seq]),
                 })?;
-            let correct = match fields[c_correct].trim() {
-                "1" | "1.0" | "true" => true,
-                "0" | "0.0" | "false" => false,
-                other => {
-                    return Err(ParseError {
-                        line: n + 1,
-                        message: format!("correct {other:?} is not 0 or 1"),
-                    });
-                }
-            };
+            let correct = parse_correct(&fields[c_correct]).ok_or_else(|| ParseError {
+                line: n + 1,
+                message: format!("correct {:?} is not 0 or 1", fields[c_correct].trim()),
+            })?;
             data.answers.push(Answer {
                 learner,
                 seq,
@@ -164,6 +158,23 @@ impl Dataset {
     /// Each learner's answer indices, in sequence order.
     pub fn by_learner(&self) -> impl Iterator<Item = &[usize]> {
         self.learner_rows.iter().map(Vec::as_slice)
+    }
+
+    /// Each skill's answer sequences, one per learner who practised it, in learner order: what
+    /// per-skill models (BKT, the wheel-spinning predictor) learn from. Indexed by skill id.
+    pub fn sequences_by_skill(&self) -> Vec<Vec<Vec<bool>>> {
+        let mut by_skill: Vec<Vec<Vec<bool>>> = vec![Vec::new(); self.skills.len()];
+        for rows in self.by_learner() {
+            let mut current: HashMap<u32, Vec<bool>> = HashMap::new();
+            for &i in rows {
+                let a = &self.answers[i];
+                current.entry(a.skill).or_default().push(a.correct);
+            }
+            for (skill, seq) in current {
+                by_skill[skill as usize].push(seq);
+            }
+        }
+        by_skill
     }
 
     /// Splits learners into two sets by a deterministic hash of their index (`fold` of `folds`
@@ -228,6 +239,24 @@ fn intern(ids: &mut HashMap<String, u32>, names: &mut Vec<String>, name: &str) -
     names.push(name.to_owned());
     ids.insert(name.to_owned(), id);
     id
+}
+
+/// A 0/1 outcome as logs write it (`1`, `1.0`, `true`, ...).
+pub fn parse_correct(field: &str) -> Option<bool> {
+    match field.trim() {
+        "1" | "1.0" | "true" => Some(true),
+        "0" | "0.0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A CSV field, quoted when it holds a comma or a quote.
+pub fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(',') || value.contains('"') {
+        format!("\"{}\"", value.replace('"', "\"\"")).into()
+    } else {
+        value.into()
+    }
 }
 
 /// Splits one CSV line, honouring double quotes.

@@ -1,7 +1,5 @@
 //! Fitting and evaluating the early wheel-spinning predictor on answer logs.
 
-use std::collections::HashMap;
-
 use super::Dataset;
 use super::logistic::{LogisticOptions, Row, train};
 use crate::struggle::{
@@ -20,46 +18,37 @@ pub struct Example {
 /// while the skill is not yet mastered.
 pub fn examples(data: &Dataset) -> Vec<Example> {
     let mut out = Vec::new();
-    for rows in data.by_learner() {
-        let mut sequences: HashMap<u32, Vec<bool>> = HashMap::new();
-        for &i in rows {
-            let a = &data.answers[i];
-            sequences.entry(a.skill).or_default().push(a.correct);
-        }
-        let mut sequences: Vec<(u32, Vec<bool>)> = sequences.into_iter().collect();
-        sequences.sort_by_key(|(k, _)| *k);
-        for (_, answers) in sequences {
-            let mut p = Practice::default();
-            let mut points = Vec::new();
-            let mut mastered_at = None;
-            for (n, &correct) in answers.iter().enumerate() {
-                p.attempts += 1;
-                if correct {
-                    p.correct += 1;
-                    p.correct_streak += 1;
-                    p.error_streak = 0;
-                } else {
-                    p.correct_streak = 0;
-                    p.error_streak += 1;
-                }
-                if p.correct_streak >= MASTERY_STREAK {
-                    mastered_at = Some(n + 1);
-                    break;
-                }
-                if p.attempts < WHEEL_SPIN_OPPORTUNITIES {
-                    points.push(p);
-                }
+    for answers in data.sequences_by_skill().into_iter().flatten() {
+        let mut p = Practice::default();
+        let mut points = Vec::new();
+        let mut mastered_at = None;
+        for (n, &correct) in answers.iter().enumerate() {
+            p.attempts += 1;
+            if correct {
+                p.correct += 1;
+                p.correct_streak += 1;
+                p.error_streak = 0;
+            } else {
+                p.correct_streak = 0;
+                p.error_streak += 1;
             }
-            let wheel_spun = match mastered_at {
-                Some(at) => at > WHEEL_SPIN_OPPORTUNITIES as usize,
-                None if answers.len() >= WHEEL_SPIN_OPPORTUNITIES as usize => true,
-                None => continue, // censored
-            };
-            out.extend(points.into_iter().map(|practice| Example {
-                practice,
-                wheel_spun,
-            }));
+            if p.correct_streak >= MASTERY_STREAK {
+                mastered_at = Some(n + 1);
+                break;
+            }
+            if p.attempts < WHEEL_SPIN_OPPORTUNITIES {
+                points.push(p);
+            }
         }
+        let wheel_spun = match mastered_at {
+            Some(at) => at > WHEEL_SPIN_OPPORTUNITIES as usize,
+            None if answers.len() >= WHEEL_SPIN_OPPORTUNITIES as usize => true,
+            None => continue, // censored
+        };
+        out.extend(points.into_iter().map(|practice| Example {
+            practice,
+            wheel_spun,
+        }));
     }
     out
 }

@@ -251,6 +251,15 @@ fn unescape_item(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// [`learning_event`] of a statement as the log stores it (JSON text); `None` for text that is
+/// not a learning event (or not JSON).
+pub fn learning_event_from_json(json: &str) -> Option<LearningEvent> {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .as_ref()
+        .and_then(learning_event)
+}
+
 /// The fields of one native event (`POST /v1/events`), already validated.
 pub struct NativeFields<'a> {
     pub learner: &'a str,

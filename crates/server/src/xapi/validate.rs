@@ -69,6 +69,22 @@ fn as_object<'a>(v: &'a Value, path: &Path<'_>) -> Result<&'a Map<String, Value>
         .ok_or_else(|| invalid(path, "must be a JSON object"))
 }
 
+/// An object whose `objectType` must be `expected` (where the specification requires it).
+fn typed_object<'a>(
+    v: &'a Value,
+    path: &Path<'_>,
+    expected: &str,
+) -> Result<&'a Map<String, Value>, Invalid> {
+    let map = as_object(v, path)?;
+    if map.get("objectType").and_then(Value::as_str) != Some(expected) {
+        return Err(invalid(
+            &join(path, "objectType"),
+            format!("must be \"{expected}\""),
+        ));
+    }
+    Ok(map)
+}
+
 fn as_str<'a>(v: &'a Value, path: &Path<'_>) -> Result<&'a str, Invalid> {
     v.as_str().ok_or_else(|| invalid(path, "must be a string"))
 }
@@ -612,11 +628,7 @@ fn context(v: &Value, path: &Path<'_>, object_is_activity: bool) -> Check {
     }
     if let Some(t) = map.get("team") {
         let p = join(path, "team");
-        let team = as_object(t, &p)?;
-        if team.get("objectType").and_then(Value::as_str) != Some("Group") {
-            return Err(invalid(&join(&p, "objectType"), "the team must be a Group"));
-        }
-        group(team, &p)?;
+        group(typed_object(t, &p, "Group")?, &p)?;
     }
     if let Some(c) = map.get("contextActivities") {
         context_activities(c, &join(path, "contextActivities"))?;
@@ -640,11 +652,7 @@ fn context(v: &Value, path: &Path<'_>, object_is_activity: bool) -> Check {
     }
     if let Some(s) = map.get("statement") {
         let p = join(path, "statement");
-        let m = as_object(s, &p)?;
-        if m.get("objectType").and_then(Value::as_str) != Some("StatementRef") {
-            return Err(invalid(&join(&p, "objectType"), "must be \"StatementRef\""));
-        }
-        statement_ref(m, &p)?;
+        statement_ref(typed_object(s, &p, "StatementRef")?, &p)?;
     }
     if let Some(e) = map.get("extensions") {
         extensions(e, &join(path, "extensions"))?;
