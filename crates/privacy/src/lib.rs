@@ -8,16 +8,21 @@
 //! - [`pseudonym`]: keyed, versioned pseudonyms of learner identities (HMAC-SHA-256).
 //! - [`roster`]: a tenant's own names, found in any case and context.
 //! - [`redact`]: replacing findings by consistent placeholders (`<PERSON_1>`).
+//! - [`pipeline`]: the ingest pipeline on one statement: consent/age gate, pseudonymise,
+//!   redact, minimise.
 //! - [`eval`]: per-type precision, recall and F1 against labelled spans (overlap matching).
 //!
 //! Offsets: recognisers work on byte offsets (what `regex` gives); [`scan`] reports Unicode code
 //! points, end exclusive, which is what `learnpulse pii scan` and the labelled sets use.
 
 pub mod eval;
+pub mod pipeline;
 pub mod pseudonym;
 pub mod recognizers;
 pub mod redact;
 pub mod roster;
+
+pub use roster::scan_with;
 
 use serde::{Deserialize, Serialize};
 

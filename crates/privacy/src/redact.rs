@@ -7,43 +7,121 @@ use std::collections::HashMap;
 use crate::Span;
 
 /// Short placeholder names for Presidio's type names.
-fn label(kind: &str) -> &str {
+fn label(kind: &str) -> &'static str {
     match kind {
         "EMAIL_ADDRESS" => "EMAIL",
         "PHONE_NUMBER" => "PHONE",
         "IP_ADDRESS" => "IP",
         "IBAN_CODE" => "IBAN",
-        other => other,
+        "PERSON" => "PERSON",
+        "CREDIT_CARD" => "CREDIT_CARD",
+        "US_SSN" => "US_SSN",
+        "URL" => "URL",
+        "DATE_TIME" => "DATE_TIME",
+        "US_DRIVER_LICENSE" => "US_DRIVER_LICENSE",
+        "LOCATION" => "LOCATION",
+        "STREET_ADDRESS" => "ADDRESS",
+        _ => "PII",
     }
 }
 
 /// The text with every span replaced by its placeholder. `spans` are code-point offsets, sorted
 /// and not overlapping (as [`crate::scan`] returns them).
 pub fn redact(text: &str, spans: &[Span]) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut numbers: HashMap<(&str, String), usize> = HashMap::new();
-    let mut next: HashMap<&str, usize> = HashMap::new();
+    Redactor::default().redact(text, spans)
+}
+
+/// One replaced value: what the placeholder stands for (kept only in the encrypted vault).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Replaced {
+    pub placeholder: String,
+    pub original: String,
+}
+
+/// Redacts several texts of one event with one numbering, so that "Ada" is `<PERSON_1>` in the
+/// answer and in the chat message alike, and remembers what each placeholder replaced.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    numbers: HashMap<(&'static str, String), usize>,
+    next: HashMap<&'static str, usize>,
+    replaced: Vec<Replaced>,
+}
+
+impl Redactor {
+    pub fn redact(&mut self, text: &str, spans: &[Span]) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for span in spans {
+            if span.start < at || span.end > chars.len() {
+                continue;
+            }
+            out.extend(&chars[at..span.start]);
+            let original: String = chars[span.start..span.end].iter().collect();
+            let kind = label(&span.kind);
+            let next = &mut self.next;
+            let mut fresh = false;
+            let n = *self
+                .numbers
+                .entry((kind, original.to_lowercase()))
+                .or_insert_with(|| {
+                    let counter = next.entry(kind).or_insert(0);
+                    *counter += 1;
+                    fresh = true;
+                    *counter
+                });
+            let placeholder = format!("<{kind}_{n}>");
+            out.push_str(&placeholder);
+            if fresh {
+                self.replaced.push(Replaced {
+                    placeholder,
+                    original,
+                });
+            }
+            at = span.end;
+        }
+        out.extend(&chars[at.min(chars.len())..]);
+        // A value found once is PII wherever it appears in the event, even where the scanner's
+        // context rules did not fire a second time ("4111 1111 1111 1111 4111 1111 1111 1111").
+        for r in &self.replaced {
+            out = replace_whole(&out, &r.original, &r.placeholder);
+        }
+        out
+    }
+
+    /// Is there nothing to do for a text without findings? Only when no value is known yet.
+    pub fn knows_nothing(&self) -> bool {
+        self.replaced.is_empty()
+    }
+
+    /// Each placeholder issued, with the first text it replaced, in order of issue.
+    pub fn into_replaced(self) -> Vec<Replaced> {
+        self.replaced
+    }
+}
+
+/// `text` with every occurrence of `value` that is not part of a longer word replaced.
+fn replace_whole(text: &str, value: &str, placeholder: &str) -> String {
+    if value.is_empty() || !text.contains(value) {
+        return text.to_owned();
+    }
+    let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
     let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for span in spans {
-        if span.start < at || span.end > chars.len() {
+    let mut rest = 0;
+    for (i, _) in text.match_indices(value) {
+        if i < rest {
             continue;
         }
-        out.extend(&chars[at..span.start]);
-        let value: String = chars[span.start..span.end]
-            .iter()
-            .collect::<String>()
-            .to_lowercase();
-        let kind = label(&span.kind);
-        let n = *numbers.entry((kind, value)).or_insert_with(|| {
-            let counter = next.entry(kind).or_insert(0);
-            *counter += 1;
-            *counter
-        });
-        out.push_str(&format!("<{kind}_{n}>"));
-        at = span.end;
+        let before = text[..i].chars().next_back();
+        let after = text[i + value.len()..].chars().next();
+        if is_word(before) || is_word(after) {
+            continue;
+        }
+        out.push_str(&text[rest..i]);
+        out.push_str(placeholder);
+        rest = i + value.len();
     }
-    out.extend(&chars[at.min(chars.len())..]);
+    out.push_str(&text[rest..]);
     out
 }
 
