@@ -249,6 +249,21 @@ impl Engine {
         self.learners.len()
     }
 
+    /// Carries a learner's history over to a new id: when `learner` is unknown and one of
+    /// `previous` is known, that state becomes `learner`'s. This is how a pseudonym-key rotation
+    /// keeps one history per learner. Returns whether a history moved.
+    pub fn adopt(&mut self, learner: &str, previous: &[String]) -> bool {
+        if previous.is_empty() || self.learners.contains_key(learner) {
+            return false;
+        }
+        let Some(mut state) = previous.iter().find_map(|p| self.learners.remove(p)) else {
+            return false;
+        };
+        state.learner = learner.to_owned();
+        self.learners.insert(learner.to_owned(), state);
+        true
+    }
+
     /// Fold one event into its learner's state and return the new state.
     pub fn apply(&mut self, event: &LearningEvent) -> &LearnerState {
         let params = self.params;
@@ -516,5 +531,16 @@ mod tests {
         assert_eq!(s.events, 1);
         assert_eq!(s.answers, 0);
         assert!(s.skills.is_empty());
+    }
+
+    #[test]
+    fn adopting_moves_a_history_to_the_new_id_once() {
+        let mut engine = Engine::new(EngineParams::default());
+        engine.apply(&LearningEvent::answer("p1_old", "i1", "s", true, 1_000));
+        assert!(engine.adopt("p2_new", &["p1_old".to_owned()]));
+        assert!(engine.learner("p1_old").is_none());
+        assert_eq!(engine.learner("p2_new").unwrap().events, 1);
+        assert_eq!(engine.learner("p2_new").unwrap().learner, "p2_new");
+        assert!(!engine.adopt("p2_new", &["p1_old".to_owned()]));
     }
 }

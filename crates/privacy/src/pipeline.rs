@@ -370,7 +370,7 @@ fn context_extensions(statement: &mut Value) -> &mut Map<String, Value> {
 /// Replaces an agent's identifiers (and its name, which is directory information) by its
 /// pseudonym; a group keeps its own identity (a class is not a person) but its members are
 /// pseudonymised.
-fn pseudonymise_agent(agent: &mut Value, pseudonymiser: &Pseudonymiser) {
+pub fn pseudonymise_agent(agent: &mut Value, pseudonymiser: &Pseudonymiser) {
     if is_pseudonym(agent) || is_anonymous(agent) {
         return;
     }

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::live::LearnerHub;
 use crate::storage::sqlite::SqliteOptions;
 use crate::storage::{EventLog, SqliteStorage, Storage};
-use crate::xapi::mapping::learning_event_from_json;
+use crate::xapi::mapping::engine_input_from_json;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -36,6 +36,8 @@ pub struct AppInner {
     pub storage: Storage,
     pub keys: KeyCache,
     pub hub: Arc<LearnerHub>,
+    /// Each tenant's keys, privacy policy, roster and consents.
+    pub privacy: crate::privacy::PrivacyRegistry,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
     pub shutdown: watch::Receiver<bool>,
@@ -58,6 +60,7 @@ impl Deref for AppState {
         (name = "native", description = "The compact native event API"),
         (name = "learners", description = "Learner state and the live stream"),
         (name = "admin", description = "Tenants and API keys"),
+        (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
         (name = "ops", description = "Health, metrics, this document"),
     )
 )]
@@ -90,6 +93,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::native::router())
         .merge(crate::learners::router())
         .merge(crate::admin::router())
+        .merge(crate::privacy::routes::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }
@@ -113,6 +117,9 @@ impl Server {
         };
         let storage = Storage::Sqlite(SqliteStorage::open(&options)?);
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
+        let privacy = crate::privacy::PrivacyRegistry::new(crate::privacy::seal::Sealer::master(
+            &config.data_dir,
+        )?);
 
         // An explicit model file, else the data directory's current model, else textbook BKT.
         let model_path = config
@@ -133,8 +140,8 @@ impl Server {
         let mut seen = 0u64;
         let mut last_report = Instant::now();
         let replayed = storage.replay(&mut |tenant, json| {
-            if let Some(event) = learning_event_from_json(json) {
-                hub.replay(tenant, &event);
+            if let Some((event, previous)) = engine_input_from_json(json) {
+                hub.replay(tenant, &event, &previous);
             }
             seen += 1;
             if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {
@@ -169,6 +176,7 @@ impl Server {
             storage,
             keys: KeyCache::default(),
             hub,
+            privacy,
             metrics,
             shutdown: shutdown_rx,
             openapi_json: OnceLock::new(),

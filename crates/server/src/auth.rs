@@ -34,6 +34,14 @@ pub enum Action {
     ManageKeys,
     /// Create tenants: only admins of the operator tenant (the first one, created at bootstrap).
     ManageTenants,
+    /// Read and change the tenant's privacy policy and roster; rotate its pseudonym key.
+    ManagePrivacy,
+    /// Record a learner's consents and age (the platform, as it collects them).
+    RecordConsent,
+    /// Read back what a placeholder replaced, from the vault (audited).
+    Reidentify,
+    /// Query differentially private analytics, spending the caller's budget.
+    QueryAnalytics,
 }
 
 /// The permission table.
@@ -45,6 +53,10 @@ pub fn allowed(role: Role, action: Action) -> bool {
         ReadStatements => matches!(role, Admin | Ingest | Dpo),
         ReadLearners => matches!(role, Admin | Teacher | Tutor | Dpo),
         ManageKeys | ManageTenants => role == Admin,
+        ManagePrivacy => matches!(role, Admin | Dpo),
+        RecordConsent => matches!(role, Admin | Ingest | Dpo),
+        Reidentify => role == Dpo,
+        QueryAnalytics => role == Researcher,
     }
 }
 

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,15 +41,37 @@ async fn get_learner(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<LearnerState>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     caller.require(Action::ReadLearners)?;
-    state
-        .hub
-        .learner(caller.tenant, &id)
-        .map(Json)
+    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    privacy
+        .learner_keys(&id)
+        .iter()
+        .find_map(|key| state.hub.learner(caller.tenant, key))
+        .map(|l| Json(learner_view(&l, privacy.sees_cognitive_data(caller.role))))
         .ok_or_else(|| {
             ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
         })
+}
+
+/// A learner's state as a role may see it. Cognitive data (the load index, its signals, the
+/// response-time baseline and the risk reasons, which name load signals) is sensitive: only the
+/// roles in the tenant's `cognitive_data_roles` see it; the others get mastery, answers and the
+/// risk score alone.
+pub fn learner_view(learner: &LearnerState, cognitive: bool) -> Value {
+    let mut view = serde_json::to_value(learner).expect("learner states serialise");
+    if !cognitive && let Some(map) = view.as_object_mut() {
+        map.remove("load");
+        map.remove("response_time_baseline");
+        if let Some(risk) = map.get_mut("risk").and_then(Value::as_object_mut) {
+            risk.remove("reasons");
+        }
+        map.insert(
+            "cognitive_data".into(),
+            Value::String("withheld for this role".into()),
+        );
+    }
+    view
 }
 
 /// One learner in a class overview.
@@ -58,11 +81,14 @@ pub struct LearnerRow {
     pub answers: u64,
     /// Share of correct answers so far.
     pub accuracy: f64,
-    pub load_level: String,
-    pub load_index: f64,
+    /// Cognitive data: absent for roles outside the tenant's `cognitive_data_roles`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_index: Option<f64>,
     /// Risk of struggle, 0 to 1.
     pub risk: f64,
-    /// Why, strongest reason first.
+    /// Why, strongest reason first (cognitive data: empty for roles that may not see it).
     pub risk_reasons: Vec<String>,
     pub mastered_skills: Vec<String>,
     pub wheel_spinning_skills: Vec<String>,
@@ -92,6 +118,11 @@ async fn group_overview(
     Path(id): Path<String>,
 ) -> Result<Json<GroupOverview>, ApiError> {
     caller.require(Action::ReadLearners)?;
+    let cognitive = state
+        .privacy
+        .tenant(&state.storage, caller.tenant)
+        .await?
+        .sees_cognitive_data(caller.role);
     let mut learners: Vec<LearnerRow> = state
         .hub
         .group(caller.tenant, &id)
@@ -103,10 +134,14 @@ async fn group_overview(
                 l.correct as f64 / l.answers as f64
             },
             answers: l.answers,
-            load_level: format!("{:?}", l.load.level).to_lowercase(),
-            load_index: l.load.index,
+            load_level: cognitive.then(|| format!("{:?}", l.load.level).to_lowercase()),
+            load_index: cognitive.then_some(l.load.index),
             risk: l.risk.score,
-            risk_reasons: l.risk.reasons,
+            risk_reasons: if cognitive {
+                l.risk.reasons
+            } else {
+                Vec::new()
+            },
             mastered_skills: l
                 .skills
                 .iter()
@@ -148,12 +183,9 @@ struct StreamFilter {
     group: Option<String>,
 }
 
-fn matches(update: &LearnerUpdate, tenant: i64, filter: &StreamFilter) -> bool {
+fn matches(update: &LearnerUpdate, tenant: i64, learner: &[String], filter: &StreamFilter) -> bool {
     update.tenant == tenant
-        && filter
-            .learner
-            .as_ref()
-            .is_none_or(|l| *l == update.state.learner)
+        && (learner.is_empty() || learner.contains(&update.state.learner))
         && filter
             .group
             .as_ref()
@@ -173,6 +205,14 @@ async fn stream(
     Query(filter): Query<StreamFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Action::ReadLearners)?;
+    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    let cognitive = privacy.sees_cognitive_data(caller.role);
+    let learner_keys = filter
+        .learner
+        .as_deref()
+        .map(|id| privacy.learner_keys(id))
+        .unwrap_or_default();
+    let filter = (filter, learner_keys);
     let receiver = state.hub.subscribe();
     let shutdown = state.shutdown.clone();
     let tenant = caller.tenant;
@@ -189,11 +229,16 @@ async fn stream(
                     _ = shutdown.wait_for(|stop| *stop) => return None,
                 };
                 match next {
-                    Ok(update) if matches(&update, tenant, &filter) => {
+                    Ok(update) if matches(&update, tenant, &filter.1, &filter.0) => {
+                        let data = serde_json::json!({
+                            "tenant": update.tenant,
+                            "seq": update.seq,
+                            "state": learner_view(&update.state, cognitive),
+                        });
                         let event = Event::default()
                             .event("learner")
                             .id(update.seq.to_string())
-                            .json_data(&*update)
+                            .json_data(&data)
                             .unwrap_or_else(|_| Event::default().comment("unserialisable update"));
                         return Some((Ok(event), (receiver, shutdown, filter, guard)));
                     }

@@ -13,6 +13,8 @@
 //!   embedded backend with its group-committing writer thread.
 //! - [`live`]: per-tenant learner engines fed by the commit hook, and the update broadcast.
 //! - [`learners`]: learner state and the SSE stream.
+//! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
+//!   consents, fed to the pure pipeline in `learnpulse_privacy` at ingest; the privacy API.
 //! - [`admin`]: tenants and keys over HTTP.
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
@@ -32,6 +34,7 @@ pub mod metrics;
 pub mod model_file;
 pub mod native;
 pub mod ops;
+pub mod privacy;
 pub mod problem;
 pub mod simulator;
 pub mod storage;

@@ -43,12 +43,13 @@ impl LearnerHub {
     }
 
     /// Folds an event into its tenant's engine without notifying anyone (start-up replay).
-    pub fn replay(&self, tenant: TenantId, event: &LearningEvent) {
+    pub fn replay(&self, tenant: TenantId, event: &LearningEvent, previous_ids: &[String]) {
         let mut engines = self.engines.write().unwrap();
-        engines
+        let engine = engines
             .entry(tenant)
-            .or_insert_with(|| Engine::with_model(self.params, self.model.clone()))
-            .apply(event);
+            .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
+        engine.adopt(&event.learner, previous_ids);
+        engine.apply(event);
     }
 
     /// The commit hook: applies committed events in order and publishes the new states.
@@ -62,6 +63,7 @@ impl LearnerHub {
             let engine = engines
                 .entry(c.tenant)
                 .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
+            engine.adopt(&event.learner, &c.statement.previous_learner_ids);
             let state = engine.apply(event);
             if notify {
                 let _ = self.updates.send(Arc::new(LearnerUpdate {

@@ -67,6 +67,9 @@ pub struct EventBatch {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     pub accepted: usize,
+    /// Events stored reduced (without identity or free text) because the learner lacks a
+    /// consent the tenant's policy needs; see `on_missing_consent`.
+    pub reduced: usize,
     /// Statement id of each event, in order.
     pub ids: Vec<String>,
 }
@@ -112,6 +115,7 @@ fn check(e: &NativeEvent, i: usize) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "All events stored", body = Accepted),
         (status = 400, description = "Invalid event; `field` names it", body = Problem),
+        (status = 403, description = "A learner lacks a consent the policy needs; `detail` names it", body = Problem),
         (status = 409, description = "An event_id was reused for a different event", body = Problem),
         (status = 413, description = "Body or batch too large", body = Problem),
     ),
@@ -149,11 +153,12 @@ async fn post_events(
         }
         statements.push(statement);
     }
-    let prepared = prepare_batch_native(&state, &caller, XapiVersion("2.0.0"), statements)?;
-    let ids: Vec<String> = prepared.iter().map(|s| s.id.to_string()).collect();
-    append(&state, &caller, prepared).await?;
+    let prepared = prepare_batch_native(&state, &caller, XapiVersion("2.0.0"), statements).await?;
+    let ids = prepared.ids();
+    append(&state, &caller, prepared.statements).await?;
     Ok(Json(Accepted {
         accepted: ids.len(),
+        reduced: prepared.reduced,
         ids,
     }))
 }

@@ -12,6 +12,7 @@
 //! - Statements are ordered by a sequence number; `stored` timestamps increase with it.
 //! - Every read is scoped to one tenant.
 
+pub mod privacy;
 pub mod sqlite;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use learnpulse_core::LearningEvent;
 
+pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
 pub use sqlite::SqliteStorage;
 
 pub type TenantId = i64;
@@ -57,6 +59,12 @@ pub struct NewStatement {
     pub voids: Option<Uuid>,
     /// What the learner engine sees of it, when it is a learning event.
     pub event: Option<LearningEvent>,
+    /// The learner's pseudonyms under older keys (after a key rotation), so that the engine
+    /// keeps one history.
+    pub previous_learner_ids: Vec<String>,
+    /// What its placeholders replaced, sealed under the tenant's vault key (when the tenant keeps
+    /// a vault); stored in the statement's own transaction.
+    pub vault: Option<Vec<u8>>,
 }
 
 /// One committed statement, as the post-commit hook sees it.
@@ -294,6 +302,76 @@ impl AccountStore for Storage {
     }
     async fn revoke_key(&self, tenant: TenantId, key_id: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_key(tenant, key_id).await)
+    }
+}
+
+impl PrivacyStore for Storage {
+    async fn tenant_secrets(&self, tenant: TenantId) -> Result<Vec<SealedSecret>, StoreError> {
+        dispatch!(self, s => s.tenant_secrets(tenant).await)
+    }
+    async fn insert_tenant_secret(
+        &self,
+        tenant: TenantId,
+        secret: SealedSecret,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_tenant_secret(tenant, secret).await)
+    }
+    async fn privacy_settings(&self, tenant: TenantId) -> Result<StoredSettings, StoreError> {
+        dispatch!(self, s => s.privacy_settings(tenant).await)
+    }
+    async fn set_policy(&self, tenant: TenantId, policy_json: String) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_policy(tenant, policy_json).await)
+    }
+    async fn set_roster(&self, tenant: TenantId, sealed: Vec<u8>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_roster(tenant, sealed).await)
+    }
+    async fn consents(&self, tenant: TenantId) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.consents(tenant).await)
+    }
+    async fn set_consent(
+        &self,
+        tenant: TenantId,
+        learner: String,
+        record_json: String,
+        by_key: String,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_consent(tenant, learner, record_json, by_key).await)
+    }
+    async fn vault_entry(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.vault_entry(tenant, statement).await)
+    }
+    async fn record_reidentification(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+        placeholder: String,
+        by_key: String,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_reidentification(tenant, statement, placeholder, by_key).await)
+    }
+    async fn spend_budget(
+        &self,
+        tenant: TenantId,
+        analyst: String,
+        epsilon: f64,
+        total: f64,
+        query: String,
+    ) -> Result<f64, SpendError> {
+        dispatch!(self, s => s.spend_budget(tenant, analyst, epsilon, total, query).await)
+    }
+    async fn budget_spent(&self, tenant: TenantId, analyst: String) -> Result<f64, StoreError> {
+        dispatch!(self, s => s.budget_spent(tenant, analyst).await)
+    }
+    async fn ledger(
+        &self,
+        tenant: TenantId,
+        analyst: Option<String>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        dispatch!(self, s => s.ledger(tenant, analyst).await)
     }
 }
 

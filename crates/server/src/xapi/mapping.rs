@@ -4,6 +4,7 @@
 //! event, whichever way it came in, can be read back through the xAPI statements resource. The
 //! table of this mapping is in the README ("How xAPI fields map to learning events").
 
+use learnpulse_privacy::pipeline;
 use serde_json::{Map, Value, json};
 
 use learnpulse_core::{LearningEvent, Outcome};
@@ -63,25 +64,31 @@ pub fn actor_ifi(actor: &Value) -> String {
     format!("group:[{}]", members.join(","))
 }
 
-/// The learner key of an Agent: the account name, else the e-mail address, else the other
-/// identifier. Groups are not learners.
+/// The learner key of an Agent: the account name (the pseudonym, once the privacy pipeline has
+/// run), else the e-mail address, else the other identifier. Groups and the anonymous actor of a
+/// reduced event are not learners.
 pub fn learner_key(actor: &Value) -> Option<String> {
-    if actor.get("objectType").and_then(Value::as_str) == Some("Group") {
+    if pipeline::is_anonymous(actor) {
         return None;
     }
-    if let Some(name) = actor
-        .get("account")
-        .and_then(|a| a.get("name"))
-        .and_then(Value::as_str)
-    {
-        return Some(name.to_owned());
-    }
-    if let Some(mbox) = actor.get("mbox").and_then(Value::as_str) {
-        return Some(mbox.trim_start_matches("mailto:").to_owned());
-    }
-    ["mbox_sha1sum", "openid"]
-        .iter()
-        .find_map(|k| actor.get(*k).and_then(Value::as_str).map(str::to_owned))
+    pipeline::agent_identity(actor).map(str::to_owned)
+}
+
+/// The learner's pseudonyms under older keys, which the privacy pipeline records after a key
+/// rotation.
+pub fn previous_learner_ids(statement: &Value) -> Vec<String> {
+    statement
+        .get("context")
+        .and_then(|c| c.get("extensions"))
+        .and_then(|e| e.get(pipeline::PREVIOUS_PSEUDONYMS))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn extension<'a>(statement: &'a Value, key: &str) -> Option<&'a Value> {
@@ -254,10 +261,15 @@ fn unescape_item(s: &str) -> String {
 /// [`learning_event`] of a statement as the log stores it (JSON text); `None` for text that is
 /// not a learning event (or not JSON).
 pub fn learning_event_from_json(json: &str) -> Option<LearningEvent> {
-    serde_json::from_str::<Value>(json)
-        .ok()
-        .as_ref()
-        .and_then(learning_event)
+    engine_input_from_json(json).map(|(event, _)| event)
+}
+
+/// What replay feeds the engine from one stored statement: the event and the learner's
+/// pseudonyms under older keys.
+pub fn engine_input_from_json(json: &str) -> Option<(LearningEvent, Vec<String>)> {
+    let statement = serde_json::from_str::<Value>(json).ok()?;
+    let event = learning_event(&statement)?;
+    Some((event, previous_learner_ids(&statement)))
 }
 
 /// The fields of one native event (`POST /v1/events`), already validated.

@@ -24,6 +24,7 @@ use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem};
 use crate::storage::{EventLog, NewStatement, StatementQuery};
+use learnpulse_privacy::pipeline::Refused;
 use prepare::Authority;
 
 pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-experience-api-version");
@@ -93,14 +94,33 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// Validates and completes the statements of one request; rejects duplicate ids in the batch.
-fn prepare_batch(
+/// The statements of one request, validated, protected and completed.
+pub struct PreparedBatch {
+    pub statements: Vec<NewStatement>,
+    /// How many were reduced by the consent gate (stored without identity or free text).
+    pub reduced: usize,
+}
+
+impl PreparedBatch {
+    /// The statement ids, in request order.
+    pub fn ids(&self) -> Vec<String> {
+        self.statements.iter().map(|s| s.id.to_string()).collect()
+    }
+}
+
+/// Response header counting the statements of a request that the consent gate reduced.
+pub const REDUCED_HEADER: HeaderName = HeaderName::from_static("learnpulse-reduced");
+
+/// Validates, protects (the privacy pipeline: consent gate, pseudonyms, redaction, minimisation)
+/// and completes the statements of one request; rejects duplicate ids in the batch. Nothing
+/// identifying that the pipeline removes gets past this function.
+async fn prepare_batch(
     state: &AppState,
     caller: &Caller,
     version: XapiVersion,
     statements: Vec<Value>,
     path: impl Fn(usize) -> String,
-) -> Result<Vec<NewStatement>, ApiError> {
+) -> Result<PreparedBatch, ApiError> {
     if statements.len() > state.config.limits.max_batch {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,6 +131,7 @@ fn prepare_batch(
             ),
         ));
     }
+    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
     let now = now_rfc3339();
     let stored_version = if version.0 == "2.0.0" {
         "2.0.0"
@@ -124,11 +145,24 @@ fn prepare_batch(
     };
     let mut seen = HashSet::with_capacity(statements.len());
     let mut out = Vec::with_capacity(statements.len());
-    for (i, statement) in statements.into_iter().enumerate() {
+    let mut reduced = 0;
+    for (i, mut statement) in statements.into_iter().enumerate() {
         let p = path(i);
         validate::statement(&statement, &p)
             .map_err(|e| ApiError::bad_request(e.field, e.detail))?;
-        let prepared = prepare::prepare(statement, &authority);
+        let protected = privacy
+            .protect(&mut statement)
+            .map_err(|Refused(missing)| {
+                ApiError::forbidden(format!(
+                    "missing consent {}: {}",
+                    missing.name(),
+                    missing.explain()
+                ))
+                .with_field(format!("{p}.actor"))
+            })?;
+        reduced += usize::from(!protected.reduced.is_empty());
+        let mut prepared = prepare::prepare(statement, &authority);
+        prepared.vault = privacy.seal_for_vault(prepared.id, &protected);
         if !seen.insert(prepared.id) {
             return Err(ApiError::bad_request(
                 format!("{p}.id"),
@@ -137,19 +171,37 @@ fn prepare_batch(
         }
         out.push(prepared);
     }
-    Ok(out)
+    if reduced > 0 {
+        metrics::counter!("learnpulse_statements_reduced_total").increment(reduced as u64);
+    }
+    Ok(PreparedBatch {
+        statements: out,
+        reduced,
+    })
 }
 
-/// Validates and completes statements made from native events; a failure names the event.
-pub fn prepare_batch_native(
+/// Validates, protects and completes statements made from native events; a failure names the
+/// event.
+pub async fn prepare_batch_native(
     state: &AppState,
     caller: &Caller,
     version: XapiVersion,
     statements: Vec<Value>,
-) -> Result<Vec<NewStatement>, ApiError> {
+) -> Result<PreparedBatch, ApiError> {
     prepare_batch(state, caller, version, statements, |i| {
         format!("events[{i}]")
     })
+    .await
+}
+
+/// Adds the reduced-count header when the consent gate reduced anything.
+pub fn with_reduced(mut response: Response, reduced: usize) -> Response {
+    if reduced > 0 {
+        response
+            .headers_mut()
+            .insert(REDUCED_HEADER, HeaderValue::from(reduced));
+    }
+    response
 }
 
 /// Appends a prepared batch; shared by the xAPI and native entry points.
@@ -177,6 +229,7 @@ fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     responses(
         (status = 200, description = "The ids of the stored statements, in order", body = [String]),
         (status = 400, description = "Invalid statement; `field` names it", body = Problem),
+        (status = 403, description = "A learner lacks a consent the policy needs; `detail` names it", body = Problem),
         (status = 409, description = "An id is taken by a different statement", body = Problem),
         (status = 413, description = "Body or batch too large", body = Problem),
     ),
@@ -205,10 +258,11 @@ async fn post_statements(
         } else {
             "statement".to_owned()
         }
-    })?;
-    let ids: Vec<String> = prepared.iter().map(|s| s.id.to_string()).collect();
-    append(&state, &caller, prepared).await?;
-    Ok(Json(ids).into_response())
+    })
+    .await?;
+    let ids = prepared.ids();
+    append(&state, &caller, prepared.statements).await?;
+    Ok(with_reduced(Json(ids).into_response(), prepared.reduced))
 }
 
 /// Store one statement under the id given in `statementId`.
@@ -229,7 +283,7 @@ async fn put_statements(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
     Body(bytes): Body,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Action::WriteStatements)?;
     if let Some(unknown) = params.keys().find(|k| k.as_str() != "statementId") {
         return Err(ApiError::bad_request(
@@ -263,9 +317,13 @@ async fn put_statements(
     }
     let prepared = prepare_batch(&state, &caller, version, vec![statement], |_| {
         "statement".to_owned()
-    })?;
-    append(&state, &caller, prepared).await?;
-    Ok(StatusCode::NO_CONTENT)
+    })
+    .await?;
+    append(&state, &caller, prepared.statements).await?;
+    Ok(with_reduced(
+        StatusCode::NO_CONTENT.into_response(),
+        prepared.reduced,
+    ))
 }
 
 const QUERY_PARAMS: [&str; 15] = [
@@ -402,7 +460,8 @@ async fn get_statements(
                 .map_err(|_| ApiError::bad_request("agent", "must be a JSON Agent or Group"))?;
             validate::agent_or_group(&v, "agent")
                 .map_err(|e| ApiError::bad_request(e.field, e.detail))?;
-            Some(mapping::actor_ifi(&v))
+            let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
+            Some(mapping::actor_ifi(&privacy.stored_agent(&v)))
         }
     };
     for name in ["verb", "activity"] {

@@ -120,6 +120,21 @@ impl TestApp {
     }
 
     /// Creates a key with `role` in the caller's tenant.
+    /// The tenant's current pseudonym of a learner id.
+    pub async fn pseudonym(&self, token: &str, id: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/v1/privacy/pseudonyms"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"ids": [id]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let map: Value = r.json().await.unwrap();
+        map[id].as_str().unwrap().to_owned()
+    }
+
     pub async fn key(&self, admin: &str, role: &str) -> String {
         let r = self
             .client

@@ -4,6 +4,7 @@
 //! read connections on tokio's blocking threads, which WAL lets run beside the writer.
 
 mod background;
+mod privacy;
 mod query;
 mod writer;
 

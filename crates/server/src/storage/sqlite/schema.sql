@@ -72,3 +72,72 @@ CREATE TABLE IF NOT EXISTS log_identity (
     log_id  TEXT NOT NULL
 );
 INSERT OR IGNORE INTO log_identity (id, log_id) VALUES (1, lower(hex(randomblob(16))));
+
+-- Privacy (crate::privacy). Secrets are sealed (ChaCha20-Poly1305) under the master key, which is
+-- kept outside this file (<data_dir>/master.key or LEARNPULSE_MASTER_KEY).
+CREATE TABLE IF NOT EXISTS tenant_secrets (
+    tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+    purpose     TEXT NOT NULL,             -- 'pseudonym' | 'vault'
+    version     INTEGER NOT NULL,
+    sealed      BLOB NOT NULL,
+    created_us  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, purpose, version)
+);
+
+CREATE TABLE IF NOT EXISTS privacy_settings (
+    tenant_id      INTEGER PRIMARY KEY REFERENCES tenants(id),
+    policy         TEXT,                   -- learnpulse_privacy::pipeline::Policy as JSON
+    roster_sealed  BLOB,                   -- the roster's names, sealed under the vault key
+    updated_us     INTEGER NOT NULL
+);
+
+-- Consents by learner pseudonym: the current record, and every change.
+CREATE TABLE IF NOT EXISTS consents (
+    tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+    learner     TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    updated_us  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, learner)
+);
+CREATE TABLE IF NOT EXISTS consent_changes (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   INTEGER NOT NULL,
+    learner     TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    by_key      TEXT NOT NULL,
+    at_us       INTEGER NOT NULL
+);
+
+-- What the placeholders of one statement replaced, sealed under the tenant's vault key. Written
+-- in the statement's own transaction.
+CREATE TABLE IF NOT EXISTS vault (
+    tenant_id     INTEGER NOT NULL,
+    statement_id  BLOB NOT NULL,
+    sealed        BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, statement_id)
+);
+CREATE TABLE IF NOT EXISTS reidentifications (
+    id            INTEGER PRIMARY KEY,
+    tenant_id     INTEGER NOT NULL,
+    statement_id  BLOB NOT NULL,
+    placeholder   TEXT NOT NULL,
+    by_key        TEXT NOT NULL,
+    at_us         INTEGER NOT NULL
+);
+
+-- Differential privacy: what each analyst has spent, and every release.
+CREATE TABLE IF NOT EXISTS dp_budgets (
+    tenant_id  INTEGER NOT NULL,
+    analyst    TEXT NOT NULL,
+    spent      REAL NOT NULL,
+    PRIMARY KEY (tenant_id, analyst)
+);
+CREATE TABLE IF NOT EXISTS dp_ledger (
+    id         INTEGER PRIMARY KEY,
+    tenant_id  INTEGER NOT NULL,
+    analyst    TEXT NOT NULL,
+    query      TEXT NOT NULL,
+    epsilon    REAL NOT NULL,
+    at_us      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dp_ledger_by_analyst ON dp_ledger(tenant_id, analyst, id);

@@ -242,6 +242,13 @@ impl Writer {
                 continue;
             }
             seqs.push(self.conn.last_insert_rowid());
+            if let Some(sealed) = &st.vault {
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO vault (tenant_id, statement_id, sealed) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![tenant, st.id.as_bytes().as_slice(), sealed])?;
+            }
             if let Some(target) = st.voids {
                 self.void(tenant, target)?;
             }

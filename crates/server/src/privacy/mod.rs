@@ -1,0 +1,359 @@
+//! The privacy shell: each tenant's keys, policy, roster and consents, held in memory and kept in
+//! storage, and the HTTP API that changes them. The decisions themselves are the pure
+//! `learnpulse_privacy::pipeline`; this module feeds it and stores what it returns.
+//!
+//! Secrets: every tenant has a pseudonym key (versioned; rotation adds a version) and a vault key,
+//! both random, both stored sealed under the master key ([`seal`]).
+
+pub mod routes;
+pub mod seal;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use learnpulse_privacy::pipeline::{
+    self, ConsentRecord, Policy, Protected, Refused, TenantPrivacy,
+};
+use learnpulse_privacy::pseudonym::Pseudonymiser;
+use learnpulse_privacy::roster::Roster;
+use serde_json::Value;
+
+use crate::storage::{PrivacyStore, SealedSecret, Storage, StoreError, TenantId};
+use seal::Sealer;
+
+const PSEUDONYM: &str = "pseudonym";
+const VAULT: &str = "vault";
+
+/// One tenant's privacy state. Replaced whole when the policy, roster or keys change; consents
+/// are shared between versions and change in place.
+pub struct TenantState {
+    pub tenant: TenantId,
+    pub policy: Policy,
+    pub pseudonymiser: Pseudonymiser,
+    pub key_version: u32,
+    vault: Sealer,
+    roster: Roster,
+    pub roster_size: usize,
+    consents: Arc<RwLock<HashMap<String, ConsentRecord>>>,
+}
+
+impl TenantState {
+    /// Runs the pipeline on one statement.
+    pub fn protect(&self, statement: &mut Value) -> Result<Protected, Refused> {
+        let tenant = TenantPrivacy {
+            policy: &self.policy,
+            pseudonymiser: &self.pseudonymiser,
+            roster: &self.roster,
+        };
+        let consents = self.consents.read().unwrap();
+        pipeline::protect(statement, &tenant, |pseudonyms| {
+            pseudonyms.iter().rev().find_map(|p| consents.get(p))
+        })
+    }
+
+    /// What the vault keeps of one statement, sealed; `None` when there is nothing to keep.
+    pub fn seal_for_vault(&self, statement: uuid::Uuid, protected: &Protected) -> Option<Vec<u8>> {
+        if !self.policy.vault || protected.replaced.is_empty() {
+            return None;
+        }
+        let plain = serde_json::to_vec(&protected.replaced).expect("serialising strings");
+        Some(
+            self.vault
+                .seal(&vault_owner(self.tenant, statement), &plain),
+        )
+    }
+
+    pub fn open_vault(
+        &self,
+        statement: uuid::Uuid,
+        sealed: &[u8],
+    ) -> Option<Vec<learnpulse_privacy::redact::Replaced>> {
+        let plain = self
+            .vault
+            .open(&vault_owner(self.tenant, statement), sealed)
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// The keys under which a learner the caller names may be held, most likely first: the id
+    /// itself (a pseudonym, or a raw id the tenant keeps), then its pseudonyms, newest key first.
+    pub fn learner_keys(&self, id: &str) -> Vec<String> {
+        let mut keys = vec![id.to_owned()];
+        if !looks_like_pseudonym(id) {
+            keys.extend(self.pseudonymiser.all(id).into_iter().rev());
+        }
+        keys
+    }
+
+    /// The pseudonym consents are kept under: the id when it is one, else its current pseudonym.
+    pub fn consent_key(&self, id: &str) -> String {
+        if looks_like_pseudonym(id) {
+            id.to_owned()
+        } else {
+            self.pseudonymiser.pseudonym(id)
+        }
+    }
+
+    pub fn consent(&self, id: &str) -> Option<ConsentRecord> {
+        let consents = self.consents.read().unwrap();
+        self.learner_keys(id)
+            .iter()
+            .find_map(|k| consents.get(k))
+            .cloned()
+    }
+
+    /// An agent as the log holds it: pseudonymised unless the tenant keeps raw identities. What
+    /// the `agent` filter of a statement query is matched against.
+    pub fn stored_agent(&self, agent: &Value) -> Value {
+        let mut agent = agent.clone();
+        if !self.policy.keep_raw_identity {
+            pipeline::pseudonymise_agent(&mut agent, &self.pseudonymiser);
+        }
+        agent
+    }
+
+    /// May this role see cognitive data (load and what is built on it)?
+    pub fn sees_cognitive_data(&self, role: crate::storage::Role) -> bool {
+        self.policy
+            .cognitive_data_roles
+            .iter()
+            .any(|r| r == role.as_str())
+    }
+}
+
+/// `p<version>_<32 hex>`, as `Pseudonymiser` makes them.
+pub fn looks_like_pseudonym(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix('p') else {
+        return false;
+    };
+    let Some((version, hex)) = rest.split_once('_') else {
+        return false;
+    };
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 32
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn secret_owner(tenant: TenantId, purpose: &str, version: u32) -> Vec<u8> {
+    format!("learnpulse/tenant/{tenant}/{purpose}/{version}").into_bytes()
+}
+
+fn vault_owner(tenant: TenantId, statement: uuid::Uuid) -> Vec<u8> {
+    format!("learnpulse/tenant/{tenant}/vault/{statement}").into_bytes()
+}
+
+fn roster_owner(tenant: TenantId) -> Vec<u8> {
+    format!("learnpulse/tenant/{tenant}/roster").into_bytes()
+}
+
+/// Every tenant's privacy state, loaded on first use.
+pub struct PrivacyRegistry {
+    master: Sealer,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantState>>>,
+    /// Serialises loading and changes, so two requests never create two first keys.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl PrivacyRegistry {
+    pub fn new(master: Sealer) -> Self {
+        PrivacyRegistry {
+            master,
+            tenants: RwLock::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The tenant's current state, loading it (and creating its keys) on first use.
+    pub async fn tenant(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+    ) -> Result<Arc<TenantState>, StoreError> {
+        if let Some(t) = self.tenants.read().unwrap().get(&tenant) {
+            return Ok(t.clone());
+        }
+        let _guard = self.changes.lock().await;
+        if let Some(t) = self.tenants.read().unwrap().get(&tenant) {
+            return Ok(t.clone());
+        }
+        let consents = storage
+            .consents(tenant)
+            .await?
+            .into_iter()
+            .filter_map(|(learner, json)| Some((learner, serde_json::from_str(&json).ok()?)))
+            .collect();
+        let state = self
+            .load(storage, tenant, Arc::new(RwLock::new(consents)))
+            .await?;
+        Ok(self.install(state))
+    }
+
+    fn install(&self, state: TenantState) -> Arc<TenantState> {
+        let state = Arc::new(state);
+        self.tenants
+            .write()
+            .unwrap()
+            .insert(state.tenant, state.clone());
+        state
+    }
+
+    fn unseal_key(&self, tenant: TenantId, s: &SealedSecret) -> Result<[u8; 32], StoreError> {
+        self.master
+            .open(&secret_owner(tenant, &s.purpose, s.version), &s.sealed)
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "tenant {tenant}'s {} key v{} does not open with this master key \
+                     (LEARNPULSE_MASTER_KEY or <data_dir>/master.key)",
+                    s.purpose, s.version
+                ))
+            })
+    }
+
+    async fn new_secret(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        purpose: &str,
+        version: u32,
+    ) -> Result<SealedSecret, StoreError> {
+        let key: [u8; 32] = rand::random();
+        let secret = SealedSecret {
+            purpose: purpose.to_owned(),
+            version,
+            sealed: self
+                .master
+                .seal(&secret_owner(tenant, purpose, version), &key),
+        };
+        storage.insert_tenant_secret(tenant, secret.clone()).await?;
+        Ok(secret)
+    }
+
+    /// Reads the tenant's secrets and settings from storage, creating missing keys.
+    async fn load(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        consents: Arc<RwLock<HashMap<String, ConsentRecord>>>,
+    ) -> Result<TenantState, StoreError> {
+        let mut secrets = storage.tenant_secrets(tenant).await?;
+        for purpose in [PSEUDONYM, VAULT] {
+            if !secrets.iter().any(|s| s.purpose == purpose) {
+                secrets.push(self.new_secret(storage, tenant, purpose, 1).await?);
+            }
+        }
+        let mut pseudonymiser: Option<Pseudonymiser> = None;
+        let mut key_version = 0;
+        let mut vault = None;
+        for s in &secrets {
+            let key = self.unseal_key(tenant, s)?;
+            match s.purpose.as_str() {
+                PSEUDONYM => {
+                    key_version = key_version.max(s.version);
+                    match &mut pseudonymiser {
+                        Some(p) => p.rotate(s.version, key),
+                        None => pseudonymiser = Some(Pseudonymiser::new(s.version, key)),
+                    }
+                }
+                VAULT => vault = Some(Sealer::new(&key)),
+                _ => {}
+            }
+        }
+        let settings = storage.privacy_settings(tenant).await?;
+        let policy = match &settings.policy {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| StoreError::Internal(format!("stored policy: {e}")))?,
+            None => Policy::default(),
+        };
+        let names: Vec<String> = match &settings.roster_sealed {
+            Some(sealed) => self
+                .master
+                .open(&roster_owner(tenant), sealed)
+                .ok()
+                .and_then(|plain| serde_json::from_slice(&plain).ok())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(TenantState {
+            tenant,
+            policy,
+            pseudonymiser: pseudonymiser.expect("a pseudonym key exists by now"),
+            key_version,
+            vault: vault.expect("a vault key exists by now"),
+            roster: Roster::new(names.iter().map(String::as_str)),
+            roster_size: names.len(),
+            consents,
+        })
+    }
+
+    async fn reload(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+    ) -> Result<Arc<TenantState>, StoreError> {
+        let current = self.tenant(storage, tenant).await?;
+        let state = self.load(storage, tenant, current.consents.clone()).await?;
+        Ok(self.install(state))
+    }
+
+    pub async fn set_policy(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        policy: &Policy,
+    ) -> Result<Arc<TenantState>, StoreError> {
+        self.tenant(storage, tenant).await?;
+        let _guard = self.changes.lock().await;
+        storage
+            .set_policy(
+                tenant,
+                serde_json::to_string(policy).expect("policies serialise"),
+            )
+            .await?;
+        self.reload(storage, tenant).await
+    }
+
+    pub async fn set_roster(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        names: &[String],
+    ) -> Result<Arc<TenantState>, StoreError> {
+        self.tenant(storage, tenant).await?;
+        let _guard = self.changes.lock().await;
+        let plain = serde_json::to_vec(names).expect("names serialise");
+        storage
+            .set_roster(tenant, self.master.seal(&roster_owner(tenant), &plain))
+            .await?;
+        self.reload(storage, tenant).await
+    }
+
+    /// Adds a new current pseudonym key; returns its version.
+    pub async fn rotate(&self, storage: &Storage, tenant: TenantId) -> Result<u32, StoreError> {
+        let current = self.tenant(storage, tenant).await?;
+        let _guard = self.changes.lock().await;
+        let version = current.key_version + 1;
+        self.new_secret(storage, tenant, PSEUDONYM, version).await?;
+        self.reload(storage, tenant).await?;
+        Ok(version)
+    }
+
+    pub async fn set_consent(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        learner: String,
+        record: ConsentRecord,
+        by_key: String,
+    ) -> Result<(), StoreError> {
+        let state = self.tenant(storage, tenant).await?;
+        let json = serde_json::to_string(&record).expect("records serialise");
+        storage
+            .set_consent(tenant, learner.clone(), json, by_key)
+            .await?;
+        state.consents.write().unwrap().insert(learner, record);
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! What the privacy side keeps: sealed tenant secrets, policies and rosters, consents, the vault,
+//! re-identifications and differential-privacy budgets. One trait, implemented per backend.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use super::{StoreError, TenantId};
+
+/// A tenant secret as stored: sealed under the master key.
+#[derive(Debug, Clone)]
+pub struct SealedSecret {
+    /// `pseudonym` or `vault`.
+    pub purpose: String,
+    pub version: u32,
+    pub sealed: Vec<u8>,
+}
+
+/// A tenant's stored privacy settings.
+#[derive(Debug, Clone, Default)]
+pub struct StoredSettings {
+    /// The policy as JSON, when one was set.
+    pub policy: Option<String>,
+    pub roster_sealed: Option<Vec<u8>>,
+}
+
+/// One release of differentially private analytics.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerEntry {
+    pub analyst: String,
+    /// The query, as the analyst sent it.
+    pub query: serde_json::Value,
+    pub epsilon: f64,
+    pub at_us: i64,
+}
+
+/// Why a spend was refused.
+#[derive(Debug)]
+pub enum SpendError {
+    /// The spend would take the analyst past their budget; nothing was spent.
+    Exceeded {
+        spent: f64,
+        total: f64,
+    },
+    Store(StoreError),
+}
+
+pub trait PrivacyStore: Send + Sync {
+    fn tenant_secrets(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<SealedSecret>, StoreError>> + Send;
+    fn insert_tenant_secret(
+        &self,
+        tenant: TenantId,
+        secret: SealedSecret,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn privacy_settings(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<StoredSettings, StoreError>> + Send;
+    fn set_policy(
+        &self,
+        tenant: TenantId,
+        policy_json: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn set_roster(
+        &self,
+        tenant: TenantId,
+        sealed: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every current consent record of the tenant: (learner pseudonym, record JSON).
+    fn consents(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    /// Replaces a learner's consent record and appends the change to its history.
+    fn set_consent(
+        &self,
+        tenant: TenantId,
+        learner: String,
+        record_json: String,
+        by_key: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn vault_entry(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    fn record_reidentification(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+        placeholder: String,
+        by_key: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Spends `epsilon` of the analyst's `total` budget and records the release, atomically:
+    /// concurrent spends never take the remaining budget below zero.
+    fn spend_budget(
+        &self,
+        tenant: TenantId,
+        analyst: String,
+        epsilon: f64,
+        total: f64,
+        query: String,
+    ) -> impl Future<Output = Result<f64, SpendError>> + Send;
+    fn budget_spent(
+        &self,
+        tenant: TenantId,
+        analyst: String,
+    ) -> impl Future<Output = Result<f64, StoreError>> + Send;
+    /// Releases, newest first; one analyst's when `analyst` is given.
+    fn ledger(
+        &self,
+        tenant: TenantId,
+        analyst: Option<String>,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+}
