@@ -10,11 +10,14 @@
 //! - [`redact`]: replacing findings by consistent placeholders (`<PERSON_1>`).
 //! - [`pipeline`]: the ingest pipeline on one statement: consent/age gate, pseudonymise,
 //!   redact, minimise.
+//! - [`dp`]: contribution bounding for differentially private analytics (the noise is OpenDP's,
+//!   drawn in the server).
 //! - [`eval`]: per-type precision, recall and F1 against labelled spans (overlap matching).
 //!
 //! Offsets: recognisers work on byte offsets (what `regex` gives); [`scan`] reports Unicode code
 //! points, end exclusive, which is what `learnpulse pii scan` and the labelled sets use.
 
+pub mod dp;
 pub mod eval;
 pub mod pipeline;
 pub mod pseudonym;

@@ -60,6 +60,7 @@ impl Deref for AppState {
         (name = "native", description = "The compact native event API"),
         (name = "learners", description = "Learner state and the live stream"),
         (name = "admin", description = "Tenants and API keys"),
+        (name = "analytics", description = "Differentially private aggregates for researchers"),
         (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
         (name = "ops", description = "Health, metrics, this document"),
     )
@@ -94,6 +95,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::learners::router())
         .merge(crate::admin::router())
         .merge(crate::privacy::routes::router())
+        .merge(crate::analytics::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }

@@ -15,6 +15,8 @@
 //! - [`learners`]: learner state and the SSE stream.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
 //!   consents, fed to the pure pipeline in `learnpulse_privacy` at ingest; the privacy API.
+//! - [`analytics`]: differentially private aggregates for researchers (OpenDP noise, budgets,
+//!   ledger, k-anonymity suppression).
 //! - [`admin`]: tenants and keys over HTTP.
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
@@ -24,6 +26,7 @@
 //!   ordinary HTTP clients of the server.
 
 pub mod admin;
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -212,6 +212,11 @@ pub trait EventLog: Send + Sync {
     /// Blocking; call before serving.
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError>;
 
+    /// Every statement of one tenant that is not voided, in sequence order, for analytics.
+    /// Blocking; call from a blocking task.
+    fn scan_tenant(&self, tenant: TenantId, visit: &mut dyn FnMut(&str))
+    -> Result<u64, StoreError>;
+
     /// Stop the writer after it has committed everything queued.
     fn shutdown(&self);
 }
@@ -278,6 +283,13 @@ impl EventLog for Storage {
     }
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
         dispatch!(self, s => s.replay(visit))
+    }
+    fn scan_tenant(
+        &self,
+        tenant: TenantId,
+        visit: &mut dyn FnMut(&str),
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.scan_tenant(tenant, visit))
     }
     fn shutdown(&self) {
         dispatch!(self, s => s.shutdown())

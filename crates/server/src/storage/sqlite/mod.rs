@@ -301,6 +301,29 @@ impl EventLog for SqliteStorage {
         })
     }
 
+    fn scan_tenant(
+        &self,
+        tenant: TenantId,
+        visit: &mut dyn FnMut(&str),
+    ) -> Result<u64, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT json FROM statements WHERE tenant_id = ?1 AND voided = 0 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([tenant])?;
+            let mut n = 0;
+            while let Some(row) = rows.next()? {
+                visit(
+                    row.get_ref(0)?
+                        .as_str()
+                        .map_err(|e| StoreError::Internal(e.to_string()))?,
+                );
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
     fn shutdown(&self) {
         // Dropping the sender ends the writer's loop once the queue is drained.
         self.sender.lock().unwrap().take();
