@@ -33,5 +33,54 @@ fn scan_labelled_sets(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scan_labelled_sets);
+/// The whole ingest pipeline on one LMS statement: consent lookup, pseudonyms, redaction of a
+/// sentence of free text, minimisation. Compare with the server's per-statement ingest cost.
+fn protect_one_statement(c: &mut Criterion) {
+    use learnpulse_privacy::pipeline::{Policy, TenantPrivacy, protect};
+    use learnpulse_privacy::pseudonym::Pseudonymiser;
+    use learnpulse_privacy::roster::Roster;
+    let statement = serde_json::json!({
+        "actor": {"objectType": "Agent", "name": "Learner 17",
+                  "account": {"homePage": "https://lms.example.edu", "name": "u00017"}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered", "display": {"en-US": "answered"}},
+        "object": {"objectType": "Activity", "id": "https://lms.example.edu/course/algebra-1/quiz/3/q17"},
+        "result": {"success": true, "response": "I think it is 12 because 3 times 4 is 12, Maria Garcia showed me"},
+        "context": {"platform": "Example LMS",
+                    "extensions": {"https://learnpulse.dev/xapi/ext/skills": ["skill-3"],
+                                   "https://learnpulse.dev/xapi/ext/group": "class-4"}}
+    });
+    let policy = Policy {
+        drop_fields: vec!["/context/platform".into()],
+        ..Policy::default()
+    };
+    let keys = Pseudonymiser::new(1, [7; 32]);
+    let roster = Roster::default();
+    let tenant = TenantPrivacy {
+        policy: &policy,
+        pseudonymiser: &keys,
+        roster: &roster,
+    };
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("protect_statement_with_free_text", |b| {
+        b.iter(|| {
+            let mut s = statement.clone();
+            black_box(protect(&mut s, &tenant, |_| None).unwrap());
+        })
+    });
+    let mut short = statement.clone();
+    short["result"]["response"] = serde_json::json!("b");
+    group.bench_function("protect_statement_short_answer", |b| {
+        b.iter(|| {
+            let mut s = short.clone();
+            black_box(protect(&mut s, &tenant, |_| None).unwrap());
+        })
+    });
+    group.bench_function("clone_only_baseline", |b| {
+        b.iter(|| black_box(statement.clone()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scan_labelled_sets, protect_one_statement);
 criterion_main!(benches);

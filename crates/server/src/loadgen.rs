@@ -31,10 +31,24 @@ pub struct LoadReport {
     pub latency_ms_max: f64,
 }
 
-/// One realistic statement (about 700 bytes, like an LMS's `answered` statement).
+/// Free-text answers, one in four statements: what the privacy pipeline has to scan.
+const ANSWERS: [&str; 4] = [
+    "I think it is 12 because 3 times 4 is 12, Maria Garcia showed me",
+    "not sure, can you email me at sam.lee@school.example.org",
+    "the slope is rise over run so 2/5",
+    "I asked James and he said the answer is b",
+];
+
+/// One realistic statement (about 700 bytes, like an LMS's `answered` statement); one in four
+/// carries a sentence of free text as its response.
 fn statement(client: usize, n: u64) -> serde_json::Value {
     let learner = (n * 7 + client as u64 * 13) % 2_000;
     let item = n % 500;
+    let response = if n.is_multiple_of(4) {
+        ANSWERS[(n / 4 % 4) as usize]
+    } else {
+        "b"
+    };
     json!({
         "actor": {"objectType": "Agent", "name": format!("Learner {learner}"),
                   "account": {"homePage": "https://lms.example.edu", "name": format!("u{learner:05}")}},
@@ -43,7 +57,7 @@ fn statement(client: usize, n: u64) -> serde_json::Value {
                    "definition": {"name": {"en-US": format!("Question {item}")},
                                   "type": "http://adlnet.gov/expapi/activities/cmi.interaction",
                                   "interactionType": "choice"}},
-        "result": {"success": !n.is_multiple_of(3), "response": "b", "duration": format!("PT{}.{}S", 5 + n % 40, n % 10),
+        "result": {"success": !n.is_multiple_of(3), "response": response, "duration": format!("PT{}.{}S", 5 + n % 40, n % 10),
                    "score": {"scaled": if !n.is_multiple_of(3) { 1.0 } else { 0.0 }}},
         "context": {"registration": "9b6a8c2e-54a1-4f43-9a0f-2f3b8a1d7c10", "platform": "Example LMS",
                     "extensions": {"https://learnpulse.dev/xapi/ext/skills": [format!("skill-{}", item % 25)],
