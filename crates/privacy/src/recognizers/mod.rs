@@ -3,6 +3,7 @@
 //! context then decide (Luhn for cards, mod 97 for IBANs, SSA rules for SSNs, a phone-number
 //! library for phone numbers), which is what keeps numbers, scores and ids from being flagged.
 
+mod address;
 mod date;
 mod email;
 mod ip;
@@ -29,6 +30,7 @@ pub fn all(text: &str, out: &mut Vec<Candidate>) {
     numbers::us_driver_license(text, out);
     phone::find(text, out);
     person::find(text, out);
+    address::find(text, out);
 }
 
 /// A regex compiled once, on first use.
