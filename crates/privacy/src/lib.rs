@@ -60,7 +60,32 @@ pub fn scan(text: &str) -> Vec<Span> {
     resolve(text, candidates)
 }
 
-pub(crate) fn resolve(text: &str, mut candidates: Vec<Candidate>) -> Vec<Span> {
+pub(crate) fn resolve(text: &str, candidates: Vec<Candidate>) -> Vec<Span> {
+    let kept = resolve_bytes(candidates);
+    let to_chars = CodePoints::new(text);
+    kept.into_iter()
+        .map(|c| Span {
+            start: to_chars.of(c.start),
+            end: to_chars.of(c.end),
+            kind: c.kind.to_owned(),
+            score: c.score,
+        })
+        .collect()
+}
+
+/// Findings in byte offsets, overlaps resolved as in [`scan`]: what the ingest pipeline uses, as
+/// it redacts in place and has no use for code-point offsets. The roster, when given and not
+/// empty, is searched too.
+pub fn find(text: &str, roster: Option<&roster::Roster>) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    recognizers::all(text, &mut candidates);
+    if let Some(r) = roster.filter(|r| !r.is_empty()) {
+        r.find(text, &mut candidates);
+    }
+    resolve_bytes(candidates)
+}
+
+fn resolve_bytes(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -74,15 +99,7 @@ pub(crate) fn resolve(text: &str, mut candidates: Vec<Candidate>) -> Vec<Span> {
         }
     }
     kept.sort_by_key(|c| c.start);
-    let to_chars = CodePoints::new(text);
-    kept.into_iter()
-        .map(|c| Span {
-            start: to_chars.of(c.start),
-            end: to_chars.of(c.end),
-            kind: c.kind.to_owned(),
-            score: c.score,
-        })
-        .collect()
+    kept
 }
 
 /// Byte offset → code-point offset, in O(1) for ASCII text and O(log n) otherwise.

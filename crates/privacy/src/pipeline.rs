@@ -17,7 +17,6 @@ use serde_json::{Map, Value, json};
 use crate::pseudonym::Pseudonymiser;
 use crate::redact::{Redactor, Replaced};
 use crate::roster::Roster;
-use crate::{scan, scan_with};
 
 /// `account.homePage` of a pseudonymised agent; its `account.name` is the pseudonym.
 pub const PSEUDONYM_HOME: &str = "https://learnpulse.dev/pseudonym";
@@ -297,7 +296,7 @@ pub fn protect<'c>(
 
     let opted_out = record.is_some_and(|r| r.directory_opt_out);
     if !policy.keep_raw_identity || opted_out {
-        pseudonymise_agents(statement, tenant.pseudonymiser);
+        pseudonymise_agents(statement, tenant.pseudonymiser, pseudonyms.last());
         if pseudonyms.len() > 1 {
             let previous = &pseudonyms[..pseudonyms.len() - 1];
             context_extensions(statement).insert(PREVIOUS_PSEUDONYMS.into(), json!(previous));
@@ -308,12 +307,13 @@ pub fn protect<'c>(
     if policy.redact_free_text {
         let mut redactor = Redactor::default();
         for_each_free_text(statement, &mut |text| {
-            let spans = if tenant.roster.is_empty() {
-                scan(text)
-            } else {
-                scan_with(text, tenant.roster)
-            };
-            (!spans.is_empty() || !redactor.knows_nothing()).then(|| redactor.redact(text, &spans))
+            // One or two characters ("b", "42") are an answer choice, not personal data.
+            if text.len() <= 2 && tenant.roster.is_empty() {
+                return None;
+            }
+            let found = crate::find(text, Some(tenant.roster));
+            (!found.is_empty() || !redactor.knows_nothing())
+                .then(|| redactor.redact_found(text, &found))
         });
         protected.replaced = redactor.into_replaced();
     }
@@ -388,14 +388,29 @@ pub fn pseudonymise_agent(agent: &mut Value, pseudonymiser: &Pseudonymiser) {
     }
 }
 
-fn pseudonymise_agents(statement: &mut Value, pseudonymiser: &Pseudonymiser) {
+/// Pseudonymises every agent of the statement; `actor_pseudonym`, when known, is the actor's
+/// (computed once for the consent lookup, not again here).
+fn pseudonymise_agents(
+    statement: &mut Value,
+    pseudonymiser: &Pseudonymiser,
+    actor_pseudonym: Option<&String>,
+) {
     if let Some(actor) = statement.get_mut("actor") {
-        pseudonymise_agent(actor, pseudonymiser);
+        match actor_pseudonym {
+            Some(p)
+                if !is_pseudonym(actor)
+                    && !is_anonymous(actor)
+                    && agent_identity(actor).is_some() =>
+            {
+                *actor = json!({"objectType": "Agent", "account": {"homePage": PSEUDONYM_HOME, "name": p}});
+            }
+            _ => pseudonymise_agent(actor, pseudonymiser),
+        }
     }
     if let Some(object) = statement.get_mut("object") {
         match object.get("objectType").and_then(Value::as_str) {
             Some("Agent" | "Group") => pseudonymise_agent(object, pseudonymiser),
-            Some("SubStatement") => pseudonymise_agents(object, pseudonymiser),
+            Some("SubStatement") => pseudonymise_agents(object, pseudonymiser, None),
             _ => {}
         }
     }

@@ -28,10 +28,54 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
+/// One key, with the HMAC's keyed inner and outer hash states computed once: a pseudonym then
+/// costs two SHA-256 compressions instead of four.
+#[derive(Clone)]
+struct Key {
+    version: u32,
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl Key {
+    fn new(version: u32, key: &[u8; 32]) -> Self {
+        let mut block = [0u8; BLOCK];
+        block[..32].copy_from_slice(key);
+        let mut inner = Sha256::new();
+        inner.update(block.map(|b| b ^ 0x36));
+        let mut outer = Sha256::new();
+        outer.update(block.map(|b| b ^ 0x5c));
+        Key {
+            version,
+            inner,
+            outer,
+        }
+    }
+
+    /// `p<version>_<first 128 bits of HMAC-SHA-256(key, identity), hex>`.
+    fn pseudonym(&self, identity: &str) -> String {
+        let mut inner = self.inner.clone();
+        inner.update(identity.as_bytes());
+        let mut outer = self.outer.clone();
+        outer.update(inner.finalize());
+        let mac = outer.finalize();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(36);
+        out.push('p');
+        out.push_str(&self.version.to_string());
+        out.push('_');
+        for b in &mac[..16] {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        }
+        out
+    }
+}
+
 /// A tenant's pseudonymisation keys, oldest first; the last is current.
 #[derive(Clone)]
 pub struct Pseudonymiser {
-    keys: Vec<(u32, [u8; 32])>,
+    keys: Vec<Key>,
 }
 
 impl std::fmt::Debug for Pseudonymiser {
@@ -40,7 +84,7 @@ impl std::fmt::Debug for Pseudonymiser {
         write!(
             f,
             "Pseudonymiser {{ versions: {:?} }}",
-            self.keys.iter().map(|(v, _)| v).collect::<Vec<_>>()
+            self.keys.iter().map(|k| k.version).collect::<Vec<_>>()
         )
     }
 }
@@ -48,34 +92,27 @@ impl std::fmt::Debug for Pseudonymiser {
 impl Pseudonymiser {
     pub fn new(version: u32, key: [u8; 32]) -> Self {
         Pseudonymiser {
-            keys: vec![(version, key)],
+            keys: vec![Key::new(version, &key)],
         }
     }
 
     /// Adds a new current key (rotation). Older keys stay for finding history.
     pub fn rotate(&mut self, version: u32, key: [u8; 32]) {
-        self.keys.push((version, key));
-    }
-
-    fn with(version: u32, key: &[u8; 32], identity: &str) -> String {
-        let mac = hmac_sha256(key, identity.as_bytes());
-        let hex: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("p{version}_{hex}")
+        self.keys.push(Key::new(version, &key));
     }
 
     /// The pseudonym under the current key.
     pub fn pseudonym(&self, identity: &str) -> String {
-        let (version, key) = self.keys.last().expect("a pseudonymiser has a key");
-        Self::with(*version, key, identity)
+        self.keys
+            .last()
+            .expect("a pseudonymiser has a key")
+            .pseudonym(identity)
     }
 
     /// The identity's pseudonym under every key, oldest first: what to look up to gather a
     /// learner's history across rotations.
     pub fn all(&self, identity: &str) -> Vec<String> {
-        self.keys
-            .iter()
-            .map(|(v, k)| Self::with(*v, k, identity))
-            .collect()
+        self.keys.iter().map(|k| k.pseudonym(identity)).collect()
     }
 }
 
@@ -91,6 +128,14 @@ mod tests {
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn precomputed_states_give_the_plain_hmac() {
+        let p = Pseudonymiser::new(3, [5; 32]);
+        let mac = hmac_sha256(&[5; 32], b"ada@school.org");
+        let hex: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(p.pseudonym("ada@school.org"), format!("p3_{hex}"));
     }
 
     #[test]

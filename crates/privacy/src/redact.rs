@@ -58,33 +58,62 @@ impl Redactor {
             }
             out.extend(&chars[at..span.start]);
             let original: String = chars[span.start..span.end].iter().collect();
-            let kind = label(&span.kind);
-            let next = &mut self.next;
-            let mut fresh = false;
-            let n = *self
-                .numbers
-                .entry((kind, original.to_lowercase()))
-                .or_insert_with(|| {
-                    let counter = next.entry(kind).or_insert(0);
-                    *counter += 1;
-                    fresh = true;
-                    *counter
-                });
-            let placeholder = format!("<{kind}_{n}>");
-            out.push_str(&placeholder);
-            if fresh {
-                self.replaced.push(Replaced {
-                    placeholder,
-                    original,
-                });
-            }
+            out.push_str(&self.placeholder(&span.kind, &original));
             at = span.end;
         }
         out.extend(&chars[at.min(chars.len())..]);
-        // A value found once is PII wherever it appears in the event, even where the scanner's
-        // context rules did not fire a second time ("4111 1111 1111 1111 4111 1111 1111 1111").
+        self.sweep(out)
+    }
+
+    /// Like [`Redactor::redact`], for findings in byte offsets (sorted, not overlapping, as
+    /// [`crate::find`] returns them).
+    pub fn redact_found(&mut self, text: &str, found: &[crate::Candidate]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for c in found {
+            if c.start < at || c.end > text.len() {
+                continue;
+            }
+            out.push_str(&text[at..c.start]);
+            let placeholder = self.placeholder(c.kind, &text[c.start..c.end]);
+            out.push_str(&placeholder);
+            at = c.end;
+        }
+        out.push_str(&text[at..]);
+        self.sweep(out)
+    }
+
+    /// The placeholder of a value, issuing the next number of its kind the first time.
+    fn placeholder(&mut self, kind: &str, original: &str) -> String {
+        let kind = label(kind);
+        let next = &mut self.next;
+        let mut fresh = false;
+        let n = *self
+            .numbers
+            .entry((kind, original.to_lowercase()))
+            .or_insert_with(|| {
+                let counter = next.entry(kind).or_insert(0);
+                *counter += 1;
+                fresh = true;
+                *counter
+            });
+        let placeholder = format!("<{kind}_{n}>");
+        if fresh {
+            self.replaced.push(Replaced {
+                placeholder: placeholder.clone(),
+                original: original.to_owned(),
+            });
+        }
+        placeholder
+    }
+
+    /// A value found once is PII wherever it appears in the event, even where the scanner's
+    /// context rules did not fire a second time ("4111 1111 1111 1111 4111 1111 1111 1111").
+    fn sweep(&self, mut out: String) -> String {
         for r in &self.replaced {
-            out = replace_whole(&out, &r.original, &r.placeholder);
+            if out.contains(r.original.as_str()) {
+                out = replace_whole(&out, &r.original, &r.placeholder);
+            }
         }
         out
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::recognizers::person::{COMMON, words};
+use crate::recognizers::person::{is_common, words};
 use crate::{Candidate, Span};
 
 #[derive(Debug, Default, Clone)]
@@ -25,7 +25,7 @@ impl Roster {
                 continue;
             }
             for p in &parts {
-                if p.chars().count() > 1 && !COMMON.contains(&p.as_str()) {
+                if p.chars().count() > 1 && !is_common(p) {
                     roster.parts.insert(p.clone());
                 }
             }

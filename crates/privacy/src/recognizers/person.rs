@@ -19,7 +19,7 @@ fn first_names() -> &'static HashSet<&'static str> {
     SET.get_or_init(|| {
         FIRST
             .lines()
-            .filter(|l| !l.is_empty() && !COMMON.contains(l))
+            .filter(|l| !l.is_empty() && !is_common(l))
             .collect()
     })
 }
@@ -28,14 +28,35 @@ fn last_names() -> &'static HashSet<&'static str> {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| {
         LAST.lines()
-            .filter(|l| !l.is_empty() && !COMMON.contains(l))
+            .filter(|l| !l.is_empty() && !is_common(l))
             .collect()
     })
 }
 
+/// A word list as a set, built once: the lists are long, and a slice search compares every
+/// entry of the same length.
+fn set_of(
+    cell: &'static OnceLock<HashSet<&'static str>>,
+    words: &'static [&'static str],
+) -> &'static HashSet<&'static str> {
+    cell.get_or_init(|| words.iter().copied().collect())
+}
+
+/// Is this lower-case word an ordinary word rather than a name?
+pub(crate) fn is_common(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    set_of(&SET, COMMON).contains(word)
+}
+
+/// Does this lower-case word make a capitalised run a place or an organisation?
+fn is_not_people(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    set_of(&SET, NOT_PEOPLE).contains(word)
+}
+
 /// Words that are in the census lists but are far more often ordinary words.
 #[rustfmt::skip]
-pub(crate) const COMMON: &[&str] = &[
+const COMMON: &[&str] = &[
     "a", "an", "and", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "as", "is", "be",
     "are", "was", "will", "may", "can", "must", "shall", "june", "april", "august", "march", "january",
     "monday", "sunday", "friday", "grace", "hope", "faith", "joy", "mark", "bill", "art", "guy", "major",
@@ -188,24 +209,24 @@ fn sentence_start(text: &str, at: usize) -> bool {
 pub fn find(text: &str, out: &mut Vec<Candidate>) {
     let (first, last) = (first_names(), last_names());
     let ws = words(text);
-    let lower: Vec<String> = ws
+    // Lower-case forms of the words: slices of one lower-cased copy of the text where the text is
+    // ASCII (one allocation), one string per word otherwise.
+    let ascii_lower = text.is_ascii().then(|| text.to_ascii_lowercase());
+    let lower: Vec<std::borrow::Cow<'_, str>> = ws
         .iter()
-        .map(|w| {
-            if w.text.is_ascii() {
-                w.text.to_ascii_lowercase()
-            } else {
-                w.text.to_lowercase()
-            }
+        .map(|w| match &ascii_lower {
+            Some(l) => std::borrow::Cow::Borrowed(&l[w.start..w.end]),
+            None => std::borrow::Cow::Owned(w.text.to_lowercase()),
         })
         .collect();
     let mut i = 0;
     while i < ws.len() {
         let w = ws[i];
-        if HONORIFICS.contains(&lower[i].as_str()) {
+        if HONORIFICS.contains(&lower[i].as_ref()) {
             i += 1;
             continue;
         }
-        let is_first = first.contains(lower[i].as_str());
+        let is_first = first.contains(lower[i].as_ref());
         let cap = capitalised(w.text) || (all_caps(w.text) && is_first);
         // Most words are neither capitalised nor a known first name: skip them cheaply.
         if !cap && !is_first {
@@ -215,7 +236,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         let context = super::before(text, w.start, 24);
         let cue = CUES.iter().any(|c| context.trim_end().ends_with(c));
         let honorific = i > 0
-            && HONORIFICS.contains(&lower[i - 1].as_str())
+            && HONORIFICS.contains(&lower[i - 1].as_ref())
             && text[ws[i - 1].end..w.start]
                 .trim()
                 .trim_start_matches('.')
@@ -226,7 +247,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
             if is_first
                 && ws
                     .get(i + 1)
-                    .is_some_and(|n| n.start - w.end == 1 && last.contains(lower[i + 1].as_str()))
+                    .is_some_and(|n| n.start - w.end == 1 && last.contains(lower[i + 1].as_ref()))
                 && !capitalised(ws[i + 1].text)
             {
                 out.push(Candidate {
@@ -253,24 +274,22 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
                 next.text.chars().count() == 1 && next.text.chars().all(char::is_uppercase);
             if gap_ok
                 && (next_cap || initial)
-                && (is_first || !COMMON.contains(&lower[j + 1].as_str()))
-                && !NOT_PEOPLE.contains(&lower[j + 1].as_str())
+                && (is_first || !is_common(&lower[j + 1]))
+                && !is_not_people(&lower[j + 1])
             {
                 j += 1;
             } else {
                 break;
             }
         }
-        let is_last_of_run = |k: usize| last.contains(lower[k].as_str());
+        let is_last_of_run = |k: usize| last.contains(lower[k].as_ref());
         let starts_sentence = sentence_start(text, w.start);
         // The next word: an address or organisation word, or a verb that people do.
-        let next_word = ws.get(j + 1).map(|_| lower[j + 1].as_str()).filter(|_| {
+        let next_word = ws.get(j + 1).map(|_| lower[j + 1].as_ref()).filter(|_| {
             let gap = &text[ws[j].end..ws[j + 1].start];
             gap.chars().all(char::is_whitespace) && !gap.is_empty()
         });
-        if NOT_PEOPLE.contains(&lower[i].as_str())
-            || next_word.is_some_and(|n| NOT_PEOPLE.contains(&n))
-        {
+        if is_not_people(&lower[i]) || next_word.is_some_and(is_not_people) {
             i = j + 1;
             continue;
         }
@@ -282,7 +301,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         };
         let after_said = i > 0
             && matches!(
-                lower[i - 1].as_str(),
+                lower[i - 1].as_ref(),
                 "said" | "says" | "asked" | "tell" | "told" | "by"
             );
         let score = if j > i {
@@ -295,25 +314,23 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
                     0.8
                 }
                 (true, false) => 0.7,
-                (false, true) if !starts_sentence && !COMMON.contains(&lower[i].as_str()) => 0.5,
+                (false, true) if !starts_sentence && !is_common(&lower[i]) => 0.5,
                 _ => 0.0,
             }
         } else if honorific {
             0.85
-        } else if !COMMON.contains(&lower[i].as_str())
+        } else if !is_common(&lower[i])
             && STRONG_CUES.iter().any(|c| context.trim_end().ends_with(c))
             && !all_caps(w.text)
         {
             0.75
-        } else if is_first && !COMMON.contains(&lower[i].as_str()) {
+        } else if is_first && !is_common(&lower[i]) {
             if starts_sentence && !cue && !acts && !speaker {
                 0.45
             } else {
                 0.6
             }
-        } else if !COMMON.contains(&lower[i].as_str())
-            && (speaker || after_said || (acts && !all_caps(w.text)))
-        {
+        } else if !is_common(&lower[i]) && (speaker || after_said || (acts && !all_caps(w.text))) {
             0.55
         } else if cue && !starts_sentence && is_last_of_run(i) {
             0.5
