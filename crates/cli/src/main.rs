@@ -13,6 +13,7 @@ use learnpulse_server::storage::sqlite::SqliteOptions;
 use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, Storage};
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
+mod audit;
 mod kt;
 mod pii;
 mod replay;
@@ -56,6 +57,9 @@ enum Command {
     /// Personal data in free text: scan, and evaluate against labelled sets.
     #[command(subcommand)]
     Pii(pii::PiiCommand),
+    /// The tamper-evident audit log: verify the chain, export it for an auditor.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,10 +104,10 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
-struct DataDirArg {
+pub(crate) struct DataDirArg {
     /// The server's data directory.
     #[arg(long, env = "LEARNPULSE_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -295,7 +299,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_accounts(dir: &DataDirArg) -> anyhow::Result<Storage> {
+pub(crate) fn open_accounts(dir: &DataDirArg) -> anyhow::Result<Storage> {
     let options = SqliteOptions {
         path: dir.data_dir.join("learnpulse.db"),
         durability: Durability::Full,
@@ -405,6 +409,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Kt(command) => kt::run(command),
         Command::Replay(args) => replay::run(args),
         Command::Pii(command) => pii::run(command),
+        Command::Audit(command) => audit::run(command).await,
         Command::Bench(BenchCommand::Ingest {
             url,
             key,

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -80,6 +81,12 @@ async fn create_tenant(
     )
     .await?;
     tracing::info!(tenant = tenant.id, by = %caller.key_id, "tenant created");
+    state.audit.access(
+        &caller,
+        "tenant.create",
+        Some(tenant.id.to_string()),
+        json!({"admin_key": admin_key.key_id}),
+    );
     Ok((
         StatusCode::CREATED,
         Json(CreatedTenant { tenant, admin_key }),
@@ -132,6 +139,12 @@ async fn create_key(
     let req: NewKey = parse_json(&bytes)?;
     let key = issue_key(&state.storage, caller.tenant, req.role, req.label).await?;
     tracing::info!(key = %key.key_id, role = key.role.as_str(), by = %caller.key_id, "API key created");
+    state.audit.access(
+        &caller,
+        "key.create",
+        Some(key.key_id.clone()),
+        json!({"role": key.role.as_str()}),
+    );
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -176,6 +189,9 @@ async fn revoke_key(
     if state.storage.revoke_key(caller.tenant, &key_id).await? {
         state.keys.forget(&key_id);
         tracing::info!(key = %key_id, by = %caller.key_id, "API key revoked");
+        state
+            .audit
+            .access(&caller, "key.revoke", Some(key_id.clone()), json!({}));
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(

@@ -203,6 +203,12 @@ async fn query(
     {
         Ok(remaining) => remaining,
         Err(SpendError::Exceeded { spent, total }) => {
+            state.audit.access(
+                &caller,
+                "analytics.refused",
+                None,
+                json!({"statistic": statistic, "epsilon": q.epsilon, "spent": spent, "total": total}),
+            );
             return Err(ApiError::forbidden(format!(
                 "privacy budget exceeded: this key has spent ε = {spent:.4} of {total:.4}; \
                  this query asks for {:.4} more",
@@ -270,6 +276,12 @@ async fn query(
     let (main, answers) = aggregates;
 
     let release = release(&statistic, &q, bounds, &main, &answers, k)?;
+    state.audit.access(
+        &caller,
+        "analytics.release",
+        None,
+        json!({"statistic": statistic, "query": q, "epsilon_spent": release.spent}),
+    );
     Ok(Json(Release {
         statistic,
         query: q,

@@ -33,7 +33,9 @@ pub struct AppState(Arc<AppInner>);
 
 pub struct AppInner {
     pub config: Config,
-    pub storage: Storage,
+    pub storage: Arc<Storage>,
+    /// The audit chain's writer.
+    pub audit: crate::audit::Auditor,
     pub keys: KeyCache,
     pub hub: Arc<LearnerHub>,
     /// Each tenant's keys, privacy policy, roster and consents.
@@ -117,11 +119,11 @@ impl Server {
             durability: config.storage.durability,
             max_batch_statements: config.storage.max_group_commit,
         };
-        let storage = Storage::Sqlite(SqliteStorage::open(&options)?);
+        let storage = Arc::new(Storage::Sqlite(SqliteStorage::open(&options)?));
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
-        let privacy = crate::privacy::PrivacyRegistry::new(crate::privacy::seal::Sealer::master(
-            &config.data_dir,
-        )?);
+        let master = crate::privacy::seal::Sealer::master(&config.data_dir)?;
+        let audit = crate::audit::Auditor::start(storage.clone(), &master).await?;
+        let privacy = crate::privacy::PrivacyRegistry::new(master);
 
         // An explicit model file, else the data directory's current model, else textbook BKT.
         let model_path = config
@@ -176,6 +178,7 @@ impl Server {
         let state = AppState(Arc::new(AppInner {
             config,
             storage,
+            audit,
             keys: KeyCache::default(),
             hub,
             privacy,
@@ -242,6 +245,7 @@ impl Server {
             })
             .await?;
         let _ = shutdown.send(true);
+        state.audit.flush().await;
         state.storage.shutdown();
         tracing::info!("event log flushed; bye");
         Ok(())

@@ -44,11 +44,23 @@ async fn get_learner(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::ReadLearners)?;
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
-    privacy
+    let cognitive = privacy.sees_cognitive_data(caller.role);
+    let learner = privacy
         .learner_keys(&id)
         .iter()
-        .find_map(|key| state.hub.learner(caller.tenant, key))
-        .map(|l| Json(learner_view(&l, privacy.sees_cognitive_data(caller.role))))
+        .find_map(|key| state.hub.learner(caller.tenant, key));
+    // The audit entry names the learner by pseudonym, found or not.
+    let subject = learner
+        .as_ref()
+        .map_or_else(|| privacy.consent_key(&id), |l| l.learner.clone());
+    state.audit.access(
+        &caller,
+        "learner.read",
+        Some(subject),
+        serde_json::json!({"found": learner.is_some(), "cognitive_data": cognitive}),
+    );
+    learner
+        .map(|l| Json(learner_view(&l, cognitive)))
         .ok_or_else(|| {
             ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
         })
@@ -158,6 +170,12 @@ async fn group_overview(
             learner: l.learner,
         })
         .collect();
+    state.audit.access(
+        &caller,
+        "group.read",
+        Some(id.clone()),
+        serde_json::json!({"learners": learners.len(), "cognitive_data": cognitive}),
+    );
     if learners.is_empty() {
         return Err(
             ApiError::not_found(format!("no learner seen in group {id:?}")).with_field("id"),
@@ -212,6 +230,14 @@ async fn stream(
         .as_deref()
         .map(|id| privacy.learner_keys(id))
         .unwrap_or_default();
+    state.audit.access(
+        &caller,
+        "stream.open",
+        learner_keys
+            .first()
+            .map(|_| privacy.consent_key(filter.learner.as_deref().unwrap_or_default())),
+        serde_json::json!({"group": filter.group, "cognitive_data": cognitive}),
+    );
     let filter = (filter, learner_keys);
     let receiver = state.hub.subscribe();
     let shutdown = state.shutdown.clone();

@@ -5,6 +5,7 @@
 //! where each step lives:
 //!
 //! - [`app`]: state, router assembly, start-up (bootstrap, replay), graceful shutdown.
+//! - [`audit`]: the auditor: every access and action becomes an entry of the hash chain.
 //! - [`auth`]: API keys (Bearer / Basic), roles and the one permission table.
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
 //!   statements resource.
@@ -28,6 +29,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod learners;

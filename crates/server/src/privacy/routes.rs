@@ -76,6 +76,12 @@ async fn put_policy(
         .set_policy(&state.storage, caller.tenant, &policy)
         .await?;
     tracing::info!(tenant = caller.tenant, key = %caller.key_id, "privacy policy changed");
+    state.audit.access(
+        &caller,
+        "privacy.policy.change",
+        None,
+        serde_json::to_value(&tenant.policy).unwrap_or_default(),
+    );
     Ok(Json(tenant.policy.clone()))
 }
 
@@ -111,6 +117,12 @@ async fn put_roster(
         .privacy
         .set_roster(&state.storage, caller.tenant, &body.names)
         .await?;
+    state.audit.access(
+        &caller,
+        "privacy.roster.change",
+        None,
+        serde_json::json!({"names": tenant.roster_size}),
+    );
     Ok(Json(RosterAccepted {
         names: tenant.roster_size,
     }))
@@ -136,6 +148,12 @@ async fn rotate_key(
     caller.require(Action::ManagePrivacy)?;
     let version = state.privacy.rotate(&state.storage, caller.tenant).await?;
     tracing::info!(tenant = caller.tenant, key = %caller.key_id, version, "pseudonym key rotated");
+    state.audit.access(
+        &caller,
+        "privacy.key.rotate",
+        None,
+        serde_json::json!({"version": version}),
+    );
     Ok(Json(Rotated {
         pseudonym_key_version: version,
     }))
@@ -173,6 +191,12 @@ async fn pseudonyms(
         ));
     }
     let tenant = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    state.audit.access(
+        &caller,
+        "privacy.pseudonyms.lookup",
+        None,
+        serde_json::json!({"ids": body.ids.len()}),
+    );
     Ok(Json(
         body.ids
             .into_iter()
@@ -209,6 +233,12 @@ async fn get_consent(
 ) -> Result<Json<ConsentView>, ApiError> {
     caller.require(Action::RecordConsent)?;
     let tenant = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    state.audit.access(
+        &caller,
+        "consent.read",
+        Some(tenant.consent_key(&id)),
+        serde_json::json!({}),
+    );
     let record = tenant.consent(&id).ok_or_else(|| {
         ApiError::not_found("no consent recorded for this learner").with_field("id")
     })?;
@@ -252,6 +282,12 @@ async fn put_consent(
         )
         .await?;
     tracing::info!(tenant = caller.tenant, key = %caller.key_id, learner = %learner, "consent recorded");
+    state.audit.access(
+        &caller,
+        "consent.change",
+        Some(learner.clone()),
+        serde_json::to_value(&record).unwrap_or_default(),
+    );
     Ok(Json(ConsentView { learner, record }))
 }
 
@@ -321,6 +357,12 @@ async fn reidentify(
         )
         .await?;
     tracing::warn!(tenant = caller.tenant, key = %caller.key_id, statement = %id, placeholder = %placeholder, "re-identification");
+    state.audit.access(
+        &caller,
+        "vault.reidentify",
+        Some(id.to_string()),
+        serde_json::json!({"placeholder": placeholder}),
+    );
     Ok(Json(Reidentified {
         statement: id.to_string(),
         placeholder,

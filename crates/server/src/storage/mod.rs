@@ -12,6 +12,7 @@
 //! - Statements are ordered by a sequence number; `stored` timestamps increase with it.
 //! - Every read is scoped to one tenant.
 
+pub mod audit;
 pub mod privacy;
 pub mod sqlite;
 
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 use learnpulse_core::LearningEvent;
 
+pub use audit::AuditStore;
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
 pub use sqlite::SqliteStorage;
 
@@ -384,6 +386,38 @@ impl PrivacyStore for Storage {
         analyst: Option<String>,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         dispatch!(self, s => s.ledger(tenant, analyst).await)
+    }
+}
+
+impl AuditStore for Storage {
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        dispatch!(self, s => s.audit_head().await)
+    }
+    async fn append_audit(
+        &self,
+        entries: Vec<learnpulse_compliance::audit::Entry>,
+        checkpoint: Option<learnpulse_compliance::audit::Checkpoint>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.append_audit(entries, checkpoint).await)
+    }
+    async fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        tenant: Option<i64>,
+    ) -> Result<Vec<learnpulse_compliance::audit::Entry>, StoreError> {
+        dispatch!(self, s => s.audit_entries(after_seq, limit, tenant).await)
+    }
+    async fn audit_checkpoints(
+        &self,
+    ) -> Result<Vec<learnpulse_compliance::audit::Checkpoint>, StoreError> {
+        dispatch!(self, s => s.audit_checkpoints().await)
+    }
+    async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.server_secret(purpose).await)
+    }
+    async fn insert_server_secret(&self, purpose: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_server_secret(purpose, sealed).await)
     }
 }
 

@@ -212,6 +212,9 @@ pub async fn append(
 ) -> Result<(), ApiError> {
     let n = statements.len() as u64;
     state.storage.append(caller.tenant, statements).await?;
+    state
+        .audit
+        .access(caller, "statements.write", None, json!({"count": n}));
     metrics::counter!("learnpulse_statements_ingested_total").increment(n);
     Ok(())
 }
@@ -433,6 +436,12 @@ async fn get_statements(
         }
         let id = Uuid::parse_str(&params[name])
             .map_err(|_| ApiError::bad_request(name, "must be a UUID"))?;
+        state.audit.access(
+            &caller,
+            "statements.read",
+            Some(id.to_string()),
+            json!({"voided": voided}),
+        );
         return match state.storage.statement(caller.tenant, id, voided).await? {
             Some(json) => Ok(statement_response(json)),
             None => Err(ApiError::not_found(format!("no statement {id}")).with_field(name)),
@@ -493,7 +502,26 @@ async fn get_statements(
         ascending: bool_param(&params, "ascending")?,
         cursor,
     };
+    // The audit holds pseudonyms only: a raw identity (a tenant that keeps them) is not copied.
+    let audited_agent = query.agent.as_deref().map(|ifi| {
+        let pseudonymous = ifi.starts_with(&format!(
+            "account:{}|",
+            learnpulse_privacy::pipeline::PSEUDONYM_HOME
+        ));
+        if pseudonymous {
+            ifi
+        } else {
+            "(a raw identity)"
+        }
+    });
+    let audited = json!({"agent": audited_agent, "verb": query.verb, "activity": query.activity});
     let page = state.storage.query(caller.tenant, query).await?;
+    state.audit.access(
+        &caller,
+        "statements.query",
+        None,
+        json!({"filters": audited, "returned": page.statements.len()}),
+    );
     let more = match page.next_cursor {
         Some(c) => {
             let mut pairs: Vec<(&String, &String)> = params

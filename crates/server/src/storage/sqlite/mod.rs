@@ -3,6 +3,7 @@
 //! One writer thread owns the only writing connection (see [`writer`]); reads use a small pool of
 //! read connections on tokio's blocking threads, which WAL lets run beside the writer.
 
+mod audit;
 mod background;
 mod privacy;
 mod query;

@@ -141,3 +141,28 @@ CREATE TABLE IF NOT EXISTS dp_ledger (
     at_us      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dp_ledger_by_analyst ON dp_ledger(tenant_id, analyst, id);
+
+-- The audit chain (learnpulse_compliance::audit): one chain for the whole server, appended by
+-- the auditor task; signed checkpoints of its head; server-wide secrets sealed under the master key.
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq        INTEGER PRIMARY KEY,
+    tenant_id  INTEGER NOT NULL,
+    at_us      INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    subject    TEXT,
+    detail     TEXT NOT NULL,
+    prev_hash  BLOB NOT NULL,
+    hash       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_tenant ON audit_log(tenant_id, seq);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       BLOB NOT NULL,
+    at_us      INTEGER NOT NULL,
+    signature  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_secrets (
+    purpose  TEXT PRIMARY KEY,
+    sealed   BLOB NOT NULL
+);

@@ -1,0 +1,142 @@
+//! `learnpulse audit ...`: check the audit chain, and export it for an auditor.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use ed25519_dalek::VerifyingKey;
+use learnpulse_compliance::audit::{self, Checkpoint, Entry};
+use learnpulse_server::storage::{AuditStore, Storage};
+use serde::{Deserialize, Serialize};
+
+use crate::DataDirArg;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole chain: every entry's hash and link, and every signed checkpoint. Names the
+    /// first broken entry and exits with status 1 if anything does not hold.
+    Verify {
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Check an export (`audit export`) instead of a data directory.
+        #[arg(long, conflicts_with = "data_dir")]
+        file: Option<PathBuf>,
+        /// The audit public key (hex) to trust for an export, instead of the one it carries.
+        #[arg(long, requires = "file")]
+        public_key: Option<String>,
+    },
+    /// Write the chain, its checkpoints and the public key that verifies them, as one JSON file.
+    Export {
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Only one tenant's entries (the checkpoints still cover the whole chain, so such an
+        /// export can be checked entry by entry but not as a chain).
+        #[arg(long)]
+        tenant: Option<i64>,
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
+/// What `audit export` writes.
+#[derive(Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    pub public_key: String,
+    pub tenant: Option<i64>,
+    pub entries: Vec<Entry>,
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The chain's entries and checkpoints and the public key, from a data directory.
+async fn load(dir: &DataDirArg, tenant: Option<i64>) -> anyhow::Result<Export> {
+    let storage: Storage = crate::open_accounts(dir)?;
+    let has_master = std::env::var_os("LEARNPULSE_MASTER_KEY").is_some()
+        || dir.data_dir.join("master.key").exists();
+    anyhow::ensure!(
+        has_master,
+        "no master key: set LEARNPULSE_MASTER_KEY or put master.key in {}",
+        dir.data_dir.display()
+    );
+    let master = learnpulse_server::privacy::seal::Sealer::master(&dir.data_dir)?;
+    let key = learnpulse_server::audit::signing_key(&storage, &master).await?;
+    let mut entries = Vec::new();
+    loop {
+        let after = entries.last().map_or(0, |e: &Entry| e.seq);
+        let page = storage.audit_entries(after, 10_000, tenant).await?;
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
+    Ok(Export {
+        format: "learnpulse-audit-export-v1".into(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        tenant,
+        entries,
+        checkpoints: storage.audit_checkpoints().await?,
+    })
+}
+
+fn verifying_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(hex_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("the public key must be 64 hex digits")?;
+    VerifyingKey::from_bytes(&bytes).context("not an Ed25519 public key")
+}
+
+pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify {
+            dir,
+            file,
+            public_key,
+        } => {
+            let export = match &file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_str::<Export>(&text).context("not an audit export")?
+                }
+                None => load(&dir, None).await?,
+            };
+            anyhow::ensure!(
+                export.tenant.is_none(),
+                "this export holds one tenant's entries; only a whole chain can be verified"
+            );
+            let key = verifying_key(public_key.as_deref().unwrap_or(&export.public_key))?;
+            match audit::verify(&export.entries, &export.checkpoints, &key) {
+                Ok(verified) => {
+                    println!("{}", serde_json::to_string_pretty(&verified)?);
+                    Ok(())
+                }
+                Err(broken) => {
+                    println!("{}", serde_json::to_string_pretty(&broken)?);
+                    eprintln!(
+                        "audit chain broken at entry {}: {}",
+                        broken.seq, broken.reason
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditCommand::Export {
+            dir,
+            tenant,
+            output,
+        } => {
+            let export = load(&dir, tenant).await?;
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("creating {}", output.display()))?;
+            serde_json::to_writer(std::io::BufWriter::new(file), &export)?;
+            eprintln!(
+                "wrote {} entries and {} checkpoints to {}",
+                export.entries.len(),
+                export.checkpoints.len(),
+                output.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The audit chain end to end: a real server records accesses, `learnpulse audit verify` checks
+//! the stored chain, and every kind of tampering with the database file is caught and located.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use learnpulse_server::{Config, Server};
+use serde_json::{Value, json};
+
+fn learnpulse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_learnpulse"))
+        .args(args)
+        .env_remove("LEARNPULSE_MASTER_KEY")
+        .output()
+        .unwrap()
+}
+
+fn verify(dir: &Path) -> (bool, Value) {
+    let out = learnpulse(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), report)
+}
+
+/// A copy of a stopped server's data directory, to tamper with.
+fn copy(dir: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    to
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let conn = rusqlite::Connection::open(dir.join("learnpulse.db")).unwrap();
+    conn.execute_batch(statement).unwrap();
+}
+
+/// Runs a server on `dir`, makes it record a dozen audited actions, stops it.
+async fn audited_activity(dir: &Path) {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let server = Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let token = server.bootstrap_key().unwrap().token.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let events: Vec<Value> = (0..6)
+        .map(|i| json!({"learner_id": "ada@school.example", "item_id": format!("q{i}"), "skills": ["ratios"], "outcome": "correct"}))
+        .collect();
+    let r = client
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in 0..5 {
+        let r = client
+            .get(format!("{base}/v1/learners/ada@school.example"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .put(format!("{base}/v1/learners/ada@school.example/consent"))
+        .bearer_auth(&token)
+        .json(&json!({"gdpr_consent": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_chain_verifies_and_every_tampering_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    audited_activity(dir.path()).await;
+
+    let (ok, report) = verify(dir.path());
+    assert!(ok, "{report}");
+    let entries = report["entries"].as_u64().unwrap();
+    assert!(entries >= 7, "{report}");
+    assert_eq!(report["signed_through"], entries, "shutdown signs the head");
+
+    // Entries name learners by pseudonym only.
+    let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
+    let texts: Vec<String> = conn
+        .prepare("SELECT action || ' ' || coalesce(subject, '') || ' ' || detail FROM audit_log")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(texts.iter().any(|t| t.starts_with("learner.read p1_")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("consent.change p1_")));
+    assert!(texts.iter().all(|t| !t.contains("ada@")), "{texts:?}");
+    drop(conn);
+
+    // Changing an entry.
+    let d = copy(dir.path());
+    sql(d.path(), "UPDATE audit_log SET detail = '{\"found\":false}' WHERE seq = 3");
+    let (ok, report) = verify(d.path());
+    assert!(!ok);
+    assert_eq!(report["seq"], 3, "{report}");
+
+    // Deleting one.
+    let d = copy(dir.path());
+    sql(d.path(), "DELETE FROM audit_log WHERE seq = 4");
+    let (ok, report) = verify(d.path());
+    assert!(!ok);
+    assert_eq!(report["seq"], 4, "{report}");
+
+    // Reordering two (swapping everything but their positions).
+    let d = copy(dir.path());
+    sql(
+        d.path(),
+        "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; \
+         UPDATE audit_log SET seq = 3 WHERE seq = -2;",
+    );
+    let (ok, report) = verify(d.path());
+    assert!(!ok);
+    assert_eq!(report["seq"], 2, "{report}");
+
+    // Cutting the tail: the chain that is left is consistent, the signed checkpoint is not.
+    let d = copy(dir.path());
+    sql(d.path(), &format!("DELETE FROM audit_log WHERE seq >= {}", entries - 1));
+    let (ok, report) = verify(d.path());
+    assert!(!ok, "{report}");
+
+    // An export verifies on its own, and an edited export does not.
+    let export = dir.path().join("audit.json");
+    let out = learnpulse(&[
+        "audit",
+        "export",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--output",
+        export.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = learnpulse(&["audit", "verify", "--file", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    doc["entries"][1]["actor"] = json!("lpk_somebody_else");
+    std::fs::write(&export, doc.to_string()).unwrap();
+    let out = learnpulse(&["audit", "verify", "--file", export.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken at entry 2"));
+}

@@ -1,0 +1,151 @@
+//! The auditor: every access to learner data, every admin and privacy action, every consent
+//! change and re-identification becomes an entry of the hash chain
+//! (`learnpulse_compliance::audit`).
+//!
+//! Handlers call [`Auditor::record`], which only queues the event; one task chains queued events
+//! in arrival order and appends them in batches (one transaction each), and signs a checkpoint of
+//! the head every [`CHECKPOINT_EVERY`] entries and at shutdown. Entries hold pseudonyms, group
+//! ids and key ids, never raw identities. An entry queued in the last moments before a `kill -9`
+//! can be lost; the chain stays valid (it simply ends earlier).
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use learnpulse_compliance::audit::{self, Entry, Event};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::Caller;
+use crate::privacy::seal::Sealer;
+use crate::storage::{AuditStore, Storage, StoreError, now_us};
+
+/// Entries between signed checkpoints.
+pub const CHECKPOINT_EVERY: u64 = 256;
+const SIGNING_KEY: &str = "audit-signing-key";
+const OWNER: &[u8] = b"learnpulse/server/audit-signing-key";
+
+enum Message {
+    Event(Event),
+    /// Write everything queued, sign a checkpoint, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct Auditor {
+    queue: mpsc::UnboundedSender<Message>,
+}
+
+impl Auditor {
+    /// Loads (or creates) the signing key and starts the task that writes the chain.
+    pub async fn start(storage: Arc<Storage>, master: &Sealer) -> Result<Auditor, StoreError> {
+        let key = signing_key(&storage, master).await?;
+        let head = storage.audit_head().await?;
+        let (queue, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_chain(storage, key, head, receiver));
+        Ok(Auditor { queue })
+    }
+
+    /// Queues one event.
+    pub fn record(
+        &self,
+        tenant: i64,
+        actor: &str,
+        action: &str,
+        subject: Option<String>,
+        detail: Value,
+    ) {
+        metrics::counter!("learnpulse_audit_events_total").increment(1);
+        let _ = self.queue.send(Message::Event(Event {
+            at_us: now_us(),
+            tenant,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject,
+            detail,
+        }));
+    }
+
+    /// Queues one event done by an API caller.
+    pub fn access(&self, caller: &Caller, action: &str, subject: Option<String>, detail: Value) {
+        self.record(caller.tenant, &caller.key_id, action, subject, detail);
+    }
+
+    /// Returns once everything queued so far is written and a checkpoint signs it.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// The server's audit signing key, sealed under the master key; created on first start.
+pub async fn signing_key(storage: &Storage, master: &Sealer) -> Result<SigningKey, StoreError> {
+    if let Some(sealed) = storage.server_secret(SIGNING_KEY).await? {
+        let seed = master
+            .open(OWNER, &sealed)
+            .ok()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok())
+            .ok_or_else(|| {
+                StoreError::Internal(
+                    "the audit signing key does not open with this master key".into(),
+                )
+            })?;
+        return Ok(SigningKey::from_bytes(&seed));
+    }
+    let seed: [u8; 32] = rand::random();
+    storage
+        .insert_server_secret(SIGNING_KEY, master.seal(OWNER, &seed))
+        .await?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+async fn write_chain(
+    storage: Arc<Storage>,
+    key: SigningKey,
+    mut head: Option<(u64, [u8; 32])>,
+    mut receiver: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut signed = head.map_or(0, |(seq, _)| seq);
+    while let Some(first) = receiver.recv().await {
+        let mut batch: Vec<Entry> = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Event(event) => {
+                    let entry = audit::chain(head, event);
+                    head = Some((entry.seq, entry.hash));
+                    batch.push(entry);
+                }
+                Message::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < 4_096 {
+                next = receiver.try_recv().ok();
+            }
+        }
+        let checkpoint = head.filter(|(seq, _)| {
+            *seq > signed && (seq - signed >= CHECKPOINT_EVERY || !flushes.is_empty())
+        });
+        let checkpoint =
+            checkpoint.map(|(seq, hash)| audit::sign_checkpoint(&key, seq, hash, now_us()));
+        let signs = checkpoint.as_ref().map(|c| c.seq);
+        let written = batch.len();
+        match storage.append_audit(batch, checkpoint).await {
+            Ok(()) => {
+                if let Some(seq) = signs {
+                    signed = seq;
+                }
+            }
+            Err(e) => {
+                // The chain in memory is ahead of storage now: stop rather than write a chain
+                // with a hole in it. The failure shows in the log and in `audit verify`.
+                tracing::error!(error = %e, entries = written, "audit log write failed; auditing stops");
+                return;
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}

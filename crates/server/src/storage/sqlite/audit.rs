@@ -1,0 +1,150 @@
+//! [`AuditStore`] on SQLite.
+
+use learnpulse_compliance::audit::{Checkpoint, Entry, Event};
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStorage;
+use crate::storage::StoreError;
+use crate::storage::audit::AuditStore;
+
+fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "an audit hash is 32 bytes".into(),
+        )
+    })
+}
+
+impl AuditStore for SqliteStorage {
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, i64>(0)? as u64, hash_of(r.get(1)?)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn append_audit(
+        &self,
+        entries: Vec<Entry>,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO audit_log (seq, tenant_id, at_us, actor, action, subject, detail, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for e in &entries {
+                    insert.execute(params![
+                        e.seq as i64,
+                        e.event.tenant,
+                        e.event.at_us,
+                        e.event.actor,
+                        e.event.action,
+                        e.event.subject,
+                        e.event.detail.to_string(),
+                        e.prev_hash.as_slice(),
+                        e.hash.as_slice(),
+                    ])?;
+                }
+            }
+            if let Some(c) = checkpoint {
+                tx.execute(
+                    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at_us, signature) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.seq as i64, c.hash.as_slice(), c.at_us, c.signature],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        tenant: Option<i64>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, tenant_id, at_us, actor, action, subject, detail, prev_hash, hash FROM audit_log \
+                 WHERE seq > ?1 AND (?2 IS NULL OR tenant_id = ?2) ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![after_seq as i64, tenant, limit as i64], |r| {
+                let detail: String = r.get(6)?;
+                Ok(Entry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    event: Event {
+                        tenant: r.get(1)?,
+                        at_us: r.get(2)?,
+                        actor: r.get(3)?,
+                        action: r.get(4)?,
+                        subject: r.get(5)?,
+                        // A detail that is not JSON any more is kept as text, so that the
+                        // verifier reports the entry as changed rather than failing to read it.
+                        detail: serde_json::from_str(&detail)
+                            .unwrap_or(serde_json::Value::String(detail)),
+                    },
+                    prev_hash: hash_of(r.get(7)?)?,
+                    hash: hash_of(r.get(8)?)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, hash, at_us, signature FROM audit_checkpoints ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Checkpoint {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    hash: hash_of(r.get(1)?)?,
+                    at_us: r.get(2)?,
+                    signature: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let purpose = purpose.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT sealed FROM server_secrets WHERE purpose = ?1",
+                    [purpose],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn insert_server_secret(&self, purpose: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
+        let purpose = purpose.to_owned();
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO server_secrets (purpose, sealed) VALUES (?1, ?2)",
+                params![purpose, sealed],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
