@@ -105,14 +105,20 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(texts.iter().any(|t| t.starts_with("learner.read p1_")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("learner.read p1_")),
+        "{texts:?}"
+    );
     assert!(texts.iter().any(|t| t.starts_with("consent.change p1_")));
     assert!(texts.iter().all(|t| !t.contains("ada@")), "{texts:?}");
     drop(conn);
 
     // Changing an entry.
     let d = copy(dir.path());
-    sql(d.path(), "UPDATE audit_log SET detail = '{\"found\":false}' WHERE seq = 3");
+    sql(
+        d.path(),
+        "UPDATE audit_log SET detail = '{\"found\":false}' WHERE seq = 3",
+    );
     let (ok, report) = verify(d.path());
     assert!(!ok);
     assert_eq!(report["seq"], 3, "{report}");
@@ -137,7 +143,10 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
 
     // Cutting the tail: the chain that is left is consistent, the signed checkpoint is not.
     let d = copy(dir.path());
-    sql(d.path(), &format!("DELETE FROM audit_log WHERE seq >= {}", entries - 1));
+    sql(
+        d.path(),
+        &format!("DELETE FROM audit_log WHERE seq >= {}", entries - 1),
+    );
     let (ok, report) = verify(d.path());
     assert!(!ok, "{report}");
 
@@ -153,7 +162,11 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
     ]);
     assert!(out.status.success());
     let out = learnpulse(&["audit", "verify", "--file", export.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
     doc["entries"][1]["actor"] = json!("lpk_somebody_else");
     std::fs::write(&export, doc.to_string()).unwrap();

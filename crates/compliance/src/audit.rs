@@ -186,7 +186,7 @@ pub fn verify<'a>(
             .ok()
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
             .map(|b| Signature::from_bytes(&b));
-        if !signature.is_some_and(|s| key.verify(&checkpoint_message(c.seq, &c.hash), &s).is_ok()) {
+        if signature.is_none_or(|s| key.verify(&checkpoint_message(c.seq, &c.hash), &s).is_err()) {
             return Err(Broken {
                 seq: c.seq,
                 reason: "the checkpoint's signature is not valid for the audit key".into(),
