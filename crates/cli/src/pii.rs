@@ -31,7 +31,8 @@ pub enum PiiCommand {
         redact: bool,
     },
     /// Per-type precision, recall and F1 on labelled sets (presidio-research's JSON format),
-    /// with overlap matching, and the scanning throughput.
+    /// with overlap matching; the precision of findings per score band (calibration); and the
+    /// scanning throughput.
     Eval {
         /// Labelled sets: JSON lists of {"full_text", "spans": [{"entity_type", "start_position",
         /// "end_position"}]}.
@@ -128,7 +129,9 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
                 .collect();
             let seconds = started.elapsed().as_secs_f64();
             let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+            let mut calibration = eval::Calibration::default();
             for ((_, labels), found) in texts.iter().zip(&findings) {
+                calibration.add(labels, found);
                 let kept: Vec<_> = found
                     .iter()
                     .filter(|s| s.score >= threshold)
@@ -149,6 +152,9 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&json!({
                     "texts": texts.len(), "threshold": threshold,
                     "texts_per_second_one_core": texts.len() as f64 / seconds, "types": table,
+                    "calibration": calibration.table().iter().map(|(from, n, right)| json!({
+                        "score": format!("{from:.1}-{:.1}", from + 0.1), "findings": n, "precision": right,
+                    })).collect::<Vec<_>>(),
                 }))?
             );
             Ok(())

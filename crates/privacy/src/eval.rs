@@ -87,6 +87,37 @@ pub fn add(counts: &mut BTreeMap<String, Counts>, labels: &[Labelled], findings:
     }
 }
 
+/// Findings and how many of them were right, per score band of width 0.1: a calibrated
+/// recogniser is right about as often as its score says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Calibration {
+    pub bands: [(u64, u64); 10],
+}
+
+impl Calibration {
+    /// Adds one text's findings (all of them, whatever their score).
+    pub fn add(&mut self, labels: &[Labelled], findings: &[crate::Span]) {
+        for f in findings {
+            let hit = labels
+                .iter()
+                .any(|l| our_name(&l.kind) == f.kind && f.start < l.end && l.start < f.end);
+            let band = ((f.score * 10.0) as usize).min(9);
+            self.bands[band].0 += 1;
+            self.bands[band].1 += u64::from(hit);
+        }
+    }
+
+    /// `(lowest score of the band, findings, share that were right)` for each non-empty band.
+    pub fn table(&self) -> Vec<(f64, u64, f64)> {
+        self.bands
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(i, (n, right))| (i as f64 / 10.0, *n, *right as f64 / *n as f64))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         let score = if birth_context(text, m.start()) {
             0.95
         } else {
-            0.6
+            0.85
         };
         out.push(Candidate {
             start: m.start(),
