@@ -60,6 +60,27 @@ enum Command {
     /// The tamper-evident audit log: verify the chain, export it for an auditor.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// FERPA / COPPA / GDPR compliance of a running server's tenant.
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
+}
+
+#[derive(Subcommand)]
+enum ComplianceCommand {
+    /// Fetch the compliance report (rule status, findings, score) of the key's tenant.
+    Report {
+        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        /// A dpo or admin key.
+        #[arg(long, env = "LEARNPULSE_KEY")]
+        key: String,
+        /// `json` or `html` (a readable page).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -410,6 +431,31 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Pii(command) => pii::run(command),
         Command::Audit(command) => audit::run(command).await,
+        Command::Compliance(ComplianceCommand::Report {
+            url,
+            key,
+            format,
+            output,
+        }) => {
+            let response = reqwest::Client::new()
+                .get(format!(
+                    "{}/v1/compliance/report?format={format}",
+                    url.trim_end_matches('/')
+                ))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .with_context(|| format!("reaching {url}"))?;
+            let status = response.status();
+            let body = response.text().await?;
+            anyhow::ensure!(status.is_success(), "{status}: {body}");
+            match output {
+                Some(path) => std::fs::write(&path, body)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{body}"),
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Ingest {
             url,
             key,

@@ -174,3 +174,55 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken at entry 2"));
 }
+
+#[tokio::test]
+async fn the_compliance_report_command_fetches_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let server = Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let token = server.bootstrap_key().unwrap().token.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let page = dir.path().join("report.html");
+    let (b, t, p) = (base.clone(), token.clone(), page.clone());
+    let (json_out, html_out) = tokio::task::spawn_blocking(move || {
+        let json_out = learnpulse(&["compliance", "report", "--url", &b, "--key", &t]);
+        let html_out = learnpulse(&[
+            "compliance",
+            "report",
+            "--url",
+            &b,
+            "--key",
+            &t,
+            "--format",
+            "html",
+            "--output",
+            p.to_str().unwrap(),
+        ]);
+        (json_out, html_out)
+    })
+    .await
+    .unwrap();
+    assert!(
+        json_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json_out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert!(report["score"].as_f64().is_some());
+    assert!(html_out.status.success());
+    assert!(
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .contains("<h1>Compliance report</h1>")
+    );
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}

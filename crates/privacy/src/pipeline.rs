@@ -75,6 +75,8 @@ pub struct Policy {
     pub k_anonymity: u32,
     /// Total differential-privacy budget (ε) of each analyst.
     pub dp_epsilon_per_analyst: f64,
+    /// Days events are kept; absent: no limit set (the compliance report says so).
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Policy {
@@ -89,6 +91,7 @@ impl Default for Policy {
             cognitive_data_roles: vec!["teacher".into(), "tutor".into()],
             k_anonymity: 5,
             dp_epsilon_per_analyst: 10.0,
+            retention_days: None,
         }
     }
 }
@@ -425,7 +428,7 @@ fn pseudonymise_agents(
 
 /// Calls `redact` on every free-text field (the response and the string values of extensions,
 /// nested ones included, other than learnpulse's own), replacing the text when it returns one.
-fn for_each_free_text(statement: &mut Value, redact: &mut impl FnMut(&str) -> Option<String>) {
+pub fn for_each_free_text(statement: &mut Value, redact: &mut impl FnMut(&str) -> Option<String>) {
     fn strings(value: &mut Value, redact: &mut impl FnMut(&str) -> Option<String>) {
         match value {
             Value::String(text) => {

@@ -112,6 +112,9 @@ async fn list_tenants(
 pub struct NewKey {
     pub role: Role,
     pub label: Option<String>,
+    /// Days until the key stops working; absent: it never expires (the compliance report flags
+    /// admin keys without an expiry).
+    pub expires_in_days: Option<u32>,
 }
 
 /// An API key without its secret.
@@ -122,6 +125,8 @@ pub struct KeyInfo {
     pub label: Option<String>,
     pub created_us: i64,
     pub revoked_us: Option<i64>,
+    pub expires_us: Option<i64>,
+    pub last_used_us: Option<i64>,
 }
 
 /// Create an API key in the caller's tenant.
@@ -137,7 +142,17 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     caller.require(Action::ManageKeys)?;
     let req: NewKey = parse_json(&bytes)?;
-    let key = issue_key(&state.storage, caller.tenant, req.role, req.label).await?;
+    let expires_us = req
+        .expires_in_days
+        .map(|d| crate::storage::now_us() + i64::from(d) * 86_400_000_000);
+    let key = crate::auth::issue_key_expiring(
+        &state.storage,
+        caller.tenant,
+        req.role,
+        req.label,
+        expires_us,
+    )
+    .await?;
     tracing::info!(key = %key.key_id, role = key.role.as_str(), by = %caller.key_id, "API key created");
     state.audit.access(
         &caller,
@@ -168,6 +183,8 @@ async fn list_keys(
                 label: k.label,
                 created_us: k.created_us,
                 revoked_us: k.revoked_us,
+                expires_us: k.expires_us,
+                last_used_us: k.last_used_us,
             })
             .collect(),
     ))

@@ -62,6 +62,7 @@ impl Deref for AppState {
         (name = "native", description = "The compact native event API"),
         (name = "learners", description = "Learner state and the live stream"),
         (name = "admin", description = "Tenants and API keys"),
+        (name = "compliance", description = "FERPA / COPPA / GDPR rules, the compliance report"),
         (name = "analytics", description = "Differentially private aggregates for researchers"),
         (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
         (name = "ops", description = "Health, metrics, this document"),
@@ -98,6 +99,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::admin::router())
         .merge(crate::privacy::routes::router())
         .merge(crate::analytics::router())
+        .merge(crate::compliance::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }

@@ -33,16 +33,22 @@ enum Message {
 #[derive(Clone)]
 pub struct Auditor {
     queue: mpsc::UnboundedSender<Message>,
+    /// Checks the checkpoints this server signs.
+    pub verifying_key: ed25519_dalek::VerifyingKey,
 }
 
 impl Auditor {
     /// Loads (or creates) the signing key and starts the task that writes the chain.
     pub async fn start(storage: Arc<Storage>, master: &Sealer) -> Result<Auditor, StoreError> {
         let key = signing_key(&storage, master).await?;
+        let verifying_key = key.verifying_key();
         let head = storage.audit_head().await?;
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(write_chain(storage, key, head, receiver));
-        Ok(Auditor { queue })
+        Ok(Auditor {
+            queue,
+            verifying_key,
+        })
     }
 
     /// Queues one event.

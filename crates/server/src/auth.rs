@@ -42,6 +42,8 @@ pub enum Action {
     Reidentify,
     /// Query differentially private analytics, spending the caller's budget.
     QueryAnalytics,
+    /// Read the compliance report and the rule overrides.
+    ReadCompliance,
 }
 
 /// The permission table.
@@ -57,6 +59,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         RecordConsent => matches!(role, Admin | Ingest | Dpo),
         Reidentify => role == Dpo,
         QueryAnalytics => role == Researcher,
+        ReadCompliance => matches!(role, Admin | Dpo),
     }
 }
 
@@ -95,18 +98,32 @@ pub struct IssuedKey {
     pub token: String,
     pub tenant_id: TenantId,
     pub role: Role,
+    /// When the key stops working (microseconds since the epoch); absent: never.
+    pub expires_us: Option<i64>,
 }
 
 fn sha256(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Creates and stores a new key; returns it with its secret (the only time the secret exists).
+/// Creates and stores a new key that does not expire; returns it with its secret (the only time
+/// the secret exists).
 pub async fn issue_key(
     storage: &Storage,
     tenant: TenantId,
     role: Role,
     label: Option<String>,
+) -> Result<IssuedKey, StoreError> {
+    issue_key_expiring(storage, tenant, role, label, None).await
+}
+
+/// Creates and stores a new key that stops working at `expires_us` (when given).
+pub async fn issue_key_expiring(
+    storage: &Storage,
+    tenant: TenantId,
+    role: Role,
+    label: Option<String>,
+    expires_us: Option<i64>,
 ) -> Result<IssuedKey, StoreError> {
     let mut id_bytes = [0u8; 8];
     let mut secret_bytes = [0u8; 32];
@@ -123,6 +140,8 @@ pub async fn issue_key(
             label,
             created_us: now_us(),
             revoked_us: None,
+            expires_us,
+            last_used_us: None,
         })
         .await?;
     Ok(IssuedKey {
@@ -131,6 +150,7 @@ pub async fn issue_key(
         secret,
         tenant_id: tenant,
         role,
+        expires_us,
     })
 }
 
@@ -161,15 +181,16 @@ impl KeyCache {
         self.entries.lock().unwrap().remove(key_id);
     }
 
+    /// The key, and whether it was read from storage just now (rather than from memory).
     async fn lookup(
         &self,
         storage: &Storage,
         key_id: &str,
-    ) -> Result<Option<ApiKeyRecord>, ApiError> {
+    ) -> Result<(Option<ApiKeyRecord>, bool), ApiError> {
         if let Some((record, at)) = self.entries.lock().unwrap().get(key_id)
             && at.elapsed() < KEY_CACHE_TTL
         {
-            return Ok(Some(record.clone()));
+            return Ok((Some(record.clone()), false));
         }
         let record = storage.key(key_id).await?;
         if let Some(r) = &record {
@@ -178,7 +199,7 @@ impl KeyCache {
                 .unwrap()
                 .insert(key_id.to_owned(), (r.clone(), Instant::now()));
         }
-        Ok(record)
+        Ok((record, true))
     }
 }
 
@@ -223,19 +244,42 @@ impl FromRequestParts<AppState> for Caller {
             })?;
         let (key_id, secret) = parse_credentials(header)
             .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
-        let record = state.keys.lookup(&state.storage, &key_id).await?;
+        let (record, fresh) = state.keys.lookup(&state.storage, &key_id).await?;
+        let now = now_us();
         let record = match record {
             Some(r)
                 if r.revoked_us.is_none()
+                    && r.expires_us.is_none_or(|t| t > now)
                     && constant_time_eq(&r.secret_sha256, &sha256(&secret)) =>
             {
                 r
             }
-            _ => {
+            other => {
                 metrics::counter!("learnpulse_auth_failures_total").increment(1);
-                return Err(ApiError::unauthorized("unknown, revoked or wrong API key"));
+                // Failures are audited under the key's tenant when the key exists (a burst
+                // against one tenant's keys is a compliance finding), else under tenant 0.
+                let reason = match &other {
+                    None => "unknown key",
+                    Some(r) if r.revoked_us.is_some() => "revoked key",
+                    Some(r) if r.expires_us.is_some_and(|t| t <= now) => "expired key",
+                    Some(_) => "wrong secret",
+                };
+                state.audit.record(
+                    other.as_ref().map_or(0, |r| r.tenant_id),
+                    &key_id,
+                    "auth.failed",
+                    None,
+                    serde_json::json!({"reason": reason}),
+                );
+                return Err(ApiError::unauthorized(
+                    "unknown, revoked, expired or wrong API key",
+                ));
             }
         };
+        if fresh {
+            // At most once per cache period per key: enough to find keys nobody uses.
+            let _ = state.storage.touch_key(&record.key_id, now).await;
+        }
         Ok(Caller {
             tenant: record.tenant_id,
             key_id: record.key_id,

@@ -6,6 +6,7 @@
 //!
 //! - [`app`]: state, router assembly, start-up (bootstrap, replay), graceful shutdown.
 //! - [`audit`]: the auditor: every access and action becomes an entry of the hash chain.
+//! - [`compliance`]: gathers facts about a tenant, runs the compliance rules, reports.
 //! - [`auth`]: API keys (Bearer / Basic), roles and the one permission table.
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
 //!   statements resource.
@@ -31,6 +32,7 @@ pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 pub mod learners;
 pub mod live;

@@ -112,6 +112,15 @@ impl TenantState {
         agent
     }
 
+    /// Every consent record: (learner pseudonym, record).
+    pub fn consents(&self) -> Vec<(String, ConsentRecord)> {
+        let consents = self.consents.read().unwrap();
+        consents
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// May this role see cognitive data (load and what is built on it)?
     pub fn sees_cognitive_data(&self, role: crate::storage::Role) -> bool {
         self.policy

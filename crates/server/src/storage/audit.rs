@@ -1,4 +1,5 @@
-//! What the audit side keeps: the hash chain, its signed checkpoints and server-wide secrets.
+//! What the audit and compliance side keeps: the hash chain, its signed checkpoints, server-wide
+//! secrets and each tenant's rule overrides.
 
 use std::future::Future;
 
@@ -30,6 +31,16 @@ pub trait AuditStore: Send + Sync {
         &self,
         purpose: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// The tenant's compliance rule overrides (JSON), when set.
+    fn rule_overrides(
+        &self,
+        tenant: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn set_rule_overrides(
+        &self,
+        tenant: i64,
+        json: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn insert_server_secret(
         &self,
         purpose: &str,

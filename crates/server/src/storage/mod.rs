@@ -179,6 +179,10 @@ pub struct ApiKeyRecord {
     pub label: Option<String>,
     pub created_us: i64,
     pub revoked_us: Option<i64>,
+    /// After this the key no longer authenticates.
+    pub expires_us: Option<i64>,
+    /// Last successful use, recorded at most once per key-cache period (10 s).
+    pub last_used_us: Option<i64>,
 }
 
 /// The durable, ordered, tenant-scoped statement log.
@@ -219,6 +223,13 @@ pub trait EventLog: Send + Sync {
     fn scan_tenant(&self, tenant: TenantId, visit: &mut dyn FnMut(&str))
     -> Result<u64, StoreError>;
 
+    /// How many of the tenant's statements were stored before `before_us` (retention).
+    fn count_stored_before(
+        &self,
+        tenant: TenantId,
+        before_us: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Stop the writer after it has committed everything queued.
     fn shutdown(&self);
 }
@@ -237,6 +248,12 @@ pub trait AccountStore: Send + Sync {
         tenant: TenantId,
     ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
     /// Returns whether a live key of that tenant was revoked.
+    /// Records a successful use of a key.
+    fn touch_key(
+        &self,
+        key_id: &str,
+        at_us: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn revoke_key(
         &self,
         tenant: TenantId,
@@ -286,6 +303,13 @@ impl EventLog for Storage {
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
         dispatch!(self, s => s.replay(visit))
     }
+    async fn count_stored_before(
+        &self,
+        tenant: TenantId,
+        before_us: i64,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_stored_before(tenant, before_us).await)
+    }
     fn scan_tenant(
         &self,
         tenant: TenantId,
@@ -316,6 +340,9 @@ impl AccountStore for Storage {
     }
     async fn revoke_key(&self, tenant: TenantId, key_id: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_key(tenant, key_id).await)
+    }
+    async fn touch_key(&self, key_id: &str, at_us: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.touch_key(key_id, at_us).await)
     }
 }
 
@@ -380,6 +407,9 @@ impl PrivacyStore for Storage {
     async fn budget_spent(&self, tenant: TenantId, analyst: String) -> Result<f64, StoreError> {
         dispatch!(self, s => s.budget_spent(tenant, analyst).await)
     }
+    async fn dp_spent(&self, tenant: TenantId) -> Result<Vec<(String, f64)>, StoreError> {
+        dispatch!(self, s => s.dp_spent(tenant).await)
+    }
     async fn ledger(
         &self,
         tenant: TenantId,
@@ -415,6 +445,12 @@ impl AuditStore for Storage {
     }
     async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
         dispatch!(self, s => s.server_secret(purpose).await)
+    }
+    async fn rule_overrides(&self, tenant: i64) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.rule_overrides(tenant).await)
+    }
+    async fn set_rule_overrides(&self, tenant: i64, json: String) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_rule_overrides(tenant, json).await)
     }
     async fn insert_server_secret(&self, purpose: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
         dispatch!(self, s => s.insert_server_secret(purpose, sealed).await)

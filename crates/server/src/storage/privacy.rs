@@ -109,6 +109,11 @@ pub trait PrivacyStore: Send + Sync {
         tenant: TenantId,
         analyst: String,
     ) -> impl Future<Output = Result<f64, StoreError>> + Send;
+    /// What each analyst of the tenant has spent: (analyst key, ε spent).
+    fn dp_spent(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<(String, f64)>, StoreError>> + Send;
     /// Releases, newest first; one analyst's when `analyst` is given.
     fn ledger(
         &self,

@@ -122,6 +122,31 @@ impl AuditStore for SqliteStorage {
         .await
     }
 
+    async fn rule_overrides(&self, tenant: i64) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT rules FROM compliance_settings WHERE tenant_id = ?1",
+                    [tenant],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_rule_overrides(&self, tenant: i64, json: String) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO compliance_settings (tenant_id, rules) VALUES (?1, ?2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET rules = excluded.rules",
+                params![tenant, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let purpose = purpose.to_owned();
         self.read(move |conn| {

@@ -91,6 +91,7 @@ impl SqliteStorage {
         let conn = open_connection(&options.path, options.durability, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         // The index is derived data (rebuilt from the log if lost), so it never needs fsync.
         let index = open_connection(&index_path(&options.path), Durability::Process, false)?;
         index.execute_batch("PRAGMA journal_mode = WAL;")?;
@@ -230,10 +231,32 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         label: r.get(4)?,
         created_us: r.get(5)?,
         revoked_us: r.get(6)?,
+        expires_us: r.get(7)?,
+        last_used_us: r.get(8)?,
     })
 }
 
-const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us";
+const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us";
+
+/// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("api_keys", "expires_us", "INTEGER"),
+    ("api_keys", "last_used_us", "INTEGER"),
+];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let exists: bool = conn.query_row(
+            &format!("SELECT count(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 impl EventLog for SqliteStorage {
     async fn append(
@@ -325,6 +348,23 @@ impl EventLog for SqliteStorage {
         })
     }
 
+    async fn count_stored_before(
+        &self,
+        tenant: TenantId,
+        before_us: i64,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            // stored_us grows with seq, so the (tenant, seq) index bounds the scan.
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM statements WHERE tenant_id = ?1 AND stored_us < ?2",
+                params![tenant, before_us],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     fn shutdown(&self) {
         // Dropping the sender ends the writer's loop once the queue is drained.
         self.sender.lock().unwrap().take();
@@ -386,7 +426,7 @@ impl AccountStore for SqliteStorage {
         self.read(move |conn| {
             conn.execute(
                 &format!(
-                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     key.key_id,
@@ -395,7 +435,9 @@ impl AccountStore for SqliteStorage {
                     key.secret_sha256.as_slice(),
                     key.label,
                     key.created_us,
-                    key.revoked_us
+                    key.revoked_us,
+                    key.expires_us,
+                    key.last_used_us
                 ],
             )?;
             Ok(())
@@ -423,6 +465,18 @@ impl AccountStore for SqliteStorage {
             ))?;
             let rows = stmt.query_map([tenant], key_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn touch_key(&self, key_id: &str, at_us: i64) -> Result<(), StoreError> {
+        let key_id = key_id.to_owned();
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE api_keys SET last_used_us = ?2 WHERE key_id = ?1",
+                params![key_id, at_us],
+            )?;
+            Ok(())
         })
         .await
     }

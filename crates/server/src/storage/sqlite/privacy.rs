@@ -219,6 +219,16 @@ impl PrivacyStore for SqliteStorage {
         .await
     }
 
+    async fn dp_spent(&self, tenant: TenantId) -> Result<Vec<(String, f64)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT analyst, spent FROM dp_budgets WHERE tenant_id = ?1")?;
+            let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn ledger(
         &self,
         tenant: TenantId,

@@ -166,3 +166,7 @@ CREATE TABLE IF NOT EXISTS server_secrets (
     purpose  TEXT PRIMARY KEY,
     sealed   BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS compliance_settings (
+    tenant_id  INTEGER PRIMARY KEY,
+    rules      TEXT NOT NULL        -- rule id -> override, as JSON (learnpulse_compliance::rules)
+);
