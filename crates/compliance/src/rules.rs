@@ -103,6 +103,8 @@ pub struct KeyFacts {
     pub last_used_us: Option<i64>,
     pub expires_us: Option<i64>,
     pub revoked: bool,
+    /// Limited to some groups (classes).
+    pub scoped: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -261,6 +263,22 @@ pub fn catalogue() -> Vec<RuleDef> {
             severity: Low,
             remediation: "Confirm the export was expected.",
             params: json!({"from_hour_utc": 0, "to_hour_utc": 5}),
+        },
+        RuleDef {
+            id: "ferpa.outside_groups",
+            title: "A teacher or tutor tried to read learners outside their groups",
+            provision: "FERPA 34 CFR 99.31(a)(1)(i)(A) (legitimate educational interest)",
+            severity: High,
+            remediation: "Ask why; the reads were refused, repeated attempts suggest a misused key.",
+            params: json!({}),
+        },
+        RuleDef {
+            id: "ferpa.unscoped_teacher_keys",
+            title: "Teacher or tutor keys that see the whole tenant",
+            provision: "FERPA 34 CFR 99.31(a)(1)(ii) (reasonable methods to limit access)",
+            severity: Low,
+            remediation: "Issue teacher and tutor keys with the groups they teach.",
+            params: json!({}),
         },
         RuleDef {
             id: "ferpa.reidentification_burst",
@@ -535,6 +553,37 @@ fn check(id: &str, f: &Facts, params: &Value) -> Option<(Vec<String>, String)> {
             some(
                 s,
                 format!("{n} keys read statements between {from:02}:00 and {to:02}:00 UTC"),
+            )
+        }
+        "ferpa.outside_groups" => {
+            let mut s: Vec<String> = f
+                .recent_access
+                .iter()
+                .filter(|(_, _, action, _)| action == "access.denied")
+                .map(|(_, actor, _, _)| actor.clone())
+                .collect();
+            let attempts = s.len();
+            s.sort();
+            s.dedup();
+            let n = s.len();
+            some(
+                s,
+                format!(
+                    "{attempts} refused reads outside their groups by {n} keys in the last day"
+                ),
+            )
+        }
+        "ferpa.unscoped_teacher_keys" => {
+            let s: Vec<String> = f
+                .keys
+                .iter()
+                .filter(|k| !k.revoked && !k.scoped && (k.role == "teacher" || k.role == "tutor"))
+                .map(|k| k.key_id.clone())
+                .collect();
+            let n = s.len();
+            some(
+                s,
+                format!("{n} live teacher or tutor keys are not limited to groups"),
             )
         }
         "ferpa.reidentification_burst" => {

@@ -38,6 +38,7 @@ fn compliant() -> Facts {
             last_used_us: Some(NOW - DAY_US),
             expires_us: Some(NOW + 30 * DAY_US),
             revoked: false,
+            scoped: false,
         }],
         audit_chain: Ok(1_000),
         dp_budgets: vec![BudgetFacts {
@@ -130,6 +131,25 @@ fn breakers() -> Vec<(&'static str, Breaker)> {
             let three_am = NOW - NOW.rem_euclid(24 * HOUR_US) + 3 * HOUR_US;
             f.recent_access
                 .push((three_am, "lpk_i".into(), "statements.query".into(), None))
+        }),
+        ("ferpa.outside_groups", |f| {
+            f.recent_access.push((
+                NOW,
+                "lpk_t".into(),
+                "access.denied".into(),
+                Some("p1_x".into()),
+            ))
+        }),
+        ("ferpa.unscoped_teacher_keys", |f| {
+            f.keys.push(KeyFacts {
+                key_id: "lpk_t".into(),
+                role: "teacher".into(),
+                created_us: NOW,
+                last_used_us: Some(NOW),
+                expires_us: None,
+                revoked: false,
+                scoped: false,
+            })
         }),
         ("ferpa.reidentification_burst", |f| {
             for _ in 0..11 {

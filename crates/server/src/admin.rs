@@ -115,6 +115,9 @@ pub struct NewKey {
     /// Days until the key stops working; absent: it never expires (the compliance report flags
     /// admin keys without an expiry).
     pub expires_in_days: Option<u32>,
+    /// For teacher and tutor keys: the groups (classes) the key may see. Absent: the whole
+    /// tenant (the compliance report flags unscoped teacher keys).
+    pub groups: Option<Vec<String>>,
 }
 
 /// An API key without its secret.
@@ -127,6 +130,7 @@ pub struct KeyInfo {
     pub revoked_us: Option<i64>,
     pub expires_us: Option<i64>,
     pub last_used_us: Option<i64>,
+    pub groups: Option<Vec<String>>,
 }
 
 /// Create an API key in the caller's tenant.
@@ -145,12 +149,21 @@ async fn create_key(
     let expires_us = req
         .expires_in_days
         .map(|d| crate::storage::now_us() + i64::from(d) * 86_400_000_000);
-    let key = crate::auth::issue_key_expiring(
+    if req.groups.is_some() && !matches!(req.role, Role::Teacher | Role::Tutor) {
+        return Err(ApiError::bad_request(
+            "groups",
+            "only teacher and tutor keys are scoped to groups",
+        ));
+    }
+    let key = crate::auth::issue_key_with(
         &state.storage,
         caller.tenant,
-        req.role,
-        req.label,
-        expires_us,
+        crate::auth::KeySpec {
+            role: req.role,
+            label: req.label,
+            expires_us,
+            groups: req.groups,
+        },
     )
     .await?;
     tracing::info!(key = %key.key_id, role = key.role.as_str(), by = %caller.key_id, "API key created");
@@ -185,6 +198,7 @@ async fn list_keys(
                 revoked_us: k.revoked_us,
                 expires_us: k.expires_us,
                 last_used_us: k.last_used_us,
+                groups: k.groups,
             })
             .collect(),
     ))

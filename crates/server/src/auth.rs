@@ -72,9 +72,20 @@ pub struct Caller {
     pub tenant: TenantId,
     pub key_id: String,
     pub role: Role,
+    /// The groups (classes) this key may see; `None`: the whole tenant.
+    pub groups: Option<Vec<String>>,
 }
 
 impl Caller {
+    /// May this key see a learner working in `groups`? A key scoped to groups sees the learners
+    /// of those groups only (FERPA: legitimate educational interest).
+    pub fn sees_any<'a>(&self, mut groups: impl Iterator<Item = &'a String>) -> bool {
+        match &self.groups {
+            None => true,
+            Some(mine) => groups.any(|g| mine.contains(g)),
+        }
+    }
+
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
         let tenant_ok = action != Action::ManageTenants || self.tenant == OPERATOR_TENANT;
         if allowed(self.role, action) && tenant_ok {
@@ -100,31 +111,54 @@ pub struct IssuedKey {
     pub role: Role,
     /// When the key stops working (microseconds since the epoch); absent: never.
     pub expires_us: Option<i64>,
+    /// The groups the key may see; absent: the whole tenant.
+    pub groups: Option<Vec<String>>,
 }
 
 fn sha256(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Creates and stores a new key that does not expire; returns it with its secret (the only time
-/// the secret exists).
+/// What a new key is.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    pub role: Role,
+    pub label: Option<String>,
+    /// When it stops working; `None`: never.
+    pub expires_us: Option<i64>,
+    /// The groups a teacher or tutor key may see; `None`: the whole tenant.
+    pub groups: Option<Vec<String>>,
+}
+
+/// Creates and stores a new tenant-wide key that does not expire; returns it with its secret
+/// (the only time the secret exists).
 pub async fn issue_key(
     storage: &Storage,
     tenant: TenantId,
     role: Role,
     label: Option<String>,
 ) -> Result<IssuedKey, StoreError> {
-    issue_key_expiring(storage, tenant, role, label, None).await
+    let spec = KeySpec {
+        role,
+        label,
+        expires_us: None,
+        groups: None,
+    };
+    issue_key_with(storage, tenant, spec).await
 }
 
-/// Creates and stores a new key that stops working at `expires_us` (when given).
-pub async fn issue_key_expiring(
+/// Creates and stores a new key as `spec` says.
+pub async fn issue_key_with(
     storage: &Storage,
     tenant: TenantId,
-    role: Role,
-    label: Option<String>,
-    expires_us: Option<i64>,
+    spec: KeySpec,
 ) -> Result<IssuedKey, StoreError> {
+    let KeySpec {
+        role,
+        label,
+        expires_us,
+        groups,
+    } = spec;
     let mut id_bytes = [0u8; 8];
     let mut secret_bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut id_bytes);
@@ -142,6 +176,7 @@ pub async fn issue_key_expiring(
             revoked_us: None,
             expires_us,
             last_used_us: None,
+            groups: groups.clone(),
         })
         .await?;
     Ok(IssuedKey {
@@ -151,6 +186,7 @@ pub async fn issue_key_expiring(
         tenant_id: tenant,
         role,
         expires_us,
+        groups,
     })
 }
 
@@ -284,6 +320,7 @@ impl FromRequestParts<AppState> for Caller {
             tenant: record.tenant_id,
             key_id: record.key_id,
             role: record.role,
+            groups: record.groups,
         })
     }
 }

@@ -135,6 +135,7 @@ pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreEr
             last_used_us: k.last_used_us,
             expires_us: k.expires_us,
             revoked: k.revoked_us.is_some(),
+            scoped: k.groups.is_some(),
         })
         .collect();
     let dp_budgets = state

@@ -59,11 +59,25 @@ async fn get_learner(
         Some(subject),
         serde_json::json!({"found": learner.is_some(), "cognitive_data": cognitive}),
     );
-    learner
-        .map(|l| Json(learner_view(&l, cognitive)))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
-        })
+    let learner = learner.ok_or_else(|| {
+        ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
+    })?;
+    if !caller.sees_any(learner.groups.iter()) {
+        return Err(denied(&state, &caller, learner.learner.clone()));
+    }
+    Ok(Json(learner_view(&learner, cognitive)))
+}
+
+/// A key scoped to groups asked for a learner or group outside them: refused, and audited (the
+/// compliance rule `ferpa.outside_groups` reports such attempts).
+fn denied(state: &AppState, caller: &Caller, subject: String) -> ApiError {
+    state.audit.access(
+        caller,
+        "access.denied",
+        Some(subject),
+        serde_json::json!({"reason": "outside the key's groups", "groups": caller.groups}),
+    );
+    ApiError::forbidden("this key may only see the learners of its own groups")
 }
 
 /// A learner's state as a role may see it. Cognitive data (the load index, its signals, the
@@ -130,6 +144,9 @@ async fn group_overview(
     Path(id): Path<String>,
 ) -> Result<Json<GroupOverview>, ApiError> {
     caller.require(Action::ReadLearners)?;
+    if !caller.sees_any(std::iter::once(&id)) {
+        return Err(denied(&state, &caller, id));
+    }
     let cognitive = state
         .privacy
         .tenant(&state.storage, caller.tenant)
@@ -238,7 +255,12 @@ async fn stream(
             .map(|_| privacy.consent_key(filter.learner.as_deref().unwrap_or_default())),
         serde_json::json!({"group": filter.group, "cognitive_data": cognitive}),
     );
-    let filter = (filter, learner_keys);
+    if let Some(group) = &filter.group
+        && !caller.sees_any(std::iter::once(group))
+    {
+        return Err(denied(&state, &caller, group.clone()));
+    }
+    let filter = (filter, learner_keys, caller.clone());
     let receiver = state.hub.subscribe();
     let shutdown = state.shutdown.clone();
     let tenant = caller.tenant;
@@ -255,7 +277,10 @@ async fn stream(
                     _ = shutdown.wait_for(|stop| *stop) => return None,
                 };
                 match next {
-                    Ok(update) if matches(&update, tenant, &filter.1, &filter.0) => {
+                    Ok(update)
+                        if matches(&update, tenant, &filter.1, &filter.0)
+                            && filter.2.sees_any(update.state.groups.iter()) =>
+                    {
                         let data = serde_json::json!({
                             "tenant": update.tenant,
                             "seq": update.seq,

@@ -20,6 +20,23 @@ async fn report(app: &TestApp, token: &str) -> Value {
     app.get_json("/v1/compliance/report", token).await
 }
 
+/// A key of `role` limited to `groups`.
+async fn scoped_key(app: &TestApp, role: &str, groups: &[&str]) -> String {
+    let r = app
+        .client
+        .post(app.url("/v1/admin/keys"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"role": role, "groups": groups}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn fired(report: &Value) -> Vec<String> {
     report["findings"]
         .as_array()
@@ -34,7 +51,7 @@ async fn rules_fire_on_what_the_tenant_does() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
     let dpo = app.key(&app.admin, "dpo").await;
-    let teacher = app.key(&app.admin, "teacher").await;
+    let teacher = scoped_key(&app, "teacher", &["class-7b"]).await;
     assert_eq!(
         app.get("/v1/compliance/report", &teacher).await.status(),
         403
@@ -189,5 +206,54 @@ async fn keys_can_expire_and_expired_keys_stop_working() {
         bootstrap["last_used_us"].is_i64(),
         "use is recorded: {bootstrap}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_teacher_cannot_read_outside_their_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let mut other = answered("zed", "q1", true);
+    other["context"]["extensions"]["https://learnpulse.dev/xapi/ext/group"] = json!("class-9");
+    let batch = json!([answered("ada", "q1", true), other]);
+    assert_eq!(app.post_statements(&app.admin, &batch).await.status(), 200);
+    let teacher = scoped_key(&app, "teacher", &["class-7b"]).await;
+
+    assert_eq!(app.get("/v1/learners/ada", &teacher).await.status(), 200);
+    assert_eq!(app.get("/v1/learners/zed", &teacher).await.status(), 403);
+    assert_eq!(
+        app.get("/v1/groups/class-9/overview", &teacher)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.get("/v1/stream?group=class-9", &teacher).await.status(),
+        403
+    );
+    let overview: Value = app.get_json("/v1/groups/class-7b/overview", &teacher).await;
+    assert_eq!(overview["learners"].as_array().unwrap().len(), 1);
+    // An unscoped key still sees both; admins cannot scope admin keys.
+    assert_eq!(app.get("/v1/learners/zed", &app.admin).await.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/v1/admin/keys"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"role": "admin", "groups": ["class-9"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await["field"], "groups");
+
+    // The refused attempts are a compliance finding naming the key.
+    let dpo = app.key(&app.admin, "dpo").await;
+    let r = report(&app, &dpo).await;
+    let finding = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "ferpa.outside_groups")
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(finding["subjects"][0], teacher.split('.').next().unwrap());
     app.stop().await;
 }

@@ -183,6 +183,8 @@ pub struct ApiKeyRecord {
     pub expires_us: Option<i64>,
     /// Last successful use, recorded at most once per key-cache period (10 s).
     pub last_used_us: Option<i64>,
+    /// The groups (classes) a teacher or tutor key may see; `None`: the whole tenant.
+    pub groups: Option<Vec<String>>,
 }
 
 /// The durable, ordered, tenant-scoped statement log.

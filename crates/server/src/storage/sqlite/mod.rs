@@ -233,15 +233,19 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         revoked_us: r.get(6)?,
         expires_us: r.get(7)?,
         last_used_us: r.get(8)?,
+        groups: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
 
-const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us";
+const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us, groups";
 
 /// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("api_keys", "expires_us", "INTEGER"),
     ("api_keys", "last_used_us", "INTEGER"),
+    ("api_keys", "groups", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -426,7 +430,7 @@ impl AccountStore for SqliteStorage {
         self.read(move |conn| {
             conn.execute(
                 &format!(
-                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
                 params![
                     key.key_id,
@@ -437,7 +441,8 @@ impl AccountStore for SqliteStorage {
                     key.created_us,
                     key.revoked_us,
                     key.expires_us,
-                    key.last_used_us
+                    key.last_used_us,
+                    key.groups.as_ref().map(|g| serde_json::to_string(g).expect("strings serialise"))
                 ],
             )?;
             Ok(())
