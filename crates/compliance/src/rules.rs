@@ -73,6 +73,8 @@ pub struct Facts {
     pub recent_access: Vec<(i64, String, String, Option<String>)>,
     /// Times of failed authentications against the tenant's keys in the last day.
     pub failed_auth_us: Vec<i64>,
+    /// Data-subject requests still open: (kind, request id, deadline).
+    pub open_requests: Vec<(String, i64, i64)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -166,6 +168,22 @@ pub fn catalogue() -> Vec<RuleDef> {
             provision: "GDPR Art. 5(1)(c) and Art. 25 (minimisation, privacy by design)",
             severity: High,
             remediation: "Turn on redact_free_text, add the names to the roster, and erase or redact the statements listed.",
+            params: json!({}),
+        },
+        RuleDef {
+            id: "gdpr.erasure_overdue",
+            title: "An erasure request not completed in time",
+            provision: "GDPR Art. 17(1) and Art. 12(3) (without undue delay, within one month)",
+            severity: Critical,
+            remediation: "Complete the erasure now (POST /v1/compliance/requests) and tell the learner.",
+            params: json!({}),
+        },
+        RuleDef {
+            id: "gdpr.access_overdue",
+            title: "An access request not answered in time",
+            provision: "GDPR Art. 15 and Art. 12(3)",
+            severity: High,
+            remediation: "Answer the access request now and tell the learner why it was late.",
             params: json!({}),
         },
         RuleDef {
@@ -391,6 +409,21 @@ fn check(id: &str, f: &Facts, params: &Value) -> Option<(Vec<String>, String)> {
                     kinds.join(", ")
                 ),
             )
+        }
+        "gdpr.erasure_overdue" | "gdpr.access_overdue" => {
+            let kind = if id == "gdpr.erasure_overdue" {
+                "erasure"
+            } else {
+                "access"
+            };
+            let s: Vec<String> = f
+                .open_requests
+                .iter()
+                .filter(|(k, _, deadline)| k == kind && *deadline < f.now_us)
+                .map(|(_, request, _)| format!("request {request}"))
+                .collect();
+            let n = s.len();
+            some(s, format!("{n} {kind} requests are past their deadline"))
         }
         "gdpr.pseudonymisation_off" => f.policy.keep_raw_identity.then(|| {
             (

@@ -64,6 +64,8 @@ fn compliant() -> Facts {
             )])
             .collect(),
         failed_auth_us: vec![NOW - 5 * HOUR_US, NOW - HOUR_US],
+        // Received yesterday, due in a month.
+        open_requests: vec![("erasure".into(), 1, NOW + 29 * DAY_US)],
     }
 }
 
@@ -89,6 +91,12 @@ fn breakers() -> Vec<(&'static str, Breaker)> {
         ("gdpr.retention", |f| f.events_past_retention = 12),
         ("gdpr.unredacted_free_text", |f| {
             f.unredacted = vec![("0190-id".into(), vec!["EMAIL_ADDRESS".into()])]
+        }),
+        ("gdpr.erasure_overdue", |f| {
+            f.open_requests[0].2 = NOW - DAY_US
+        }),
+        ("gdpr.access_overdue", |f| {
+            f.open_requests.push(("access".into(), 2, NOW - 1))
         }),
         ("gdpr.pseudonymisation_off", |f| {
             f.policy.keep_raw_identity = true

@@ -249,6 +249,11 @@ impl Engine {
         self.learners.len()
     }
 
+    /// Removes a learner's state (erasure). Item norms, which aggregate every learner, stay.
+    pub fn forget(&mut self, learner: &str) -> bool {
+        self.learners.remove(learner).is_some()
+    }
+
     /// Carries a learner's history over to a new id: when `learner` is unknown and one of
     /// `previous` is known, that state becomes `learner`'s. This is how a pseudonym-key rotation
     /// keeps one history per learner. Returns whether a history moved.

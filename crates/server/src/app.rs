@@ -100,6 +100,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::privacy::routes::router())
         .merge(crate::analytics::router())
         .merge(crate::compliance::router())
+        .merge(crate::subject_requests::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }

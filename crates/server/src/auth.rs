@@ -44,6 +44,8 @@ pub enum Action {
     QueryAnalytics,
     /// Read the compliance report and the rule overrides.
     ReadCompliance,
+    /// Answer data-subject requests (access, erasure).
+    HandleSubjectRequests,
 }
 
 /// The permission table.
@@ -60,6 +62,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         Reidentify => role == Dpo,
         QueryAnalytics => role == Researcher,
         ReadCompliance => matches!(role, Admin | Dpo),
+        HandleSubjectRequests => role == Dpo,
     }
 }
 

@@ -174,8 +174,17 @@ pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreEr
             ));
         }
     }
+    let open_requests = state
+        .storage
+        .requests(tenant)
+        .await?
+        .into_iter()
+        .filter(|r| r.completed_us.is_none())
+        .map(|r| (r.kind, r.id, r.deadline_us))
+        .collect();
     Ok(Facts {
         now_us: now,
+        open_requests,
         policy: PolicyFacts {
             keep_raw_identity: p.keep_raw_identity,
             redact_free_text: p.redact_free_text,
@@ -262,7 +271,7 @@ pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, 
         "keys": facts.keys.iter().filter(|k| !k.revoked).count(),
         "analysts": facts.dp_budgets.len(),
         "audit_events_last_day": facts.recent_access.len(),
-        "data_subject_requests": "not implemented yet",
+        "open_data_subject_requests": facts.open_requests.len(),
     });
     Ok(Report {
         tenant,

@@ -22,6 +22,7 @@
 //! - [`admin`]: tenants and keys over HTTP.
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
+//! - [`subject_requests`]: GDPR access and erasure requests across every store.
 //! - [`config`]: the configuration file's shape and defaults.
 //! - [`model_file`]: fitted knowledge-tracing parameters on disk.
 //! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
@@ -45,6 +46,7 @@ pub mod privacy;
 pub mod problem;
 pub mod simulator;
 pub mod storage;
+pub mod subject_requests;
 pub mod xapi;
 
 pub use app::{Server, shutdown_signal};

@@ -84,6 +84,15 @@ impl LearnerHub {
         );
     }
 
+    /// Drops these learners' states (erasure); returns how many were held.
+    pub fn forget(&self, tenant: TenantId, learners: &[String]) -> usize {
+        let mut engines = self.engines.write().unwrap();
+        let Some(engine) = engines.get_mut(&tenant) else {
+            return 0;
+        };
+        learners.iter().filter(|l| engine.forget(l)).count()
+    }
+
     pub fn learner(&self, tenant: TenantId, learner: &str) -> Option<LearnerState> {
         self.engines
             .read()

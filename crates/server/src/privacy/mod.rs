@@ -112,6 +112,28 @@ impl TenantState {
         agent
     }
 
+    /// Forgets these learners' consent records in memory (erasure; storage is done apart).
+    pub fn forget_consents(&self, learners: &[String]) {
+        let mut consents = self.consents.write().unwrap();
+        for l in learners {
+            consents.remove(l);
+        }
+    }
+
+    /// The identifiers under which a learner's data may be held: their pseudonyms under every
+    /// key (or the pseudonym given), and the raw id too when the tenant keeps raw identities.
+    pub fn identifiers(&self, id: &str) -> Vec<String> {
+        let mut out = if looks_like_pseudonym(id) {
+            vec![id.to_owned()]
+        } else {
+            self.pseudonymiser.all(id)
+        };
+        if self.policy.keep_raw_identity && !looks_like_pseudonym(id) {
+            out.push(id.to_owned());
+        }
+        out
+    }
+
     /// Every consent record: (learner pseudonym, record).
     pub fn consents(&self) -> Vec<(String, ConsentRecord)> {
         let consents = self.consents.read().unwrap();

@@ -7,6 +7,23 @@ use learnpulse_compliance::audit::{Checkpoint, Entry};
 
 use super::StoreError;
 
+/// A data-subject request (GDPR Art. 15 access, Art. 17 erasure).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SubjectRequest {
+    pub id: i64,
+    pub tenant: i64,
+    /// `access` or `erasure`.
+    pub kind: String,
+    /// The learner's pseudonym.
+    pub learner: String,
+    pub received_us: i64,
+    /// One month after receipt (Art. 12(3)).
+    pub deadline_us: i64,
+    pub completed_us: Option<i64>,
+    /// What was done, as JSON text.
+    pub summary: Option<String>,
+}
+
 pub trait AuditStore: Send + Sync {
     /// The last entry's sequence number and hash.
     fn audit_head(
@@ -41,6 +58,33 @@ pub trait AuditStore: Send + Sync {
         tenant: i64,
         json: String,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Entries of one tenant whose subject is one of `subjects`, in order.
+    fn audit_entries_about(
+        &self,
+        tenant: i64,
+        subjects: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+    /// Records a data-subject request as received; returns its id.
+    fn open_request(
+        &self,
+        request: SubjectRequest,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn complete_request(
+        &self,
+        id: i64,
+        summary: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// After an erasure: the tenant's requests about these learners keep their kind and dates but
+    /// no longer name them (the audit chain links request and pseudonym).
+    fn unname_requests(
+        &self,
+        tenant: i64,
+        learners: Vec<String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn requests(
+        &self,
+        tenant: i64,
+    ) -> impl Future<Output = Result<Vec<SubjectRequest>, StoreError>> + Send;
     fn insert_server_secret(
         &self,
         purpose: &str,

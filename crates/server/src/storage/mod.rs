@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use learnpulse_core::LearningEvent;
 
-pub use audit::AuditStore;
+pub use audit::{AuditStore, SubjectRequest};
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
 pub use sqlite::SqliteStorage;
 
@@ -67,6 +67,15 @@ pub struct NewStatement {
     /// What its placeholders replaced, sealed under the tenant's vault key (when the tenant keeps
     /// a vault); stored in the statement's own transaction.
     pub vault: Option<Vec<u8>>,
+}
+
+/// What an erasure removed from the event log and its satellites.
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
+pub struct Erased {
+    pub statements: u64,
+    pub vault_entries: u64,
+    pub actors: u64,
+    pub index_rows: u64,
 }
 
 /// One committed statement, as the post-commit hook sees it.
@@ -225,6 +234,15 @@ pub trait EventLog: Send + Sync {
     fn scan_tenant(&self, tenant: TenantId, visit: &mut dyn FnMut(&str))
     -> Result<u64, StoreError>;
 
+    /// Removes a learner from the log: their statements and every statement whose JSON holds one
+    /// of `needles`, their interned actor rows (`actor_ifis`), vault entries and index rows.
+    fn erase_learner(
+        &self,
+        tenant: TenantId,
+        needles: Vec<String>,
+        actor_ifis: Vec<String>,
+    ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
+
     /// How many of the tenant's statements were stored before `before_us` (retention).
     fn count_stored_before(
         &self,
@@ -305,6 +323,14 @@ impl EventLog for Storage {
     fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
         dispatch!(self, s => s.replay(visit))
     }
+    async fn erase_learner(
+        &self,
+        tenant: TenantId,
+        needles: Vec<String>,
+        actor_ifis: Vec<String>,
+    ) -> Result<Erased, StoreError> {
+        dispatch!(self, s => s.erase_learner(tenant, needles, actor_ifis).await)
+    }
     async fn count_stored_before(
         &self,
         tenant: TenantId,
@@ -380,6 +406,20 @@ impl PrivacyStore for Storage {
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_consent(tenant, learner, record_json, by_key).await)
     }
+    async fn consent_history(
+        &self,
+        tenant: TenantId,
+        learner: String,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        dispatch!(self, s => s.consent_history(tenant, learner).await)
+    }
+    async fn erase_consents(
+        &self,
+        tenant: TenantId,
+        learners: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.erase_consents(tenant, learners).await)
+    }
     async fn vault_entry(
         &self,
         tenant: TenantId,
@@ -447,6 +487,25 @@ impl AuditStore for Storage {
     }
     async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
         dispatch!(self, s => s.server_secret(purpose).await)
+    }
+    async fn audit_entries_about(
+        &self,
+        tenant: i64,
+        subjects: Vec<String>,
+    ) -> Result<Vec<learnpulse_compliance::audit::Entry>, StoreError> {
+        dispatch!(self, s => s.audit_entries_about(tenant, subjects).await)
+    }
+    async fn open_request(&self, request: SubjectRequest) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.open_request(request).await)
+    }
+    async fn complete_request(&self, id: i64, summary: String) -> Result<(), StoreError> {
+        dispatch!(self, s => s.complete_request(id, summary).await)
+    }
+    async fn unname_requests(&self, tenant: i64, learners: Vec<String>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.unname_requests(tenant, learners).await)
+    }
+    async fn requests(&self, tenant: i64) -> Result<Vec<SubjectRequest>, StoreError> {
+        dispatch!(self, s => s.requests(tenant).await)
     }
     async fn rule_overrides(&self, tenant: i64) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.rule_overrides(tenant).await)

@@ -82,6 +82,18 @@ pub trait PrivacyStore: Send + Sync {
         record_json: String,
         by_key: String,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every change of a learner's consent record: (record JSON, by key, at).
+    fn consent_history(
+        &self,
+        tenant: TenantId,
+        learner: String,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64)>, StoreError>> + Send;
+    /// Removes the consent records and their history of these learners; returns rows removed.
+    fn erase_consents(
+        &self,
+        tenant: TenantId,
+        learners: Vec<String>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn vault_entry(
         &self,
         tenant: TenantId,

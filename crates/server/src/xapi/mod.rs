@@ -503,16 +503,14 @@ async fn get_statements(
         cursor,
     };
     // The audit holds pseudonyms only: a raw identity (a tenant that keeps them) is not copied.
+    // The audit names the agent by pseudonym only; a raw identity (a tenant that keeps them) is
+    // not copied.
     let audited_agent = query.agent.as_deref().map(|ifi| {
-        let pseudonymous = ifi.starts_with(&format!(
+        ifi.strip_prefix(&format!(
             "account:{}|",
             learnpulse_privacy::pipeline::PSEUDONYM_HOME
-        ));
-        if pseudonymous {
-            ifi
-        } else {
-            "(a raw identity)"
-        }
+        ))
+        .unwrap_or("(a raw identity)")
     });
     let audited = json!({"agent": audited_agent, "verb": query.verb, "activity": query.activity});
     let page = state.storage.query(caller.tenant, query).await?;

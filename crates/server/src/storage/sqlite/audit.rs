@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStorage;
 use crate::storage::StoreError;
-use crate::storage::audit::AuditStore;
+use crate::storage::audit::{AuditStore, SubjectRequest};
 
 fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     bytes.try_into().map_err(|_| {
@@ -115,6 +115,87 @@ impl AuditStore for SqliteStorage {
                     hash: hash_of(r.get(1)?)?,
                     at_us: r.get(2)?,
                     signature: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn audit_entries_about(
+        &self,
+        tenant: i64,
+        subjects: Vec<String>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.audit_entries(after, 10_000, Some(tenant)).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            out.extend(page.into_iter().filter(|e| {
+                e.event
+                    .subject
+                    .as_ref()
+                    .is_some_and(|s| subjects.contains(s))
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn open_request(&self, r: SubjectRequest) -> Result<i64, StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO subject_requests (tenant_id, kind, learner, received_us, deadline_us) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.tenant, r.kind, r.learner, r.received_us, r.deadline_us],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn complete_request(&self, id: i64, summary: String) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE subject_requests SET completed_us = ?2, summary = ?3 WHERE id = ?1",
+                params![id, crate::storage::now_us(), summary],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unname_requests(&self, tenant: i64, learners: Vec<String>) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute_batch("PRAGMA secure_delete = ON")?;
+            for l in &learners {
+                conn.execute(
+                    "UPDATE subject_requests SET learner = '(erased)' WHERE tenant_id = ?1 AND learner = ?2",
+                    params![tenant, l],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn requests(&self, tenant: i64) -> Result<Vec<SubjectRequest>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, tenant_id, kind, learner, received_us, deadline_us, completed_us, summary \
+                 FROM subject_requests WHERE tenant_id = ?1 ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([tenant], |r| {
+                Ok(SubjectRequest {
+                    id: r.get(0)?,
+                    tenant: r.get(1)?,
+                    kind: r.get(2)?,
+                    learner: r.get(3)?,
+                    received_us: r.get(4)?,
+                    deadline_us: r.get(5)?,
+                    completed_us: r.get(6)?,
+                    summary: r.get(7)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

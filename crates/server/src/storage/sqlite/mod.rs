@@ -17,11 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, ApiKeyRecord, CommitHook, Durability, EventLog, NewStatement, Role,
+    AccountStore, ApiKeyRecord, CommitHook, Durability, Erased, EventLog, NewStatement, Role,
     StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
 use background::{Checkpointer, Indexer, Watermark};
-use writer::{AppendRequest, Writer};
+use writer::{AppendRequest, EraseRequest, Request, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const INDEX_SCHEMA: &str = include_str!("index_schema.sql");
@@ -39,7 +39,7 @@ pub struct SqliteOptions {
 
 pub struct SqliteStorage {
     options: SqliteOptions,
-    sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
     indexer: Mutex<Option<Indexer>>,
@@ -122,6 +122,13 @@ impl SqliteStorage {
         // that I/O would stall every request queued behind it. A second thread does it.
         // When the WAL starts over, its file is cut back to 64 MiB.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
+        // Erasures run on this connection: the index file is attached so that its rows go too,
+        // and deleted content is overwritten rather than left in free pages.
+        conn.execute(
+            "ATTACH DATABASE ?1 AS idx",
+            [index_path(&options.path).to_string_lossy()],
+        )?;
+        conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let writer = Writer::new(conn, hook, options.max_batch_statements)?;
         let mut wal = options.path.clone().into_os_string();
         wal.push("-wal");
@@ -273,11 +280,11 @@ impl EventLog for SqliteStorage {
             sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
         let (reply, wait) = oneshot::channel();
         sender
-            .send(AppendRequest {
+            .send(Request::Append(AppendRequest {
                 tenant,
                 statements,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         wait.await
@@ -350,6 +357,29 @@ impl EventLog for SqliteStorage {
             }
             Ok(n)
         })
+    }
+
+    async fn erase_learner(
+        &self,
+        tenant: TenantId,
+        needles: Vec<String>,
+        actor_ifis: Vec<String>,
+    ) -> Result<Erased, StoreError> {
+        let sender = self.sender.lock().unwrap().clone();
+        let sender =
+            sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
+        let (reply, wait) = oneshot::channel();
+        sender
+            .send(Request::Erase(EraseRequest {
+                tenant,
+                needles,
+                actor_ifis,
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     async fn count_stored_before(

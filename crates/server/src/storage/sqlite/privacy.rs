@@ -130,6 +130,46 @@ impl PrivacyStore for SqliteStorage {
         .await
     }
 
+    async fn consent_history(
+        &self,
+        tenant: TenantId,
+        learner: String,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT record, by_key, at_us FROM consent_changes WHERE tenant_id = ?1 AND learner = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![tenant, learner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn erase_consents(
+        &self,
+        tenant: TenantId,
+        learners: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            conn.execute_batch("PRAGMA secure_delete = ON")?;
+            let tx = conn.unchecked_transaction()?;
+            let mut n = 0;
+            for l in &learners {
+                n += tx.execute(
+                    "DELETE FROM consents WHERE tenant_id = ?1 AND learner = ?2",
+                    params![tenant, l],
+                )?;
+                n += tx.execute(
+                    "DELETE FROM consent_changes WHERE tenant_id = ?1 AND learner = ?2",
+                    params![tenant, l],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn vault_entry(
         &self,
         tenant: TenantId,

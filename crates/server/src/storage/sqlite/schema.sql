@@ -170,3 +170,16 @@ CREATE TABLE IF NOT EXISTS compliance_settings (
     tenant_id  INTEGER PRIMARY KEY,
     rules      TEXT NOT NULL        -- rule id -> override, as JSON (learnpulse_compliance::rules)
 );
+
+-- Data-subject requests (GDPR Art. 15 access, Art. 17 erasure): recorded when received, completed
+-- when answered; the answer itself is never stored (an access archive would be a copy of the data).
+CREATE TABLE IF NOT EXISTS subject_requests (
+    id            INTEGER PRIMARY KEY,
+    tenant_id     INTEGER NOT NULL,
+    kind          TEXT NOT NULL,      -- 'access' | 'erasure'
+    learner       TEXT NOT NULL,      -- pseudonym
+    received_us   INTEGER NOT NULL,
+    deadline_us   INTEGER NOT NULL,
+    completed_us  INTEGER,
+    summary       TEXT
+);

@@ -13,12 +13,30 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::super::{CommitHook, Committed, NewStatement, StoreError, TenantId, now_us};
+use super::super::{CommitHook, Committed, Erased, NewStatement, StoreError, TenantId, now_us};
 
 pub(super) struct AppendRequest {
     pub tenant: TenantId,
     pub statements: Vec<NewStatement>,
     pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Removes a learner's statements (theirs, and every other that names them), their actor row,
+/// vault entries and index rows. Runs on the writer thread, between group commits, because
+/// the writer's interned ids must forget the actor too.
+pub(super) struct EraseRequest {
+    pub tenant: TenantId,
+    /// Strings whose presence in a statement's JSON means the statement names the learner
+    /// (their pseudonyms under every key version, or quoted raw identifiers).
+    pub needles: Vec<String>,
+    /// Their actor identifiers as the log interns them.
+    pub actor_ifis: Vec<String>,
+    pub reply: oneshot::Sender<Result<Erased, StoreError>>,
+}
+
+pub(super) enum Request {
+    Append(AppendRequest),
+    Erase(EraseRequest),
 }
 
 const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
@@ -116,21 +134,115 @@ impl Writer {
     }
 
     /// Runs until every sender is dropped, then returns (everything received has been committed).
-    pub fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         while let Some(first) = rx.blocking_recv() {
+            let first = match first {
+                Request::Append(a) => a,
+                Request::Erase(e) => {
+                    self.erase(e);
+                    continue;
+                }
+            };
             let mut size = first.statements.len();
             let mut batch = vec![first];
+            let mut erase_next = None;
             while size < self.max_batch_statements {
                 match rx.try_recv() {
-                    Ok(req) => {
+                    Ok(Request::Append(req)) => {
                         size += req.statements.len();
                         batch.push(req);
+                    }
+                    Ok(Request::Erase(e)) => {
+                        erase_next = Some(e);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             self.commit_group(batch, size);
+            if let Some(e) = erase_next {
+                self.erase(e);
+            }
         }
+    }
+
+    fn erase(&mut self, req: EraseRequest) {
+        let result = self.erase_now(&req);
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.interner.clear();
+        }
+        let _ = req.reply.send(result);
+    }
+
+    fn erase_now(&mut self, req: &EraseRequest) -> Result<Erased, StoreError> {
+        let conn = &self.conn;
+        let mut erased = Erased::default();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut actor_ids = Vec::new();
+        for ifi in &req.actor_ifis {
+            if let Some(id) = conn
+                .prepare_cached("SELECT id FROM actors WHERE tenant_id = ?1 AND ifi = ?2")?
+                .query_row(params![req.tenant, ifi], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                actor_ids.push(id);
+            }
+        }
+        // Their statements, and any other statement that names them (as object, instructor,
+        // team member, or in a previous-pseudonyms list).
+        let mut doomed: Vec<(i64, Vec<u8>)> = Vec::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT seq, statement_id, actor_id, json FROM statements WHERE tenant_id = ?1",
+            )?;
+            let mut rows = stmt.query([req.tenant])?;
+            while let Some(row) = rows.next()? {
+                let actor: i64 = row.get(2)?;
+                let json = row.get_ref(3)?.as_str().unwrap_or_default();
+                if actor_ids.contains(&actor)
+                    || req.needles.iter().any(|n| json.contains(n.as_str()))
+                {
+                    doomed.push((row.get(0)?, row.get(1)?));
+                }
+            }
+        }
+        for (seq, statement_id) in &doomed {
+            erased.vault_entries += conn
+                .prepare_cached("DELETE FROM vault WHERE tenant_id = ?1 AND statement_id = ?2")?
+                .execute(params![req.tenant, statement_id])?
+                as u64;
+            conn.prepare_cached(
+                "DELETE FROM reidentifications WHERE tenant_id = ?1 AND statement_id = ?2",
+            )?
+            .execute(params![req.tenant, statement_id])?;
+            erased.statements += conn
+                .prepare_cached("DELETE FROM statements WHERE seq = ?1")?
+                .execute([seq])? as u64;
+        }
+        for id in &actor_ids {
+            erased.actors += conn
+                .prepare_cached("DELETE FROM actors WHERE id = ?1")?
+                .execute([id])? as u64;
+        }
+        conn.execute_batch("COMMIT")?;
+        // Index rows are derived data in their own file; remove them after the log's commit.
+        for (seq, _) in &doomed {
+            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
+                erased.index_rows += conn
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE seq = ?1"))?
+                    .execute([seq])? as u64;
+            }
+        }
+        // Deleted pages are zeroed (secure_delete); copy them into the database and empty the
+        // WAL, so that no old copy of the rows survives in either file.
+        conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA idx.wal_checkpoint(TRUNCATE);",
+        )?;
+        if let Some(actors) = self.interner.actors.get_mut(&req.tenant) {
+            actors.retain(|ifi, _| !req.actor_ifis.contains(ifi));
+        }
+        Ok(erased)
     }
 
     fn commit_group(&mut self, batch: Vec<AppendRequest>, size: usize) {

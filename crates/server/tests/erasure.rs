@@ -1,0 +1,237 @@
+//! Data-subject requests, black-box: access gathers everything held about a learner; erasure
+//! leaves no trace of them in any store (checked in the raw database files and every cache),
+//! only the audit chain's pseudonymous tombstone.
+
+mod common;
+
+use common::{TestApp, answered, problem};
+use serde_json::{Value, json};
+
+fn raw_files(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn request(app: &TestApp, dpo: &str, kind: &str, learner: &str) -> Value {
+    let r = app
+        .client
+        .post(app.url("/v1/compliance/requests"))
+        .bearer_auth(dpo)
+        .json(&json!({"kind": kind, "learner": learner}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn access_gathers_everything_and_erasure_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    app.client
+        .put(app.url("/v1/privacy/policy"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"vault": true}))
+        .send()
+        .await
+        .unwrap();
+    let dpo = app.key(&app.admin, "dpo").await;
+    let ada = app.pseudonym(&app.admin, "ada").await;
+
+    // Ada's answers, one with free text (its e-mail address goes to the vault); Bo's review of
+    // Ada, which names her; Cy's answer, which must survive.
+    let mut batch = vec![
+        answered("ada", "q1", true),
+        answered("ada", "q2", false),
+        answered("ada", "q3", true),
+    ];
+    batch[1]["result"]["response"] = json!("teal-unique-marker, write to ada.private@home.example");
+    let mut review = answered("bo", "review-7", true);
+    review["object"] = json!({"objectType": "Agent", "account": {"homePage": "https://lms.example.edu", "name": "ada"}});
+    batch.push(review);
+    batch.push(answered("cy", "q1", true));
+    let ids: Vec<String> = app
+        .post_statements(&app.admin, &Value::Array(batch))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.client
+        .put(app.url("/v1/learners/ada/consent"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"gdpr_consent": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 200);
+    let found: Value = app
+        .get_json(&format!("/v1/vault/{}/EMAIL_1", ids[1]), &dpo)
+        .await;
+    assert_eq!(found["original"], "ada.private@home.example");
+
+    // Access: her statements (and Bo's review of her), her state, her consents, the audit.
+    let answer = request(&app, &dpo, "access", "ada").await;
+    let archive = &answer["archive"];
+    assert_eq!(archive["learner"], ada.as_str());
+    assert_eq!(archive["statements"].as_array().unwrap().len(), 4);
+    assert_eq!(archive["learner_state"]["answers"], 3);
+    assert!(
+        archive["learner_state"]["load"].is_object(),
+        "her own cognitive data too"
+    );
+    assert_eq!(archive["consent"]["gdpr_consent"], true);
+    assert_eq!(archive["consent_history"].as_array().unwrap().len(), 1);
+    assert!(
+        archive["audit_entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "learner.read")
+    );
+    assert!(answer["request"]["completed_us"].is_i64());
+
+    // Erasure.
+    let answer = request(&app, &dpo, "erasure", "ada").await;
+    let erased = &answer["erased"];
+    assert_eq!(erased["event_log"]["statements"], 4, "{erased}");
+    assert_eq!(erased["event_log"]["vault_entries"], 1);
+    assert_eq!(erased["event_log"]["actors"], 1);
+    assert_eq!(erased["learner_states"], 1);
+    assert_eq!(erased["consent_rows"], 2);
+
+    // Gone from every API...
+    assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 404);
+    for id in &ids[..4] {
+        assert_eq!(app.get_statement(&app.admin, id).await.status(), 404);
+    }
+    let r = app.get("/v1/learners/ada/consent", &app.admin).await;
+    assert_eq!(r.status(), 404);
+    let agent = r#"{"account":{"homePage":"https://lms.example.edu","name":"ada"}}"#;
+    let page = app
+        .xapi_json(
+            &format!(
+                "/xAPI/statements?agent={}",
+                agent
+                    .replace('"', "%22")
+                    .replace('{', "%7B")
+                    .replace('}', "%7D")
+                    .replace(':', "%3A")
+                    .replace('/', "%2F")
+                    .replace(',', "%2C")
+            ),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(page["statements"].as_array().unwrap().len(), 0);
+    // ...while everyone else's data stays.
+    assert_eq!(app.get_statement(&app.admin, &ids[4]).await.status(), 200);
+    assert_eq!(app.get("/v1/learners/cy", &app.admin).await.status(), 200);
+    let requests: Value = app.get_json("/v1/compliance/requests", &dpo).await;
+    assert_eq!(requests.as_array().unwrap().len(), 2);
+    let r = app
+        .client
+        .post(app.url("/v1/compliance/requests"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"kind": "erasure", "learner": "cy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only a dpo answers requests");
+    let r = app
+        .client
+        .post(app.url("/v1/compliance/requests"))
+        .bearer_auth(&dpo)
+        .json(&json!({"kind": "forget", "learner": "cy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await["field"], "kind");
+
+    let admin = app.admin.clone();
+    app.stop().await;
+
+    // The raw files: no statement text, address, actor identifier, JSON name or statement id
+    // (as the log stores it, 16 raw bytes) of hers is anywhere.
+    let raw = raw_files(dir.path());
+    let ifi = format!("account:https://learnpulse.dev/pseudonym|{ada}");
+    let name = format!("\"name\":\"{ada}\"");
+    for needle in [
+        "teal-unique-marker",
+        "ada.private@home.example",
+        ifi.as_str(),
+        name.as_str(),
+    ] {
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !holds(&bytes, needle.as_bytes()),
+                "{needle} is still in {}",
+                path.display()
+            );
+        }
+    }
+    for id in &ids[..4] {
+        let bytes = uuid::Uuid::parse_str(id).unwrap();
+        assert!(
+            !holds(&raw, bytes.as_bytes()),
+            "statement {id} is still in the files"
+        );
+    }
+    // The pseudonym itself survives only in the audit chain (the tombstone).
+    let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for table in tables.iter().filter(|t| !t.starts_with("audit_")) {
+        let columns: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for column in columns {
+            let n: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE ?1"
+                    ),
+                    [format!("%{ada}%")],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{table}.{column} still names her");
+        }
+    }
+    let tombstone: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'subject.erasure' AND subject = ?1",
+            [&ada],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tombstone, 1);
+    drop(conn);
+
+    // A restart replays the log: she does not come back.
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin)).await;
+    assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 404);
+    assert_eq!(app.get("/v1/learners/cy", &app.admin).await.status(), 200);
+    app.stop().await;
+}
