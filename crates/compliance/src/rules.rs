@@ -53,6 +53,8 @@ pub struct RuleOverride {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
     pub params: serde_json::Map<String, Value>,
+    /// Remediation to run when the rule starts failing (the server knows the actions).
+    pub actions: Vec<String>,
 }
 
 /// What the server knows, at one moment, about one tenant.

@@ -189,6 +189,11 @@ impl Server {
             shutdown: shutdown_rx,
             openapi_json: OnceLock::new(),
         }));
+        tokio::spawn(crate::compliance::incidents::monitor(
+            state.clone(),
+            Duration::from_secs(state.config.compliance.interval_secs.max(1)),
+            state.shutdown.clone(),
+        ));
         let (router, openapi) = routes();
         let _ = state
             .openapi_json

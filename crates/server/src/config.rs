@@ -21,6 +21,25 @@ pub struct Config {
     pub model: Option<PathBuf>,
     pub storage: StorageConfig,
     pub limits: Limits,
+    pub compliance: ComplianceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComplianceConfig {
+    /// Seconds between evaluations of every tenant's rules (and retention purges).
+    pub interval_secs: u64,
+    /// Where the `notify_dpo` remediation posts incidents.
+    pub webhook_url: Option<String>,
+}
+
+impl Default for ComplianceConfig {
+    fn default() -> Self {
+        ComplianceConfig {
+            interval_secs: 300,
+            webhook_url: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +74,7 @@ impl Default for Config {
             model: None,
             storage: StorageConfig::default(),
             limits: Limits::default(),
+            compliance: ComplianceConfig::default(),
         }
     }
 }

@@ -257,3 +257,134 @@ async fn a_teacher_cannot_read_outside_their_groups() {
     assert_eq!(finding["subjects"][0], teacher.split('.').next().unwrap());
     app.stop().await;
 }
+
+/// A webhook receiver: every JSON body posted to it.
+async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+#[tokio::test]
+async fn incidents_open_remediate_reverse_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let mut config = common::config(dir.path());
+    config.compliance.webhook_url = Some(url);
+    let app = TestApp::start_with(config, None).await;
+    let dpo = app.key(&app.admin, "dpo").await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let batch: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(|l| answered(l, "q1", true))
+        .collect();
+    app.post_statements(&app.admin, &Value::Array(batch)).await;
+    let r = put(
+        &app,
+        "/v1/compliance/rules",
+        &dpo,
+        &json!({
+            "security.mass_learner_reads": {"params": {"learners_per_hour": 3}, "actions": ["suspend_keys", "notify_dpo"]},
+            "gdpr.retention": {"actions": ["purge_retention"]},
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = put(
+        &app,
+        "/v1/compliance/rules",
+        &dpo,
+        &json!({"gdpr.retention": {"actions": ["shred"]}}),
+    )
+    .await;
+    assert_eq!(problem(r).await["field"], "gdpr.retention.actions");
+    put(
+        &app,
+        "/v1/compliance/rules",
+        &dpo,
+        &json!({
+            "security.mass_learner_reads": {"params": {"learners_per_hour": 3}, "actions": ["suspend_keys", "notify_dpo"]},
+            "gdpr.retention": {"actions": ["purge_retention"]},
+        }),
+    )
+    .await;
+
+    // The teacher's key reads three learners in an hour: an incident, the key suspended, the
+    // DPO notified.
+    for l in ["a", "b", "c"] {
+        assert_eq!(app.get(&format!("/v1/learners/{l}"), &teacher).await.status(), 200);
+    }
+    let r = report(&app, &dpo).await;
+    let incident = r["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["rule"] == "security.mass_learner_reads")
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    assert_eq!(incident["actions"][0]["action"], "suspend_keys");
+    assert_eq!(incident["actions"][0]["done"], true);
+    assert_eq!(incident["actions"][1]["status"], 200);
+    assert_eq!(app.get("/v1/learners/a", &teacher).await.status(), 401);
+    {
+        let posted = received.lock().unwrap();
+        assert_eq!(posted.len(), 1);
+        assert_eq!(posted[0]["incident"]["rule"], "security.mass_learner_reads");
+    }
+    // Reversible: the key works again.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/compliance/incidents/{}/reverse", incident["id"])))
+        .bearer_auth(&dpo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reversed: Value = r.json().await.unwrap();
+    assert_eq!(reversed["actions"][0]["reversed"], true);
+    assert_eq!(app.get("/v1/learners/a", &teacher).await.status(), 200);
+
+    // Retention of zero days: the purge runs as the incident opens, and the incident closes
+    // at the next evaluation.
+    put(
+        &app,
+        "/v1/privacy/policy",
+        &app.admin,
+        &json!({"retention_days": 0}),
+    )
+    .await;
+    let r = report(&app, &dpo).await;
+    let purge = r["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["rule"] == "gdpr.retention")
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    assert_eq!(purge["actions"][0]["purged_statements"], 3);
+    let page = app.xapi_json("/xAPI/statements", &app.admin).await;
+    assert_eq!(page["statements"].as_array().unwrap().len(), 0);
+    report(&app, &dpo).await;
+    let all: Value = app.get_json("/v1/compliance/incidents", &dpo).await;
+    let closed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == purge["id"])
+        .unwrap();
+    assert!(closed["closed_us"].is_i64(), "{closed}");
+    app.stop().await;
+}

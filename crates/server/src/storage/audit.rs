@@ -24,7 +24,40 @@ pub struct SubjectRequest {
     pub summary: Option<String>,
 }
 
+/// A compliance incident: a rule that started failing, open until it passes again.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Incident {
+    pub id: i64,
+    pub tenant: i64,
+    pub rule: String,
+    pub severity: String,
+    pub opened_us: i64,
+    pub closed_us: Option<i64>,
+    pub evidence: String,
+    pub subjects: Vec<String>,
+    /// What remediation did (and whether it was reversed).
+    #[schema(value_type = Vec<Object>)]
+    pub actions: serde_json::Value,
+}
+
 pub trait AuditStore: Send + Sync {
+    /// The tenant's incidents, newest first; only open ones when `open_only`.
+    fn incidents(
+        &self,
+        tenant: i64,
+        open_only: bool,
+    ) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
+    /// Records a new incident; returns its id.
+    fn open_incident(
+        &self,
+        incident: Incident,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn close_incident(&self, id: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn set_incident_actions(
+        &self,
+        id: i64,
+        actions: serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The last entry's sequence number and hash.
     fn audit_head(
         &self,

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use learnpulse_core::LearningEvent;
 
-pub use audit::{AuditStore, SubjectRequest};
+pub use audit::{AuditStore, Incident, SubjectRequest};
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
 pub use sqlite::SqliteStorage;
 
@@ -243,6 +243,14 @@ pub trait EventLog: Send + Sync {
         actor_ifis: Vec<String>,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
 
+    /// Removes the tenant's statements stored before `before_us` (retention), with their vault
+    /// entries and index rows, and the actor rows left without statements.
+    fn purge_before(
+        &self,
+        tenant: TenantId,
+        before_us: i64,
+    ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
+
     /// How many of the tenant's statements were stored before `before_us` (retention).
     fn count_stored_before(
         &self,
@@ -268,6 +276,13 @@ pub trait AccountStore: Send + Sync {
         tenant: TenantId,
     ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
     /// Returns whether a live key of that tenant was revoked.
+    /// Sets (or clears) a key's expiry; returns whether the tenant has that key.
+    fn set_key_expiry(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        expires_us: Option<i64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a successful use of a key.
     fn touch_key(
         &self,
@@ -331,6 +346,9 @@ impl EventLog for Storage {
     ) -> Result<Erased, StoreError> {
         dispatch!(self, s => s.erase_learner(tenant, needles, actor_ifis).await)
     }
+    async fn purge_before(&self, tenant: TenantId, before_us: i64) -> Result<Erased, StoreError> {
+        dispatch!(self, s => s.purge_before(tenant, before_us).await)
+    }
     async fn count_stored_before(
         &self,
         tenant: TenantId,
@@ -368,6 +386,14 @@ impl AccountStore for Storage {
     }
     async fn revoke_key(&self, tenant: TenantId, key_id: &str) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_key(tenant, key_id).await)
+    }
+    async fn set_key_expiry(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        expires_us: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_key_expiry(tenant, key_id, expires_us).await)
     }
     async fn touch_key(&self, key_id: &str, at_us: i64) -> Result<(), StoreError> {
         dispatch!(self, s => s.touch_key(key_id, at_us).await)
@@ -462,6 +488,22 @@ impl PrivacyStore for Storage {
 }
 
 impl AuditStore for Storage {
+    async fn incidents(&self, tenant: i64, open_only: bool) -> Result<Vec<Incident>, StoreError> {
+        dispatch!(self, s => s.incidents(tenant, open_only).await)
+    }
+    async fn open_incident(&self, incident: Incident) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.open_incident(incident).await)
+    }
+    async fn close_incident(&self, id: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.close_incident(id).await)
+    }
+    async fn set_incident_actions(
+        &self,
+        id: i64,
+        actions: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_incident_actions(id, actions).await)
+    }
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
         dispatch!(self, s => s.audit_head().await)
     }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStorage;
 use crate::storage::StoreError;
-use crate::storage::audit::{AuditStore, SubjectRequest};
+use crate::storage::audit::{AuditStore, Incident, SubjectRequest};
 
 fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     bytes.try_into().map_err(|_| {
@@ -18,6 +18,78 @@ fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
 }
 
 impl AuditStore for SqliteStorage {
+    async fn incidents(&self, tenant: i64, open_only: bool) -> Result<Vec<Incident>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, tenant_id, rule, severity, opened_us, closed_us, evidence, subjects, actions \
+                 FROM incidents WHERE tenant_id = ?1 AND (?2 = 0 OR closed_us IS NULL) ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map(params![tenant, open_only], |r| {
+                let subjects: String = r.get(7)?;
+                let actions: String = r.get(8)?;
+                Ok(Incident {
+                    id: r.get(0)?,
+                    tenant: r.get(1)?,
+                    rule: r.get(2)?,
+                    severity: r.get(3)?,
+                    opened_us: r.get(4)?,
+                    closed_us: r.get(5)?,
+                    evidence: r.get(6)?,
+                    subjects: serde_json::from_str(&subjects).unwrap_or_default(),
+                    actions: serde_json::from_str(&actions).unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn open_incident(&self, i: Incident) -> Result<i64, StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO incidents (tenant_id, rule, severity, opened_us, evidence, subjects, actions) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    i.tenant,
+                    i.rule,
+                    i.severity,
+                    i.opened_us,
+                    i.evidence,
+                    serde_json::to_string(&i.subjects).unwrap_or_default(),
+                    i.actions.to_string()
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn close_incident(&self, id: i64) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE incidents SET closed_us = ?2 WHERE id = ?1 AND closed_us IS NULL",
+                params![id, crate::storage::now_us()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_incident_actions(
+        &self,
+        id: i64,
+        actions: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE incidents SET actions = ?2 WHERE id = ?1",
+                params![id, actions.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
         self.read(|conn| {
             Ok(conn

@@ -21,7 +21,7 @@ use super::{
     StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
 use background::{Checkpointer, Indexer, Watermark};
-use writer::{AppendRequest, EraseRequest, Request, Writer};
+use writer::{AppendRequest, EraseRequest, PurgeRequest, Request, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const INDEX_SCHEMA: &str = include_str!("index_schema.sql");
@@ -160,6 +160,23 @@ impl SqliteStorage {
         self.watermark.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Sends a request to the writer thread and waits for its answer.
+    async fn ask_writer<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let sender = self.sender.lock().unwrap().clone();
+        let sender =
+            sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
+        let (reply, wait) = oneshot::channel();
+        sender
+            .send(request(reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -275,20 +292,14 @@ impl EventLog for SqliteStorage {
         tenant: TenantId,
         statements: Vec<NewStatement>,
     ) -> Result<(), StoreError> {
-        let sender = self.sender.lock().unwrap().clone();
-        let sender =
-            sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
-        let (reply, wait) = oneshot::channel();
-        sender
-            .send(Request::Append(AppendRequest {
+        self.ask_writer(|reply| {
+            Request::Append(AppendRequest {
                 tenant,
                 statements,
                 reply,
-            }))
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        wait.await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+            })
+        })
+        .await
     }
 
     async fn statement(
@@ -365,21 +376,26 @@ impl EventLog for SqliteStorage {
         needles: Vec<String>,
         actor_ifis: Vec<String>,
     ) -> Result<Erased, StoreError> {
-        let sender = self.sender.lock().unwrap().clone();
-        let sender =
-            sender.ok_or_else(|| StoreError::Unavailable("the writer is not running".into()))?;
-        let (reply, wait) = oneshot::channel();
-        sender
-            .send(Request::Erase(EraseRequest {
+        self.ask_writer(|reply| {
+            Request::Erase(EraseRequest {
                 tenant,
                 needles,
                 actor_ifis,
                 reply,
-            }))
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        wait.await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+            })
+        })
+        .await
+    }
+
+    async fn purge_before(&self, tenant: TenantId, before_us: i64) -> Result<Erased, StoreError> {
+        self.ask_writer(|reply| {
+            Request::Purge(PurgeRequest {
+                tenant,
+                before_us,
+                reply,
+            })
+        })
+        .await
     }
 
     async fn count_stored_before(
@@ -500,6 +516,23 @@ impl AccountStore for SqliteStorage {
             ))?;
             let rows = stmt.query_map([tenant], key_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn set_key_expiry(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        expires_us: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let key_id = key_id.to_owned();
+        self.read(move |conn| {
+            let n = conn.execute(
+                "UPDATE api_keys SET expires_us = ?3 WHERE tenant_id = ?1 AND key_id = ?2",
+                params![tenant, key_id, expires_us],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

@@ -183,3 +183,17 @@ CREATE TABLE IF NOT EXISTS subject_requests (
     completed_us  INTEGER,
     summary       TEXT
 );
+
+-- Incidents: a rule that started failing, until it passes again; with what was done about it.
+CREATE TABLE IF NOT EXISTS incidents (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   INTEGER NOT NULL,
+    rule        TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    opened_us   INTEGER NOT NULL,
+    closed_us   INTEGER,
+    evidence    TEXT NOT NULL,
+    subjects    TEXT NOT NULL,     -- JSON array
+    actions     TEXT NOT NULL      -- JSON array of remediation records
+);
+CREATE INDEX IF NOT EXISTS incidents_by_tenant ON incidents(tenant_id, closed_us);

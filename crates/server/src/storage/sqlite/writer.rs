@@ -34,9 +34,17 @@ pub(super) struct EraseRequest {
     pub reply: oneshot::Sender<Result<Erased, StoreError>>,
 }
 
+/// Removes a tenant's statements stored before a time (retention).
+pub(super) struct PurgeRequest {
+    pub tenant: TenantId,
+    pub before_us: i64,
+    pub reply: oneshot::Sender<Result<Erased, StoreError>>,
+}
+
 pub(super) enum Request {
     Append(AppendRequest),
     Erase(EraseRequest),
+    Purge(PurgeRequest),
 }
 
 const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
@@ -142,26 +150,32 @@ impl Writer {
                     self.erase(e);
                     continue;
                 }
+                Request::Purge(p) => {
+                    self.purge(p);
+                    continue;
+                }
             };
             let mut size = first.statements.len();
             let mut batch = vec![first];
-            let mut erase_next = None;
+            let mut after_group = None;
             while size < self.max_batch_statements {
                 match rx.try_recv() {
                     Ok(Request::Append(req)) => {
                         size += req.statements.len();
                         batch.push(req);
                     }
-                    Ok(Request::Erase(e)) => {
-                        erase_next = Some(e);
+                    Ok(other) => {
+                        after_group = Some(other);
                         break;
                     }
                     Err(_) => break,
                 }
             }
             self.commit_group(batch, size);
-            if let Some(e) = erase_next {
-                self.erase(e);
+            match after_group {
+                Some(Request::Erase(e)) => self.erase(e),
+                Some(Request::Purge(p)) => self.purge(p),
+                _ => {}
             }
         }
     }
@@ -173,6 +187,86 @@ impl Writer {
             self.interner.clear();
         }
         let _ = req.reply.send(result);
+    }
+
+    /// Deletes statements with their vault entries and re-identification records, inside the
+    /// open transaction.
+    fn delete_statements(
+        &self,
+        tenant: TenantId,
+        doomed: &[(i64, Vec<u8>)],
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        for (seq, statement_id) in doomed {
+            erased.vault_entries += conn
+                .prepare_cached("DELETE FROM vault WHERE tenant_id = ?1 AND statement_id = ?2")?
+                .execute(params![tenant, statement_id])? as u64;
+            conn.prepare_cached(
+                "DELETE FROM reidentifications WHERE tenant_id = ?1 AND statement_id = ?2",
+            )?
+            .execute(params![tenant, statement_id])?;
+            erased.statements += conn
+                .prepare_cached("DELETE FROM statements WHERE seq = ?1")?
+                .execute([seq])? as u64;
+        }
+        Ok(())
+    }
+
+    /// After the deletion's commit: removes the index rows (derived data, in their own file) and
+    /// leaves no copy of the deleted rows in the files: deleted pages were zeroed
+    /// (secure_delete) and the WAL is emptied.
+    fn forget_copies(
+        &self,
+        doomed: &[(i64, Vec<u8>)],
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        for (seq, _) in doomed {
+            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
+                erased.index_rows += conn
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE seq = ?1"))?
+                    .execute([seq])? as u64;
+            }
+        }
+        conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA idx.wal_checkpoint(TRUNCATE);",
+        )?;
+        Ok(())
+    }
+
+    fn purge(&mut self, req: PurgeRequest) {
+        let result = self.purge_now(&req);
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        // Actor rows may have gone: the interned ids of the tenant are read again.
+        self.interner.clear();
+        let _ = req.reply.send(result);
+    }
+
+    fn purge_now(&mut self, req: &PurgeRequest) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let doomed: Vec<(i64, Vec<u8>)> = self
+            .conn
+            .prepare(
+                "SELECT seq, statement_id FROM statements WHERE tenant_id = ?1 AND stored_us < ?2",
+            )?
+            .query_map(params![req.tenant, req.before_us], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        self.delete_statements(req.tenant, &doomed, &mut erased)?;
+        // Learners with nothing left lose their actor row too.
+        erased.actors = self.conn.execute(
+            "DELETE FROM actors WHERE tenant_id = ?1 AND id NOT IN \
+             (SELECT actor_id FROM statements WHERE tenant_id = ?1)",
+            [req.tenant],
+        )? as u64;
+        self.conn.execute_batch("COMMIT")?;
+        self.forget_copies(&doomed, &mut erased)?;
+        Ok(erased)
     }
 
     fn erase_now(&mut self, req: &EraseRequest) -> Result<Erased, StoreError> {
@@ -207,38 +301,15 @@ impl Writer {
                 }
             }
         }
-        for (seq, statement_id) in &doomed {
-            erased.vault_entries += conn
-                .prepare_cached("DELETE FROM vault WHERE tenant_id = ?1 AND statement_id = ?2")?
-                .execute(params![req.tenant, statement_id])?
-                as u64;
-            conn.prepare_cached(
-                "DELETE FROM reidentifications WHERE tenant_id = ?1 AND statement_id = ?2",
-            )?
-            .execute(params![req.tenant, statement_id])?;
-            erased.statements += conn
-                .prepare_cached("DELETE FROM statements WHERE seq = ?1")?
-                .execute([seq])? as u64;
-        }
+        self.delete_statements(req.tenant, &doomed, &mut erased)?;
         for id in &actor_ids {
-            erased.actors += conn
+            erased.actors += self
+                .conn
                 .prepare_cached("DELETE FROM actors WHERE id = ?1")?
                 .execute([id])? as u64;
         }
-        conn.execute_batch("COMMIT")?;
-        // Index rows are derived data in their own file; remove them after the log's commit.
-        for (seq, _) in &doomed {
-            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
-                erased.index_rows += conn
-                    .prepare_cached(&format!("DELETE FROM {table} WHERE seq = ?1"))?
-                    .execute([seq])? as u64;
-            }
-        }
-        // Deleted pages are zeroed (secure_delete); copy them into the database and empty the
-        // WAL, so that no old copy of the rows survives in either file.
-        conn.execute_batch(
-            "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA idx.wal_checkpoint(TRUNCATE);",
-        )?;
+        self.conn.execute_batch("COMMIT")?;
+        self.forget_copies(&doomed, &mut erased)?;
         if let Some(actors) = self.interner.actors.get_mut(&req.tenant) {
             actors.retain(|ifi, _| !req.actor_ifis.contains(ifi));
         }

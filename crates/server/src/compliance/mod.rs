@@ -3,6 +3,8 @@
 //! reports: `GET /v1/compliance/report` (JSON, or a readable page with `?format=html`) and the
 //! tenant's rule overrides, `GET`/`PUT /v1/compliance/rules`.
 
+pub mod incidents;
+
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(report))
         .routes(routes!(get_rules, put_rules))
+        .merge(incidents::router())
 }
 
 async fn overrides(
@@ -226,6 +229,8 @@ pub struct Report {
     #[schema(value_type = Vec<Object>)]
     pub findings: Vec<Finding>,
     pub rules: Vec<RuleStatus>,
+    /// Incidents open now (a rule failing since `opened_us`), with their remediation.
+    pub incidents: Vec<crate::storage::Incident>,
     /// Audit chain, retention, consents, analytics: the state the rules looked at, summarised.
     #[schema(value_type = Object)]
     pub state: Value,
@@ -235,6 +240,7 @@ pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, 
     let facts = gather(state, tenant).await?;
     let overrides = overrides(state, tenant).await?;
     let findings = rules::evaluate(&facts, &overrides);
+    let open_incidents = incidents::sync(state, tenant, &findings, &overrides).await?;
     let rules = rules::catalogue()
         .into_iter()
         .map(|def| {
@@ -282,6 +288,7 @@ pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, 
         score_formula: "100 minus, for each failing rule once, its severity's weight: critical 25, high 10, medium 5, low 2, info 0; never below 0".into(),
         findings,
         rules,
+        incidents: open_incidents,
         state: summary,
     })
 }
@@ -424,6 +431,16 @@ async fn put_rules(
         let Some(def) = catalogue.iter().find(|d| d.id == id) else {
             return Err(ApiError::bad_request(id.clone(), "is not a rule"));
         };
+        if let Some(action) = o
+            .actions
+            .iter()
+            .find(|a| !incidents::ACTIONS.contains(&a.as_str()))
+        {
+            return Err(ApiError::bad_request(
+                format!("{id}.actions"),
+                format!("{action:?} is not one of {:?}", incidents::ACTIONS),
+            ));
+        }
         if let Some(key) = o
             .params
             .keys()
