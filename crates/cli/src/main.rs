@@ -338,6 +338,29 @@ fn parse_role(s: &str) -> anyhow::Result<Role> {
     })
 }
 
+/// Appends an admin action done from the command line to the audit chain (actor `cli`).
+async fn audit_cli(
+    storage: &Storage,
+    tenant: i64,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    learnpulse_server::audit::append_one(
+        storage,
+        learnpulse_compliance::audit::Event {
+            at_us: learnpulse_server::storage::now_us(),
+            tenant,
+            actor: "cli".into(),
+            action: action.into(),
+            subject: Some(subject.into()),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateTenant { name, dir } => {
@@ -346,6 +369,14 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             let tenant = storage.create_tenant(&name).await?;
             let key =
                 issue_key(&storage, tenant.id, Role::Admin, Some("first admin".into())).await?;
+            audit_cli(
+                &storage,
+                tenant.id,
+                "tenant.create",
+                &tenant.id.to_string(),
+                serde_json::json!({"admin_key": key.key_id}),
+            )
+            .await?;
             print_key(
                 &format!(
                     "Created tenant {} {:?} and its admin key",
@@ -371,6 +402,14 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
                 "no tenant {tenant}"
             );
             let key = issue_key(&storage, tenant, parse_role(&role)?, label).await?;
+            audit_cli(
+                &storage,
+                tenant,
+                "key.create",
+                &key.key_id,
+                serde_json::json!({"role": role}),
+            )
+            .await?;
             print_key(&format!("Created a {role} key in tenant {tenant}"), &key);
         }
         AdminCommand::Keys { tenant, dir } => {
@@ -394,10 +433,19 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             tenant,
             dir,
         } => {
+            let storage = open_accounts(&dir)?;
             anyhow::ensure!(
-                open_accounts(&dir)?.revoke_key(tenant, &key_id).await?,
+                storage.revoke_key(tenant, &key_id).await?,
                 "no live key {key_id} in tenant {tenant}"
             );
+            audit_cli(
+                &storage,
+                tenant,
+                "key.revoke",
+                &key_id,
+                serde_json::json!({}),
+            )
+            .await?;
             println!("revoked {key_id}");
         }
     }

@@ -90,11 +90,28 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
     let dir = tempfile::tempdir().unwrap();
     audited_activity(dir.path()).await;
 
+    // An admin action from the command line joins the same chain.
+    let out = learnpulse(&[
+        "admin",
+        "create-key",
+        "--tenant",
+        "1",
+        "--role",
+        "teacher",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let (ok, report) = verify(dir.path());
     assert!(ok, "{report}");
     let entries = report["entries"].as_u64().unwrap();
-    assert!(entries >= 7, "{report}");
-    assert_eq!(report["signed_through"], entries, "shutdown signs the head");
+    assert!(entries >= 8, "{report}");
+    assert_eq!(
+        report["signed_through"],
+        entries - 1,
+        "shutdown signed the head; the command's entry came after"
+    );
 
     // Entries name learners by pseudonym only.
     let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
@@ -110,6 +127,7 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
         "{texts:?}"
     );
     assert!(texts.iter().any(|t| t.starts_with("consent.change p1_")));
+    assert!(texts.iter().any(|t| t.starts_with("key.create lpk_")));
     assert!(texts.iter().all(|t| !t.contains("ada@")), "{texts:?}");
     drop(conn);
 

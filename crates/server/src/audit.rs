@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use learnpulse_compliance::audit::{self, Entry, Event};
+use learnpulse_compliance::audit::{self, Event};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -106,47 +106,79 @@ pub async fn signing_key(storage: &Storage, master: &Sealer) -> Result<SigningKe
     Ok(SigningKey::from_bytes(&seed))
 }
 
+/// Chains `events` after the stored head and appends them (with a signed checkpoint of the new
+/// head when `sign` says so) in one transaction. The head is read from storage each time, so a
+/// `learnpulse` command appending from another process is chained in, not forked from; if that
+/// other process wins the race for a sequence number, the insert fails and is retried on the new
+/// head.
+async fn append_chained(
+    storage: &Storage,
+    events: &[Event],
+    sign: Option<(&SigningKey, u64)>,
+) -> Result<Option<u64>, StoreError> {
+    let mut last_error = None;
+    for _ in 0..5 {
+        let mut head = storage.audit_head().await?;
+        let mut batch = Vec::with_capacity(events.len());
+        for event in events {
+            let entry = audit::chain(head, event.clone());
+            head = Some((entry.seq, entry.hash));
+            batch.push(entry);
+        }
+        let checkpoint = match (sign, head) {
+            (Some((key, signed)), Some((seq, hash))) if seq > signed => {
+                Some(audit::sign_checkpoint(key, seq, hash, now_us()))
+            }
+            _ => None,
+        };
+        let signs = checkpoint.as_ref().map(|c| c.seq);
+        match storage.append_audit(batch, checkpoint).await {
+            Ok(()) => return Ok(signs),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.expect("five attempts failed"))
+}
+
+/// Appends one event from outside the server (a `learnpulse` command on the data directory).
+pub async fn append_one(storage: &Storage, event: Event) -> Result<(), StoreError> {
+    append_chained(storage, &[event], None).await.map(|_| ())
+}
+
 async fn write_chain(
     storage: Arc<Storage>,
     key: SigningKey,
-    mut head: Option<(u64, [u8; 32])>,
+    head: Option<(u64, [u8; 32])>,
     mut receiver: mpsc::UnboundedReceiver<Message>,
 ) {
     let mut signed = head.map_or(0, |(seq, _)| seq);
+    let mut unsigned = 0u64;
     while let Some(first) = receiver.recv().await {
-        let mut batch: Vec<Entry> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Event(event) => {
-                    let entry = audit::chain(head, event);
-                    head = Some((entry.seq, entry.hash));
-                    batch.push(entry);
-                }
+                Message::Event(event) => events.push(event),
                 Message::Flush(done) => flushes.push(done),
             }
-            if batch.len() < 4_096 {
+            if events.len() < 4_096 {
                 next = receiver.try_recv().ok();
             }
         }
-        let checkpoint = head.filter(|(seq, _)| {
-            *seq > signed && (seq - signed >= CHECKPOINT_EVERY || !flushes.is_empty())
-        });
-        let checkpoint =
-            checkpoint.map(|(seq, hash)| audit::sign_checkpoint(&key, seq, hash, now_us()));
-        let signs = checkpoint.as_ref().map(|c| c.seq);
-        let written = batch.len();
-        match storage.append_audit(batch, checkpoint).await {
-            Ok(()) => {
+        unsigned += events.len() as u64;
+        let sign = (unsigned >= CHECKPOINT_EVERY || !flushes.is_empty()).then_some((&key, signed));
+        match append_chained(&storage, &events, sign).await {
+            Ok(signs) => {
                 if let Some(seq) = signs {
                     signed = seq;
+                    unsigned = 0;
                 }
             }
             Err(e) => {
-                // The chain in memory is ahead of storage now: stop rather than write a chain
-                // with a hole in it. The failure shows in the log and in `audit verify`.
-                tracing::error!(error = %e, entries = written, "audit log write failed; auditing stops");
+                // Stop rather than write a chain with a hole in it. The failure shows in the log
+                // and, through the missing entries' effects, in the compliance report.
+                tracing::error!(error = %e, entries = events.len(), "audit log write failed; auditing stops");
                 return;
             }
         }

@@ -325,7 +325,12 @@ async fn incidents_open_remediate_reverse_and_close() {
     // The teacher's key reads three learners in an hour: an incident, the key suspended, the
     // DPO notified.
     for l in ["a", "b", "c"] {
-        assert_eq!(app.get(&format!("/v1/learners/{l}"), &teacher).await.status(), 200);
+        assert_eq!(
+            app.get(&format!("/v1/learners/{l}"), &teacher)
+                .await
+                .status(),
+            200
+        );
     }
     let r = report(&app, &dpo).await;
     let incident = r["incidents"]
@@ -347,7 +352,10 @@ async fn incidents_open_remediate_reverse_and_close() {
     // Reversible: the key works again.
     let r = app
         .client
-        .post(app.url(&format!("/v1/compliance/incidents/{}/reverse", incident["id"])))
+        .post(app.url(&format!(
+            "/v1/compliance/incidents/{}/reverse",
+            incident["id"]
+        )))
         .bearer_auth(&dpo)
         .send()
         .await
