@@ -101,7 +101,11 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (ok, report) = verify(dir.path());
     assert!(ok, "{report}");

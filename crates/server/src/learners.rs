@@ -57,7 +57,11 @@ async fn get_learner(
         &caller,
         "learner.read",
         Some(subject),
-        serde_json::json!({"found": learner.is_some(), "cognitive_data": cognitive}),
+        serde_json::json!({
+            "found": learner.is_some(),
+            "cognitive_data": cognitive,
+            "groups": learner.as_ref().map(|l| &l.groups),
+        }),
     );
     let learner = learner.ok_or_else(|| {
         ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")

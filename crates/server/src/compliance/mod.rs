@@ -169,12 +169,22 @@ pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreEr
             if e.event.action == "auth.failed" {
                 failed_auth_us.push(e.event.at_us);
             }
-            recent_access.push((
-                e.event.at_us,
-                e.event.actor,
-                e.event.action,
-                e.event.subject,
-            ));
+            let groups = e.event.detail["groups"]
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            recent_access.push(rules::Access {
+                at_us: e.event.at_us,
+                actor: e.event.actor,
+                action: e.event.action,
+                subject: e.event.subject,
+                groups,
+            });
         }
     }
     let open_requests = state

@@ -1,3 +1,5 @@
+use serde_json::json;
+
 use super::*;
 
 const NOW: i64 = 1_800_000_000_000_000;
@@ -46,20 +48,22 @@ fn compliant() -> Facts {
             spent: 2.0,
             total: 10.0,
         }],
-        // A teacher reading a few learners in the afternoon, one re-identification.
-        recent_access: (0..5)
-            .map(|i| {
-                (
-                    NOW - 60_000_000,
-                    "lpk_teacher".to_owned(),
-                    "learner.read".to_owned(),
-                    Some(format!("p1_{i}")),
+        // A teacher reading a few learners of two classes, as they do every hour; one
+        // re-identification.
+        recent_access: (0..24 * 5)
+            .map(|i| Access {
+                groups: vec![format!("class-{}", i % 2)],
+                ..Access::new(
+                    NOW - 60_000_000 - (i / 5) * HOUR_US,
+                    "lpk_teacher",
+                    "learner.read",
+                    Some(&format!("p1_{}", i % 5)),
                 )
             })
-            .chain([(
+            .chain([Access::new(
                 NOW - HOUR_US,
-                "lpk_dpo".to_owned(),
-                "vault.reidentify".to_owned(),
+                "lpk_dpo",
+                "vault.reidentify",
                 None,
             )])
             .collect(),
@@ -123,30 +127,36 @@ fn breakers() -> Vec<(&'static str, Breaker)> {
             f.failed_auth_us = (0..25).map(|i| NOW - 1_000_000 * i).collect()
         }),
         ("security.mass_learner_reads", |f| {
-            f.recent_access = (0..250)
-                .map(|i| {
-                    (
-                        NOW - 1_000,
-                        "lpk_x".into(),
-                        "learner.read".into(),
-                        Some(format!("p1_{i}")),
-                    )
-                })
-                .collect()
+            // The teacher, who reads 5 learners an hour, reads 30 (6x the baseline, under the
+            // absolute limit of 200).
+            for i in 0..30 {
+                f.recent_access.push(Access::new(
+                    NOW - 1_000,
+                    "lpk_teacher",
+                    "learner.read",
+                    Some(&format!("p1_new{i}")),
+                ));
+            }
+        }),
+        ("security.cross_group_reads", |f| {
+            for g in 0..6 {
+                f.recent_access.push(Access::new(
+                    NOW - 1_000,
+                    "lpk_teacher",
+                    "group.read",
+                    Some(&format!("class-{g}")),
+                ));
+            }
         }),
         ("security.off_hours_export", |f| {
             // 03:00 UTC on the day of NOW.
             let three_am = NOW - NOW.rem_euclid(24 * HOUR_US) + 3 * HOUR_US;
             f.recent_access
-                .push((three_am, "lpk_i".into(), "statements.query".into(), None))
+                .push(Access::new(three_am, "lpk_i", "statements.query", None))
         }),
         ("ferpa.outside_groups", |f| {
-            f.recent_access.push((
-                NOW,
-                "lpk_t".into(),
-                "access.denied".into(),
-                Some("p1_x".into()),
-            ))
+            f.recent_access
+                .push(Access::new(NOW, "lpk_t", "access.denied", Some("p1_x")))
         }),
         ("ferpa.unscoped_teacher_keys", |f| {
             f.keys.push(KeyFacts {
@@ -162,7 +172,7 @@ fn breakers() -> Vec<(&'static str, Breaker)> {
         ("ferpa.reidentification_burst", |f| {
             for _ in 0..11 {
                 f.recent_access
-                    .push((NOW, "lpk_dpo".into(), "vault.reidentify".into(), None));
+                    .push(Access::new(NOW, "lpk_dpo", "vault.reidentify", None));
             }
         }),
     ]
