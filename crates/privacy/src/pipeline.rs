@@ -150,6 +150,9 @@ pub struct ConsentRecord {
     pub parental_consent_verified: bool,
     /// The learner (or parent) opted out of directory information (FERPA, 34 CFR 99.37).
     pub directory_opt_out: bool,
+    /// Processing is restricted (GDPR Art. 18; the compliance monitor's quarantine): new
+    /// events are refused or reduced, and the learner's state is not shown.
+    pub processing_restricted: bool,
 }
 
 /// A consent the policy needs and the learner lacks.
@@ -162,6 +165,8 @@ pub enum Missing {
     GdprConsent,
     /// An under-13 learner without verified parental consent (COPPA).
     CoppaParentalConsent,
+    /// Processing of the learner's data is restricted (quarantine).
+    ProcessingRestricted,
 }
 
 impl Missing {
@@ -170,6 +175,7 @@ impl Missing {
             Missing::GdprConsentWithdrawn => "gdpr_consent_withdrawn",
             Missing::GdprConsent => "gdpr_consent",
             Missing::CoppaParentalConsent => "coppa_parental_consent",
+            Missing::ProcessingRestricted => "processing_restricted",
         }
     }
 
@@ -184,6 +190,9 @@ impl Missing {
             Missing::CoppaParentalConsent => {
                 "the learner is under 13 and no verified parental consent is recorded (COPPA, 16 CFR 312.5)"
             }
+            Missing::ProcessingRestricted => {
+                "processing of the learner's data is restricted (GDPR Art. 18); lift the restriction first"
+            }
         }
     }
 }
@@ -192,6 +201,9 @@ impl Missing {
 pub fn gate(policy: &Policy, record: Option<&ConsentRecord>) -> Vec<Missing> {
     let record = record.cloned().unwrap_or_default();
     let mut missing = Vec::new();
+    if record.processing_restricted {
+        missing.push(Missing::ProcessingRestricted);
+    }
     match record.gdpr_consent {
         Some(false) => missing.push(Missing::GdprConsentWithdrawn),
         None if policy.lawful_basis == LawfulBasis::Consent => missing.push(Missing::GdprConsent),

@@ -69,6 +69,11 @@ async fn get_learner(
     if !caller.sees_any(learner.groups.iter()) {
         return Err(denied(&state, &caller, learner.learner.clone()));
     }
+    if privacy.restricted(&learner.learner) {
+        return Err(ApiError::forbidden(
+            "processing of this learner's data is restricted (GDPR Art. 18)",
+        ));
+    }
     Ok(Json(learner_view(&learner, cognitive)))
 }
 
@@ -151,15 +156,13 @@ async fn group_overview(
     if !caller.sees_any(std::iter::once(&id)) {
         return Err(denied(&state, &caller, id));
     }
-    let cognitive = state
-        .privacy
-        .tenant(&state.storage, caller.tenant)
-        .await?
-        .sees_cognitive_data(caller.role);
+    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    let cognitive = privacy.sees_cognitive_data(caller.role);
     let mut learners: Vec<LearnerRow> = state
         .hub
         .group(caller.tenant, &id)
         .into_iter()
+        .filter(|l| !privacy.restricted(&l.learner))
         .map(|l| LearnerRow {
             accuracy: if l.answers == 0 {
                 0.0
@@ -264,7 +267,7 @@ async fn stream(
     {
         return Err(denied(&state, &caller, group.clone()));
     }
-    let filter = (filter, learner_keys, caller.clone());
+    let filter = (filter, learner_keys, caller.clone(), privacy.clone());
     let receiver = state.hub.subscribe();
     let shutdown = state.shutdown.clone();
     let tenant = caller.tenant;
@@ -283,7 +286,8 @@ async fn stream(
                 match next {
                     Ok(update)
                         if matches(&update, tenant, &filter.1, &filter.0)
-                            && filter.2.sees_any(update.state.groups.iter()) =>
+                            && filter.2.sees_any(update.state.groups.iter())
+                            && !filter.3.restricted(&update.state.learner) =>
                     {
                         let data = serde_json::json!({
                             "tenant": update.tenant,

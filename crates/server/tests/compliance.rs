@@ -396,3 +396,67 @@ async fn incidents_open_remediate_reverse_and_close() {
     assert!(closed["closed_us"].is_i64(), "{closed}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn quarantine_restricts_a_learner_until_reversed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let dpo = app.key(&app.admin, "dpo").await;
+    app.post_statements(&app.admin, &answered("kid", "q1", true))
+        .await;
+    put(
+        &app,
+        "/v1/compliance/rules",
+        &dpo,
+        &json!({"coppa.parental_consent": {"actions": ["quarantine_learners"]}}),
+    )
+    .await;
+    put(
+        &app,
+        "/v1/learners/kid/consent",
+        &app.admin,
+        &json!({"under_13": true}),
+    )
+    .await;
+    let r = report(&app, &dpo).await;
+    let incident = r["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["rule"] == "coppa.parental_consent")
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    assert_eq!(incident["actions"][0]["done"], true);
+    // Restricted: state withheld, new events refused naming the restriction, and the class
+    // overview leaves the learner out.
+    assert_eq!(app.get("/v1/learners/kid", &app.admin).await.status(), 403);
+    let r = app
+        .post_statements(&app.admin, &answered("kid", "q2", true))
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        problem(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("processing_restricted")
+    );
+    let r = app.get("/v1/groups/class-7b/overview", &app.admin).await;
+    assert_eq!(r.status(), 404, "nobody left to show");
+    // Reversal restores the consent record as it was (under 13, no parental consent yet).
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/compliance/incidents/{}/reverse",
+            incident["id"]
+        )))
+        .bearer_auth(&dpo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get("/v1/learners/kid", &app.admin).await.status(), 200);
+    let consent: Value = app.get_json("/v1/learners/kid/consent", &app.admin).await;
+    assert_eq!(consent["record"]["processing_restricted"], false);
+    assert_eq!(consent["record"]["under_13"], true);
+    app.stop().await;
+}

@@ -7,6 +7,9 @@
 //! - `notify_dpo`: POST the incident as JSON to `compliance.webhook_url`;
 //! - `suspend_keys`: the API keys the finding names stop working (their expiry is set to now);
 //!   reversible with `POST /v1/compliance/incidents/{id}/reverse`, which restores the expiry;
+//! - `quarantine_learners`: the learners the finding names get their processing restricted
+//!   (GDPR Art. 18: new events refused, state not shown); reversible, which restores their
+//!   consent records as they were;
 //! - `purge_retention`: delete the events past the retention period at once (not reversible:
 //!   the law requires the deletion).
 //!
@@ -31,7 +34,12 @@ use crate::problem::{ApiError, Problem};
 use crate::storage::{AccountStore, AuditStore, EventLog, Incident, StoreError, TenantId, now_us};
 
 /// The remediation actions a rule override may name.
-pub const ACTIONS: [&str; 3] = ["notify_dpo", "suspend_keys", "purge_retention"];
+pub const ACTIONS: [&str; 4] = [
+    "notify_dpo",
+    "suspend_keys",
+    "quarantine_learners",
+    "purge_retention",
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -169,6 +177,34 @@ async fn remediate(
                 }
                 json!({"action": action, "done": !suspended.is_empty(), "keys": suspended, "reversed": false})
             }
+            "quarantine_learners" => {
+                let mut quarantined = Vec::new();
+                if let Ok(privacy) = state.privacy.tenant(&state.storage, tenant).await {
+                    for learner in incident
+                        .subjects
+                        .iter()
+                        .filter(|s| crate::privacy::looks_like_pseudonym(s))
+                    {
+                        let previous = privacy.consent(learner);
+                        let mut record = previous.clone().unwrap_or_default();
+                        record.processing_restricted = true;
+                        let set = state
+                            .privacy
+                            .set_consent(
+                                &state.storage,
+                                tenant,
+                                learner.clone(),
+                                record,
+                                "system".into(),
+                            )
+                            .await;
+                        if set.is_ok() {
+                            quarantined.push(json!({"learner": learner, "previous": previous}));
+                        }
+                    }
+                }
+                json!({"action": action, "done": !quarantined.is_empty(), "learners": quarantined, "reversed": false})
+            }
             "purge_retention" => match enforce_retention(state, tenant).await {
                 Ok(n) => json!({"action": action, "done": true, "purged_statements": n}),
                 Err(e) => json!({"action": action, "done": false, "why": e.to_string()}),
@@ -272,7 +308,7 @@ async fn reverse(
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")).with_field("id"))?;
     let mut actions = incident.actions.clone();
     for outcome in actions.as_array_mut().into_iter().flatten() {
-        if outcome["action"] != "suspend_keys" || outcome["reversed"] == true {
+        if outcome["reversed"] != false {
             continue;
         }
         for key in outcome["keys"].as_array().cloned().unwrap_or_default() {
@@ -282,6 +318,22 @@ async fn reverse(
                 .set_key_expiry(caller.tenant, key_id, key["previous_expires_us"].as_i64())
                 .await?;
             state.keys.forget(key_id);
+        }
+        for learner in outcome["learners"].as_array().cloned().unwrap_or_default() {
+            let record = serde_json::from_value(learner["previous"].clone())
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            state
+                .privacy
+                .set_consent(
+                    &state.storage,
+                    caller.tenant,
+                    learner["learner"].as_str().unwrap_or_default().to_owned(),
+                    record,
+                    caller.key_id.clone(),
+                )
+                .await?;
         }
         outcome["reversed"] = json!(true);
     }

@@ -143,6 +143,15 @@ impl TenantState {
             .collect()
     }
 
+    /// Is processing of this learner's data restricted (quarantine)?
+    pub fn restricted(&self, pseudonym: &str) -> bool {
+        self.consents
+            .read()
+            .unwrap()
+            .get(pseudonym)
+            .is_some_and(|r| r.processing_restricted)
+    }
+
     /// May this role see cognitive data (load and what is built on it)?
     pub fn sees_cognitive_data(&self, role: crate::storage::Role) -> bool {
         self.policy
