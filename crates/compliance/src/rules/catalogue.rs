@@ -58,6 +58,14 @@ pub fn catalogue() -> Vec<RuleDef> {
             params: json!({}),
         },
         RuleDef {
+            id: "gdpr.export_without_need",
+            title: "Statements exported by a role without need",
+            provision: "GDPR Art. 5(1)(b)-(c) (purpose limitation, minimisation); FERPA 34 CFR 99.31(a)(1)",
+            severity: Medium,
+            remediation: "Narrow who reads statements; revoke the keys listed if the reads were not needed.",
+            params: json!({"allowed_roles": ["admin", "dpo", "ingest"]}),
+        },
+        RuleDef {
             id: "gdpr.pseudonymisation_off",
             title: "Learner identities stored as received",
             provision: "GDPR Art. 25(1) and Art. 32(1)(a) (pseudonymisation)",

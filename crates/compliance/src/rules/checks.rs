@@ -87,6 +87,36 @@ pub(super) fn check(id: &str, f: &Facts, params: &Value) -> Option<(Vec<String>,
             let n = s.len();
             some(s, format!("{n} {kind} requests are past their deadline"))
         }
+        "gdpr.export_without_need" => {
+            let allowed: Vec<&str> = params
+                .get("allowed_roles")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let role_of: HashMap<&str, &str> = f
+                .keys
+                .iter()
+                .map(|k| (k.key_id.as_str(), k.role.as_str()))
+                .collect();
+            let mut s: Vec<String> = f
+                .recent_access
+                .iter()
+                .filter(|a| matches!(a.action.as_str(), "statements.read" | "statements.query"))
+                .filter(|a| {
+                    role_of
+                        .get(a.actor.as_str())
+                        .is_some_and(|r| !allowed.contains(r))
+                })
+                .map(|a| a.actor.clone())
+                .collect();
+            s.sort();
+            s.dedup();
+            let n = s.len();
+            some(
+                s,
+                format!("{n} keys read statements although their role is not among {allowed:?}"),
+            )
+        }
         "gdpr.pseudonymisation_off" => f.policy.keep_raw_identity.then(|| {
             (
                 vec!["policy".to_owned()],

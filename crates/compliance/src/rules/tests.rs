@@ -102,6 +102,22 @@ fn breakers() -> Vec<(&'static str, Breaker)> {
         ("gdpr.access_overdue", |f| {
             f.open_requests.push(("access".into(), 2, NOW - 1))
         }),
+        ("gdpr.export_without_need", |f| {
+            // A researcher's key reading statements (an allowed admin read alongside).
+            f.keys.push(KeyFacts {
+                key_id: "lpk_ingest".into(),
+                role: "researcher".into(),
+                created_us: NOW,
+                last_used_us: Some(NOW),
+                expires_us: Some(NOW + DAY_US),
+                revoked: false,
+                scoped: false,
+            });
+            f.recent_access
+                .push(Access::new(NOW, "lpk_ingest", "statements.query", None));
+            f.recent_access
+                .push(Access::new(NOW, "lpk_admin", "statements.query", None));
+        }),
         ("gdpr.pseudonymisation_off", |f| {
             f.policy.keep_raw_identity = true
         }),

@@ -287,7 +287,8 @@ pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, 
         "keys": facts.keys.iter().filter(|k| !k.revoked).count(),
         "analysts": facts.dp_budgets.len(),
         "audit_events_last_day": facts.recent_access.len(),
-        "open_data_subject_requests": facts.open_requests.len(),
+        "open_data_subject_requests": facts.open_requests.iter().map(|(kind, id, deadline)| json!({"id": id, "kind": kind, "deadline_us": deadline})).collect::<Vec<_>>(),
+        "data_subject_requests_last_day": facts.recent_access.iter().filter(|a| a.action.starts_with("subject.")).count(),
     });
     Ok(Report {
         tenant,
