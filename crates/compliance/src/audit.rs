@@ -134,8 +134,21 @@ pub fn verify<'a>(
     checkpoints: &[Checkpoint],
     key: &VerifyingKey,
 ) -> Result<Verified, Broken> {
-    let mut prev = GENESIS;
-    let mut expected = 1u64;
+    verify_from(None, entries, checkpoints, key)
+}
+
+/// Checks the chain from just after `start` (an entry already verified: its sequence number and
+/// hash), and the checkpoints after it. `None` starts at the genesis. Used to check only what
+/// was appended since the last check; a full check is still needed now and then, because this
+/// one trusts everything up to `start`.
+pub fn verify_from<'a>(
+    start: Option<(u64, [u8; 32])>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+    checkpoints: &[Checkpoint],
+    key: &VerifyingKey,
+) -> Result<Verified, Broken> {
+    let (first, mut prev) = start.map_or((1, GENESIS), |(seq, hash)| (seq + 1, hash));
+    let mut expected = first;
     let mut hashes: Vec<[u8; 32]> = Vec::new();
     for e in entries {
         if e.seq != expected {
@@ -169,8 +182,8 @@ pub fn verify<'a>(
         expected += 1;
     }
     let mut signed_through = 0;
-    for c in checkpoints {
-        let Some(hash) = hashes.get((c.seq as usize).wrapping_sub(1)) else {
+    for c in checkpoints.iter().filter(|c| c.seq >= first) {
+        let Some(hash) = hashes.get((c.seq - first) as usize) else {
             return Err(Broken {
                 seq: c.seq,
                 reason: "a checkpoint names an entry the chain does not have (entries were removed from the end)".into(),
@@ -253,6 +266,22 @@ mod tests {
         let cps = vec![sign_checkpoint(&key(), 5, entries[4].hash, 0)];
         let v = verify(&entries, &cps, &key().verifying_key()).unwrap();
         assert_eq!((v.entries, v.signed_through), (10, 5));
+    }
+
+    #[test]
+    fn checking_from_a_verified_entry_covers_what_came_after() {
+        let entries = build(8);
+        let cps = vec![
+            sign_checkpoint(&key(), 3, entries[2].hash, 0),
+            sign_checkpoint(&key(), 8, entries[7].hash, 0),
+        ];
+        let head = (entries[4].seq, entries[4].hash);
+        let v = verify_from(Some(head), &entries[5..], &cps, &key().verifying_key()).unwrap();
+        assert_eq!((v.entries, v.signed_through), (8, 8));
+        let mut tampered = entries.clone();
+        tampered[6].event.action = "learner.write".into();
+        let broken = verify_from(Some(head), &tampered[5..], &cps, &key().verifying_key());
+        assert_eq!(broken.unwrap_err().seq, 7);
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct AppInner {
     pub storage: Arc<Storage>,
     /// The audit chain's writer.
     pub audit: crate::audit::Auditor,
+    /// How far the compliance monitor has verified the audit chain.
+    pub chain_check: tokio::sync::Mutex<crate::compliance::ChainCheck>,
+    /// Pulled by the commit hook: the compliance monitor evaluates soon after new events.
+    pub compliance_trigger: Arc<tokio::sync::Notify>,
     pub keys: KeyCache,
     pub hub: Arc<LearnerHub>,
     /// Each tenant's keys, privacy policy, roster and consents.
@@ -168,8 +172,11 @@ impl Server {
             "event log replayed"
         );
         let hook_hub = hub.clone();
+        let compliance_trigger = Arc::new(tokio::sync::Notify::new());
+        let trigger = compliance_trigger.clone();
         storage.start(Box::new(move |committed| {
-            hook_hub.apply_committed(committed)
+            hook_hub.apply_committed(committed);
+            trigger.notify_one();
         }))?;
 
         let listener = TcpListener::bind(config.listen)
@@ -182,6 +189,8 @@ impl Server {
             config,
             storage,
             audit,
+            chain_check: Default::default(),
+            compliance_trigger: compliance_trigger.clone(),
             keys: KeyCache::default(),
             hub,
             privacy,
@@ -192,6 +201,7 @@ impl Server {
         tokio::spawn(crate::compliance::incidents::monitor(
             state.clone(),
             Duration::from_secs(state.config.compliance.interval_secs.max(1)),
+            Duration::from_secs(state.config.compliance.event_debounce_secs),
             state.shutdown.clone(),
         ));
         let (router, openapi) = routes();

@@ -29,6 +29,8 @@ pub struct Config {
 pub struct ComplianceConfig {
     /// Seconds between evaluations of every tenant's rules (and retention purges).
     pub interval_secs: u64,
+    /// New events trigger an evaluation too, at most once per this many seconds.
+    pub event_debounce_secs: u64,
     /// Where the `notify_dpo` remediation posts incidents.
     pub webhook_url: Option<String>,
 }
@@ -37,6 +39,7 @@ impl Default for ComplianceConfig {
     fn default() -> Self {
         ComplianceConfig {
             interval_secs: 300,
+            event_debounce_secs: 10,
             webhook_url: None,
         }
     }

@@ -460,3 +460,42 @@ async fn quarantine_restricts_a_learner_until_reversed() {
     assert_eq!(consent["record"]["under_13"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn new_events_trigger_an_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.compliance.interval_secs = 3_600;
+    config.compliance.event_debounce_secs = 0;
+    let app = TestApp::start_with(config, None).await;
+    let dpo = app.key(&app.admin, "dpo").await;
+    app.post_statements(&app.admin, &answered("kid", "q1", true))
+        .await;
+    put(
+        &app,
+        "/v1/learners/kid/consent",
+        &app.admin,
+        &json!({"under_13": true}),
+    )
+    .await;
+    // Someone else's answer: the commit wakes the monitor, which finds the COPPA problem
+    // without anyone asking for a report.
+    app.post_statements(&app.admin, &answered("ada", "q1", true))
+        .await;
+    let mut found = false;
+    for _ in 0..100 {
+        let incidents: Value = app.get_json("/v1/compliance/incidents", &dpo).await;
+        if incidents
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["rule"] == "coppa.parental_consent")
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(found, "no incident within 10 s of the event");
+    app.stop().await;
+}

@@ -223,18 +223,29 @@ async fn remediate(
     Value::Array(done)
 }
 
-/// Evaluates every tenant every `interval`: retention first, then the rules (which open and
-/// close incidents). Ends when the server shuts down.
+/// Evaluates every tenant every `interval`, and soon after new events (at most once per
+/// `debounce`): retention first, then the rules (which open and close incidents). Ends when the
+/// server shuts down.
 pub async fn monitor(
     state: AppState,
     interval: Duration,
+    debounce: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut last_run = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+        let triggered = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = state.compliance_trigger.notified() => true,
             _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if triggered {
+            tokio::select! {
+                _ = tokio::time::sleep_until(last_run + debounce) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
         }
+        last_run = tokio::time::Instant::now();
         let tenants = match state.storage.tenants().await {
             Ok(t) => t,
             Err(e) => {

@@ -49,11 +49,31 @@ async fn overrides(
     })
 }
 
-/// The whole audit chain checked against this server's key: `Ok(entries)` or the first break.
+/// How often the whole chain is checked again from the start; in between, each check covers
+/// what was appended since the last one.
+const FULL_CHECK_US: i64 = 3_600_000_000;
+
+/// The last verified entry, and when the whole chain was last checked.
+#[derive(Debug, Default)]
+pub struct ChainCheck {
+    verified: Option<(u64, [u8; 32])>,
+    last_full_us: i64,
+}
+
+/// The audit chain checked against this server's key: `Ok(entries)` or the first break.
 async fn verify_chain(state: &AppState) -> Result<Result<u64, (u64, String)>, StoreError> {
-    let mut entries = Vec::new();
+    let mut check = state.chain_check.lock().await;
+    let now = now_us();
+    let start = if now - check.last_full_us >= FULL_CHECK_US {
+        None
+    } else {
+        check.verified
+    };
+    let mut entries: Vec<audit::Entry> = Vec::new();
     loop {
-        let after = entries.last().map_or(0, |e: &audit::Entry| e.seq);
+        let after = entries
+            .last()
+            .map_or(start.map_or(0, |(seq, _)| seq), |e| e.seq);
         let page = state.storage.audit_entries(after, 10_000, None).await?;
         if page.is_empty() {
             break;
@@ -61,11 +81,21 @@ async fn verify_chain(state: &AppState) -> Result<Result<u64, (u64, String)>, St
         entries.extend(page);
     }
     let checkpoints = state.storage.audit_checkpoints().await?;
-    Ok(
-        audit::verify(&entries, &checkpoints, &state.audit.verifying_key)
-            .map(|v| v.entries)
-            .map_err(|b| (b.seq, b.reason)),
-    )
+    let result = audit::verify_from(start, &entries, &checkpoints, &state.audit.verifying_key);
+    Ok(match result {
+        Ok(v) => {
+            check.verified = (v.entries > 0).then_some((v.entries, v.head));
+            if start.is_none() {
+                check.last_full_us = now;
+            }
+            Ok(v.entries)
+        }
+        Err(b) => {
+            // Start from scratch next time.
+            *check = ChainCheck::default();
+            Err((b.seq, b.reason))
+        }
+    })
 }
 
 /// Everything the rules look at, for one tenant, now.
@@ -154,38 +184,30 @@ pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreEr
         .collect();
     let mut recent_access = Vec::new();
     let mut failed_auth_us = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state
-            .storage
-            .audit_entries(after, 10_000, Some(tenant))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in page {
-            if e.event.at_us < now - DAY_US {
-                continue;
-            }
-            if e.event.action == "auth.failed" {
-                failed_auth_us.push(e.event.at_us);
-            }
-            let groups = e.event.detail["groups"]
-                .as_array()
-                .map(|g| {
-                    g.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            recent_access.push(rules::Access {
-                at_us: e.event.at_us,
-                actor: e.event.actor,
-                action: e.event.action,
-                subject: e.event.subject,
-                groups,
-            });
+    for e in state
+        .storage
+        .audit_entries_since(tenant, now - DAY_US)
+        .await?
+    {
+        if e.event.action == "auth.failed" {
+            failed_auth_us.push(e.event.at_us);
         }
+        let groups = e.event.detail["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        recent_access.push(rules::Access {
+            at_us: e.event.at_us,
+            actor: e.event.actor,
+            action: e.event.action,
+            subject: e.event.subject,
+            groups,
+        });
     }
     let open_requests = state
         .storage

@@ -91,6 +91,12 @@ pub trait AuditStore: Send + Sync {
         tenant: i64,
         json: String,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Entries of one tenant written at or after `since_us`, in order.
+    fn audit_entries_since(
+        &self,
+        tenant: i64,
+        since_us: i64,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
     /// Entries of one tenant whose subject is one of `subjects`, in order.
     fn audit_entries_about(
         &self,

@@ -530,6 +530,13 @@ impl AuditStore for Storage {
     async fn server_secret(&self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
         dispatch!(self, s => s.server_secret(purpose).await)
     }
+    async fn audit_entries_since(
+        &self,
+        tenant: i64,
+        since_us: i64,
+    ) -> Result<Vec<learnpulse_compliance::audit::Entry>, StoreError> {
+        dispatch!(self, s => s.audit_entries_since(tenant, since_us).await)
+    }
     async fn audit_entries_about(
         &self,
         tenant: i64,

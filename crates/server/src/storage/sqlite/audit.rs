@@ -17,6 +17,25 @@ fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     })
 }
 
+fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let detail: String = r.get(6)?;
+    Ok(Entry {
+        seq: r.get::<_, i64>(0)? as u64,
+        event: Event {
+            tenant: r.get(1)?,
+            at_us: r.get(2)?,
+            actor: r.get(3)?,
+            action: r.get(4)?,
+            subject: r.get(5)?,
+            // A detail that is not JSON any more is kept as text, so that the
+            // verifier reports the entry as changed rather than failing to read it.
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        },
+        prev_hash: hash_of(r.get(7)?)?,
+        hash: hash_of(r.get(8)?)?,
+    })
+}
+
 impl AuditStore for SqliteStorage {
     async fn incidents(&self, tenant: i64, open_only: bool) -> Result<Vec<Incident>, StoreError> {
         self.read(move |conn| {
@@ -152,25 +171,23 @@ impl AuditStore for SqliteStorage {
                 "SELECT seq, tenant_id, at_us, actor, action, subject, detail, prev_hash, hash FROM audit_log \
                  WHERE seq > ?1 AND (?2 IS NULL OR tenant_id = ?2) ORDER BY seq LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![after_seq as i64, tenant, limit as i64], |r| {
-                let detail: String = r.get(6)?;
-                Ok(Entry {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    event: Event {
-                        tenant: r.get(1)?,
-                        at_us: r.get(2)?,
-                        actor: r.get(3)?,
-                        action: r.get(4)?,
-                        subject: r.get(5)?,
-                        // A detail that is not JSON any more is kept as text, so that the
-                        // verifier reports the entry as changed rather than failing to read it.
-                        detail: serde_json::from_str(&detail)
-                            .unwrap_or(serde_json::Value::String(detail)),
-                    },
-                    prev_hash: hash_of(r.get(7)?)?,
-                    hash: hash_of(r.get(8)?)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![after_seq as i64, tenant, limit as i64], entry_of)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn audit_entries_since(
+        &self,
+        tenant: i64,
+        since_us: i64,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, tenant_id, at_us, actor, action, subject, detail, prev_hash, hash FROM audit_log \
+                 WHERE tenant_id = ?1 AND at_us >= ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![tenant, since_us], entry_of)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await

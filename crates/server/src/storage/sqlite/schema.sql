@@ -156,6 +156,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash       BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_tenant ON audit_log(tenant_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_tenant_time ON audit_log(tenant_id, at_us);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     seq        INTEGER PRIMARY KEY,
     hash       BLOB NOT NULL,
