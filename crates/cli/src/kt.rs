@@ -105,7 +105,7 @@ fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Datase
     let store = SqliteStorage::open(&options)?;
     let mut builder = Dataset::builder();
     let mut seen = 0u64;
-    store.replay(&mut |t, json| {
+    store.replay(&mut |t, _, json| {
         seen += 1;
         if seen.is_multiple_of(100_000) {
             eprint!("\rreading the event log: {seen} statements   ");

@@ -70,5 +70,39 @@ fn model_fitting(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine_apply, model_fitting);
+/// Deciding on an intervention after an event: every built-in policy checked against a struggling
+/// learner's state (so conditions are evaluated, not skipped).
+fn intervention_decide(c: &mut Criterion) {
+    use learnpulse_core::intervene::{Memory, PolicySet, decide};
+    let mut engine = Engine::new(EngineParams::default());
+    let mut last = None;
+    for i in 0..12 {
+        let mut e = LearningEvent::answer(
+            "ada",
+            &format!("q{i}"),
+            "fractions",
+            i % 4 == 0,
+            i * 120_000,
+        );
+        e.response_time_ms = Some(9_000);
+        engine.apply(&e);
+        last = Some(e);
+    }
+    let event = last.unwrap();
+    let state = engine.learner("ada").unwrap().clone();
+    let set = PolicySet::default();
+    c.bench_function("intervention_decide", |b| {
+        b.iter(|| {
+            let mut memory = Memory::default();
+            black_box(decide(
+                &set,
+                black_box(&state),
+                black_box(&event),
+                &mut memory,
+            ))
+        })
+    });
+}
+
+criterion_group!(benches, engine_apply, model_fitting, intervention_decide);
 criterion_main!(benches);

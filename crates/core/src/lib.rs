@@ -14,10 +14,13 @@
 //! - [`risk`]: the risk-of-struggle score and its reasons.
 //! - [`struggle`]: wheel-spinning and its early predictor.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
+//! - [`intervene`]: intervention policies: `state + event -> decision`, with priorities,
+//!   cooldowns and a per-learner hourly limit.
 //! - [`kt`]: knowledge-tracing models with their offline fitters, and one-step-ahead evaluation.
 
 pub mod engine;
 pub mod event;
+pub mod intervene;
 pub mod kt;
 pub mod load;
 pub mod mastery;

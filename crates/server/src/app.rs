@@ -66,6 +66,7 @@ impl Deref for AppState {
         (name = "native", description = "The compact native event API"),
         (name = "learners", description = "Learner state and the live stream"),
         (name = "admin", description = "Tenants and API keys"),
+        (name = "interventions", description = "Intervention policies and decisions"),
         (name = "compliance", description = "FERPA / COPPA / GDPR rules, the compliance report"),
         (name = "analytics", description = "Differentially private aggregates for researchers"),
         (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
@@ -105,6 +106,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::analytics::router())
         .merge(crate::compliance::router())
         .merge(crate::subject_requests::router())
+        .merge(crate::interventions::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }
@@ -146,13 +148,14 @@ impl Server {
             None => learnpulse_core::SkillModel::default(),
         };
         let hub = Arc::new(LearnerHub::new(EngineParams::default(), Arc::new(model)));
+        crate::interventions::load_all(&storage, &hub).await?;
         let started = Instant::now();
         // Long logs take a while to replay: say how far it has got every few seconds.
         let mut seen = 0u64;
         let mut last_report = Instant::now();
-        let replayed = storage.replay(&mut |tenant, json| {
+        let replayed = storage.replay(&mut |tenant, seq, json| {
             if let Some((event, previous)) = engine_input_from_json(json) {
-                hub.replay(tenant, &event, &previous);
+                hub.replay(tenant, seq, &event, &previous);
             }
             seen += 1;
             if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {

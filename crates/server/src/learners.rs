@@ -273,9 +273,14 @@ async fn stream(
     let tenant = caller.tenant;
     metrics::gauge!("learnpulse_stream_subscribers").increment(1.0);
     let _guard = SubscriberGauge;
+    // An update with an intervention is sent as two events, `learner` then `intervention`; the
+    // second waits in `pending`.
     let events = futures_util::stream::unfold(
-        (receiver, shutdown, filter, _guard),
-        move |(mut receiver, mut shutdown, filter, guard)| async move {
+        (receiver, shutdown, filter, _guard, None::<Event>),
+        move |(mut receiver, mut shutdown, filter, guard, mut pending)| async move {
+            if let Some(event) = pending.take() {
+                return Some((Ok(event), (receiver, shutdown, filter, guard, None)));
+            }
             loop {
                 let next: Result<Arc<LearnerUpdate>, RecvError> = tokio::select! {
                     r = receiver.recv() => r,
@@ -299,12 +304,19 @@ async fn stream(
                             .id(update.seq.to_string())
                             .json_data(&data)
                             .unwrap_or_else(|_| Event::default().comment("unserialisable update"));
-                        return Some((Ok(event), (receiver, shutdown, filter, guard)));
+                        let pending = update.intervention.as_ref().map(|d| {
+                            Event::default()
+                                .event("intervention")
+                                .id(update.seq.to_string())
+                                .json_data(intervention_view(update.seq, d, cognitive))
+                                .unwrap_or_else(|_| Event::default().comment("unserialisable"))
+                        });
+                        return Some((Ok(event), (receiver, shutdown, filter, guard, pending)));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
                         let event = Event::default().event("lagged").data(n.to_string());
-                        return Some((Ok(event), (receiver, shutdown, filter, guard)));
+                        return Some((Ok(event), (receiver, shutdown, filter, guard, None)));
                     }
                     Err(RecvError::Closed) => return None,
                 }
@@ -312,6 +324,20 @@ async fn stream(
         },
     );
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// A decision as a role may see it: its reasons name load signals, which are cognitive data.
+pub fn intervention_view(
+    seq: i64,
+    d: &learnpulse_core::intervene::Decision,
+    cognitive: bool,
+) -> Value {
+    let mut view = serde_json::to_value(d).expect("decisions serialise");
+    view["seq"] = seq.into();
+    if !cognitive {
+        view["reasons"] = Value::Array(Vec::new());
+    }
+    view
 }
 
 /// Decrements the subscriber gauge when a stream ends.

@@ -14,6 +14,7 @@
 //! - [`storage`]: the event log and account tables behind traits; [`storage::sqlite`] is the
 //!   embedded backend with its group-committing writer thread.
 //! - [`live`]: per-tenant learner engines fed by the commit hook, and the update broadcast.
+//! - [`interventions`]: intervention policies per tenant and the latest decisions.
 //! - [`learners`]: learner state and the SSE stream.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
 //!   consents, fed to the pure pipeline in `learnpulse_privacy` at ingest; the privacy API.
@@ -35,6 +36,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod interventions;
 pub mod learners;
 pub mod live;
 pub mod loadgen;

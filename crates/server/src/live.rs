@@ -5,12 +5,13 @@
 //! requests are acknowledged: so the state always reflects exactly the committed log, in log
 //! order, and a client that reads a learner after its POST was acknowledged sees its event.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
 use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
 
 use crate::storage::{Committed, TenantId};
@@ -23,12 +24,43 @@ pub struct LearnerUpdate {
     /// Sequence number of the statement that caused the change.
     pub seq: i64,
     pub state: LearnerState,
+    /// The intervention the tenant's policies decided on after this event, if any.
+    pub intervention: Option<Decision>,
+}
+
+/// Decisions kept in memory per tenant, newest last (for `GET /v1/interventions`).
+const RECENT_DECISIONS: usize = 10_000;
+
+/// A tenant's intervention policies and what they remember.
+#[derive(Default)]
+struct Interventions {
+    policies: Arc<PolicySet>,
+    memory: HashMap<String, Memory>,
+    recent: VecDeque<(i64, Decision)>,
+}
+
+impl Interventions {
+    fn decide(
+        &mut self,
+        seq: i64,
+        state: &LearnerState,
+        event: &LearningEvent,
+    ) -> Option<Decision> {
+        let memory = self.memory.entry(state.learner.clone()).or_default();
+        let decision = intervene::decide(&self.policies, state, event, memory)?;
+        if self.recent.len() == RECENT_DECISIONS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((seq, decision.clone()));
+        Some(decision)
+    }
 }
 
 pub struct LearnerHub {
     params: EngineParams,
     model: Arc<SkillModel>,
     engines: RwLock<HashMap<TenantId, Engine>>,
+    interventions: Mutex<HashMap<TenantId, Interventions>>,
     updates: broadcast::Sender<Arc<LearnerUpdate>>,
 }
 
@@ -38,24 +70,80 @@ impl LearnerHub {
             model,
             params,
             engines: RwLock::new(HashMap::new()),
+            interventions: Mutex::new(HashMap::new()),
             updates: broadcast::channel(4_096).0,
         }
     }
 
-    /// Folds an event into its tenant's engine without notifying anyone (start-up replay).
-    pub fn replay(&self, tenant: TenantId, event: &LearningEvent, previous_ids: &[String]) {
+    /// Folds an event into its tenant's engine without notifying anyone (start-up replay). The
+    /// policies decide too, so that cooldowns and the recent decisions are as before the restart.
+    pub fn replay(
+        &self,
+        tenant: TenantId,
+        seq: i64,
+        event: &LearningEvent,
+        previous_ids: &[String],
+    ) {
         let mut engines = self.engines.write().unwrap();
         let engine = engines
             .entry(tenant)
             .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
         engine.adopt(&event.learner, previous_ids);
-        engine.apply(event);
+        let state = engine.apply(event);
+        self.interventions
+            .lock()
+            .unwrap()
+            .entry(tenant)
+            .or_default()
+            .decide(seq, state, event);
+    }
+
+    /// Replaces a tenant's intervention policies (what the learners' cooldowns remember stays).
+    pub fn set_policies(&self, tenant: TenantId, policies: PolicySet) {
+        self.interventions
+            .lock()
+            .unwrap()
+            .entry(tenant)
+            .or_default()
+            .policies = Arc::new(policies);
+    }
+
+    pub fn policies(&self, tenant: TenantId) -> Arc<PolicySet> {
+        self.interventions
+            .lock()
+            .unwrap()
+            .get(&tenant)
+            .map(|i| i.policies.clone())
+            .unwrap_or_default()
+    }
+
+    /// The tenant's latest decisions, newest first, of one learner when given.
+    pub fn recent_interventions(
+        &self,
+        tenant: TenantId,
+        learners: &[String],
+        limit: usize,
+    ) -> Vec<(i64, Decision)> {
+        let interventions = self.interventions.lock().unwrap();
+        interventions
+            .get(&tenant)
+            .map(|i| {
+                i.recent
+                    .iter()
+                    .rev()
+                    .filter(|(_, d)| learners.is_empty() || learners.contains(&d.learner))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The commit hook: applies committed events in order and publishes the new states.
     pub fn apply_committed(&self, committed: &[Committed<'_>]) {
         let notify = self.updates.receiver_count() > 0;
         let mut engines = self.engines.write().unwrap();
+        let mut interventions = self.interventions.lock().unwrap();
         for c in committed {
             let Some(event) = &c.statement.event else {
                 continue;
@@ -65,16 +153,26 @@ impl LearnerHub {
                 .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
             engine.adopt(&event.learner, &c.statement.previous_learner_ids);
             let state = engine.apply(event);
+            let intervention = interventions
+                .entry(c.tenant)
+                .or_default()
+                .decide(c.seq, state, event);
+            if let Some(d) = &intervention {
+                metrics::counter!("learnpulse_interventions_total", "policy" => d.policy.clone())
+                    .increment(1);
+            }
             if notify {
                 let _ = self.updates.send(Arc::new(LearnerUpdate {
                     tenant: c.tenant,
                     seq: c.seq,
                     state: state.clone(),
+                    intervention,
                 }));
             }
         }
         metrics::gauge!("learnpulse_learners_in_memory")
             .set(engines.values().map(Engine::learner_count).sum::<usize>() as f64);
+        drop(interventions);
         drop(engines);
         metrics::counter!("learnpulse_engine_events_total").increment(
             committed

@@ -227,7 +227,7 @@ pub trait EventLog: Send + Sync {
 
     /// Every statement of every tenant in sequence order, for rebuilding derived state at start.
     /// Blocking; call before serving.
-    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError>;
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, i64, &str)) -> Result<u64, StoreError>;
 
     /// Every statement of one tenant that is not voided, in sequence order, for analytics.
     /// Blocking; call from a blocking task.
@@ -283,6 +283,18 @@ pub trait AccountStore: Send + Sync {
         key_id: &str,
         expires_us: Option<i64>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// A named per-tenant setting (text), when set.
+    fn tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn set_tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        value: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a successful use of a key.
     fn touch_key(
         &self,
@@ -335,7 +347,7 @@ impl EventLog for Storage {
     fn start(&self, hook: CommitHook) -> Result<(), StoreError> {
         dispatch!(self, s => s.start(hook))
     }
-    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, i64, &str)) -> Result<u64, StoreError> {
         dispatch!(self, s => s.replay(visit))
     }
     async fn erase_learner(
@@ -394,6 +406,21 @@ impl AccountStore for Storage {
         expires_us: Option<i64>,
     ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.set_key_expiry(tenant, key_id, expires_us).await)
+    }
+    async fn tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.tenant_setting(tenant, name).await)
+    }
+    async fn set_tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        value: String,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_tenant_setting(tenant, name, value).await)
     }
     async fn touch_key(&self, key_id: &str, at_us: i64) -> Result<(), StoreError> {
         dispatch!(self, s => s.touch_key(key_id, at_us).await)

@@ -333,14 +333,15 @@ impl EventLog for SqliteStorage {
         self.start_writer(hook)
     }
 
-    fn replay(&self, visit: &mut dyn FnMut(TenantId, &str)) -> Result<u64, StoreError> {
+    fn replay(&self, visit: &mut dyn FnMut(TenantId, i64, &str)) -> Result<u64, StoreError> {
         self.readers.with(|conn| {
-            let mut stmt = conn.prepare("SELECT tenant_id, json FROM statements ORDER BY seq")?;
+            let mut stmt =
+                conn.prepare("SELECT tenant_id, seq, json FROM statements ORDER BY seq")?;
             let mut rows = stmt.query([])?;
             let mut n = 0;
             while let Some(row) = rows.next()? {
-                let json: String = row.get(1)?;
-                visit(row.get(0)?, &json);
+                let json: String = row.get(2)?;
+                visit(row.get(0)?, row.get(1)?, &json);
                 n += 1;
             }
             Ok(n)
@@ -533,6 +534,42 @@ impl AccountStore for SqliteStorage {
                 params![tenant, key_id, expires_us],
             )?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT value FROM tenant_settings WHERE tenant_id = ?1 AND name = ?2",
+                    params![tenant, name],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_tenant_setting(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        value: String,
+    ) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO tenant_settings (tenant_id, name, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value",
+                params![tenant, name, value],
+            )?;
+            Ok(())
         })
         .await
     }

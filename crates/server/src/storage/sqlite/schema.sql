@@ -198,3 +198,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     actions     TEXT NOT NULL      -- JSON array of remediation records
 );
 CREATE INDEX IF NOT EXISTS incidents_by_tenant ON incidents(tenant_id, closed_us);
+
+-- Small per-tenant settings by name (the intervention policies, as TOML).
+CREATE TABLE IF NOT EXISTS tenant_settings (
+    tenant_id  INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);

@@ -1,0 +1,171 @@
+//! Interventions over HTTP: a tenant's policies (`GET`/`PUT /v1/interventions/policies`, TOML
+//! or JSON) and the latest decisions (`GET /v1/interventions`). Deciding happens in the commit
+//! hook (`live.rs`, with the pure `learnpulse_core::intervene`); decisions reach dashboards on
+//! the SSE stream as `intervention` events.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use learnpulse_core::intervene::PolicySet;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::learners::intervention_view;
+use crate::problem::{ApiError, Body, Problem};
+use crate::storage::{AccountStore, Storage, StoreError, TenantId};
+
+/// The tenant setting the policies are stored under (as JSON; they arrive as TOML or JSON).
+const SETTING: &str = "intervention_policies";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_policies, put_policies))
+        .routes(routes!(list))
+}
+
+/// Loads every tenant's stored policies into the hub (before the log is replayed, so that
+/// replayed decisions are the ones the live server made).
+pub async fn load_all(storage: &Storage, hub: &crate::live::LearnerHub) -> Result<(), StoreError> {
+    for tenant in storage.tenants().await? {
+        if let Some(text) = storage.tenant_setting(tenant.id, SETTING).await? {
+            match serde_json::from_str::<PolicySet>(&text) {
+                Ok(set) => hub.set_policies(tenant.id, set),
+                Err(e) => {
+                    tracing::error!(tenant = tenant.id, error = %e, "stored intervention policies do not parse; using the built-in ones")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse(headers: &HeaderMap, bytes: &[u8]) -> Result<PolicySet, ApiError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "must be UTF-8"))?;
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let set: PolicySet = if json {
+        crate::problem::parse_json(bytes)?
+    } else {
+        toml::from_str(text).map_err(|e| {
+            ApiError::bad_request("body", format!("not a policy set in TOML: {}", e.message()))
+        })?
+    };
+    set.check()
+        .map_err(|e| ApiError::bad_request("policies", e))?;
+    Ok(set)
+}
+
+/// The tenant's intervention policies (the built-in set until one is stored).
+#[utoipa::path(
+    get, path = "/v1/interventions/policies", tag = "interventions",
+    responses((status = 200, description = "The policy set", body = Object)),
+    security(("api_key" = []))
+)]
+async fn get_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ReadLearners)?;
+    Ok(Json(
+        serde_json::to_value(&*state.hub.policies(caller.tenant)).expect("policies serialise"),
+    ))
+}
+
+/// Replace the tenant's intervention policies: TOML (or JSON with `Content-Type:
+/// application/json`) with `max_per_learner_per_hour` and `[[policies]]` of `id`, `when`
+/// (conditions), `then`, `priority`, `cooldown_secs`, `message`.
+#[utoipa::path(
+    put, path = "/v1/interventions/policies", tag = "interventions",
+    request_body(content = String, description = "The policy set, TOML", content_type = "application/toml"),
+    responses(
+        (status = 200, description = "The policies now in force", body = Object),
+        (status = 400, description = "Invalid policy set", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn put_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(bytes): Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageKeys)?;
+    let set = parse(&headers, &bytes)?;
+    let text = serde_json::to_string(&set).expect("policies serialise");
+    state
+        .storage
+        .set_tenant_setting(caller.tenant, SETTING, text)
+        .await?;
+    state.hub.set_policies(caller.tenant, set.clone());
+    state.audit.access(
+        &caller,
+        "interventions.policies.change",
+        None,
+        json!({"policies": set.policies.len()}),
+    );
+    Ok(Json(
+        serde_json::to_value(&set).expect("policies serialise"),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListFilter {
+    /// One learner (as the platform knows them, or their pseudonym).
+    learner: Option<String>,
+    /// At most this many, newest first (default 100).
+    limit: Option<usize>,
+}
+
+/// The latest intervention decisions, newest first, with the policy that fired and why.
+#[utoipa::path(
+    get, path = "/v1/interventions", tag = "interventions",
+    params(ListFilter),
+    responses((status = 200, description = "Decisions", body = [Object])),
+    security(("api_key" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<ListFilter>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    caller.require(Action::ReadLearners)?;
+    let tenant: TenantId = caller.tenant;
+    let privacy = state.privacy.tenant(&state.storage, tenant).await?;
+    let cognitive = privacy.sees_cognitive_data(caller.role);
+    let learners = filter
+        .learner
+        .as_deref()
+        .map(|id| privacy.learner_keys(id))
+        .unwrap_or_default();
+    let limit = filter.limit.unwrap_or(100).min(10_000);
+    let decisions = state
+        .hub
+        .recent_interventions(tenant, &learners, usize::MAX)
+        .into_iter()
+        // A key scoped to groups sees its groups' learners only.
+        .filter(|(_, d)| {
+            caller.groups.is_none()
+                || state
+                    .hub
+                    .learner(tenant, &d.learner)
+                    .is_some_and(|l| caller.sees_any(l.groups.iter()))
+        })
+        .take(limit)
+        .map(|(seq, d)| intervention_view(seq, &d, cognitive))
+        .collect();
+    state.audit.access(
+        &caller,
+        "interventions.read",
+        learners.first().cloned(),
+        json!({"limit": limit}),
+    );
+    Ok(Json(decisions))
+}

@@ -1,0 +1,125 @@
+//! Interventions, black-box: decisions from the built-in and a tenant's own policies, on the
+//! list and on the live stream, and across a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, answered, problem};
+use serde_json::{Value, json};
+
+fn wrong(who: &str, i: usize) -> Value {
+    let mut s = answered(who, &format!("q{i}"), false);
+    s["timestamp"] = json!(format!("2026-11-26T09:{:02}:00Z", i));
+    s
+}
+
+#[tokio::test]
+async fn struggling_learners_get_interventions_listed_and_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let mut stream = app.get("/v1/stream?learner=ada", &teacher).await;
+    assert_eq!(stream.status(), 200);
+
+    let batch: Vec<Value> = (0..4).map(|i| wrong("ada", i)).collect();
+    assert_eq!(
+        app.post_statements(&app.admin, &Value::Array(batch))
+            .await
+            .status(),
+        200
+    );
+
+    // The stream carries the decision right after the learner update that caused it.
+    let mut text = String::new();
+    while !text.contains("event: intervention") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an intervention within 10 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let data = text
+        .split("event: intervention")
+        .nth(1)
+        .and_then(|rest| rest.lines().find_map(|l| l.strip_prefix("data: ")))
+        .unwrap();
+    let decision: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(decision["intervention"], "easier_item");
+    assert_eq!(decision["policy"], "error_streak_easier_item");
+    assert!(
+        decision["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("wrong answers in a row"),
+        "teachers see why: {decision}"
+    );
+
+    let listed: Vec<Value> = app
+        .get_json("/v1/interventions?learner=ada", &teacher)
+        .await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["learner"], app.pseudonym(&teacher, "ada").await);
+    // A dpo does not see cognitive data, so not the reasons either.
+    let dpo = app.key(&app.admin, "dpo").await;
+    let listed: Vec<Value> = app.get_json("/v1/interventions", &dpo).await;
+    assert_eq!(listed[0]["reasons"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_sets_its_own_policies_in_toml_and_they_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let toml = r#"
+max_per_learner_per_hour = 2
+
+[[policies]]
+id = "any_wrong_answer"
+when = [{ if = "incorrect" }]
+then = "hint"
+priority = 1
+message = "Here is a hint."
+"#;
+    let r = app
+        .client
+        .put(app.url("/v1/interventions/policies"))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/toml")
+        .body(toml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let batch: Vec<Value> = (0..5).map(|i| wrong("bo", i)).collect();
+    app.post_statements(&app.admin, &Value::Array(batch)).await;
+    let listed: Vec<Value> = app.get_json("/v1/interventions", &app.admin).await;
+    assert_eq!(listed.len(), 2, "the hourly limit of 2: {listed:?}");
+    assert!(listed.iter().all(|d| d["intervention"] == "hint"));
+
+    let r = app
+        .client
+        .put(app.url("/v1/interventions/policies"))
+        .bearer_auth(&app.admin)
+        .body("max_per_learner_per_hour = 2\n[[policies]]\nid = \"x\"\nwhen = [{ if = \"full_moon\" }]\nthen = \"hint\"\npriority = 1\nmessage = \"\"\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        problem(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("full_moon")
+    );
+
+    let admin = app.admin.clone();
+    app.stop().await;
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin)).await;
+    let policies: Value = app.get_json("/v1/interventions/policies", &app.admin).await;
+    assert_eq!(policies["policies"][0]["id"], "any_wrong_answer");
+    let listed: Vec<Value> = app.get_json("/v1/interventions", &app.admin).await;
+    assert_eq!(listed.len(), 2, "replay rebuilds the same decisions");
+    app.stop().await;
+}
