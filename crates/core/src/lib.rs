@@ -16,6 +16,8 @@
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
 //! - [`intervene`]: intervention policies: `state + event -> decision`, with priorities,
 //!   cooldowns and a per-learner hourly limit.
+//! - [`outcome`]: following interventions up: accuracy change, load, quitting, per policy with
+//!   confidence intervals.
 //! - [`kt`]: knowledge-tracing models with their offline fitters, and one-step-ahead evaluation.
 
 pub mod engine;
@@ -24,6 +26,7 @@ pub mod intervene;
 pub mod kt;
 pub mod load;
 pub mod mastery;
+pub mod outcome;
 pub mod risk;
 pub mod struggle;
 

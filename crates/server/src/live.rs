@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
+use learnpulse_core::outcome::{Effectiveness, Outcomes};
 use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
 
 use crate::storage::{Committed, TenantId};
@@ -37,17 +38,21 @@ struct Interventions {
     policies: Arc<PolicySet>,
     memory: HashMap<String, Memory>,
     recent: VecDeque<(i64, Decision)>,
+    outcomes: Outcomes,
 }
 
 impl Interventions {
+    /// Follows up earlier decisions with this event, then decides on it.
     fn decide(
         &mut self,
         seq: i64,
         state: &LearnerState,
         event: &LearningEvent,
     ) -> Option<Decision> {
+        self.outcomes.observe(event, state);
         let memory = self.memory.entry(state.learner.clone()).or_default();
         let decision = intervene::decide(&self.policies, state, event, memory)?;
+        self.outcomes.start(&decision, state);
         if self.recent.len() == RECENT_DECISIONS {
             self.recent.pop_front();
         }
@@ -114,6 +119,16 @@ impl LearnerHub {
             .unwrap()
             .get(&tenant)
             .map(|i| i.policies.clone())
+            .unwrap_or_default()
+    }
+
+    /// How each policy has done so far (follow-ups of its decisions).
+    pub fn effectiveness(&self, tenant: TenantId) -> Vec<Effectiveness> {
+        self.interventions
+            .lock()
+            .unwrap()
+            .get(&tenant)
+            .map(|i| i.outcomes.effectiveness())
             .unwrap_or_default()
     }
 

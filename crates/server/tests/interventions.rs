@@ -61,10 +61,34 @@ async fn struggling_learners_get_interventions_listed_and_streamed() {
         .await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["learner"], app.pseudonym(&teacher, "ada").await);
+    // Right answers follow: the easier item is followed up as an improvement.
+    let batch: Vec<Value> = (4..9)
+        .map(|i| {
+            let mut s = answered("ada", &format!("q{i}"), true);
+            s["timestamp"] = json!(format!("2026-11-26T09:{:02}:00Z", i));
+            s
+        })
+        .collect();
+    app.post_statements(&app.admin, &Value::Array(batch)).await;
+    let report: Value = app
+        .get_json("/v1/interventions/effectiveness", &teacher)
+        .await;
+    let easier = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policy"] == "error_streak_easier_item")
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    assert_eq!(easier["followed_up"], 1);
+    // It fired on the third wrong answer; the five answers after it are one wrong and four
+    // right: 80 % against 0 % before.
+    assert_eq!(easier["accuracy_change"]["mean"], 0.8, "{easier}");
+    assert_eq!(easier["quit"]["share"], 0.0);
     // A dpo does not see cognitive data, so not the reasons either.
     let dpo = app.key(&app.admin, "dpo").await;
     let listed: Vec<Value> = app.get_json("/v1/interventions", &dpo).await;
-    assert_eq!(listed[0]["reasons"], json!([]));
+    assert!(listed.iter().all(|d| d["reasons"] == json!([])));
     app.stop().await;
 }
 
