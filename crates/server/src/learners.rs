@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
@@ -245,8 +245,20 @@ async fn stream(
     State(state): State<AppState>,
     caller: Caller,
     Query(filter): Query<StreamFilter>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Action::ReadLearners)?;
+    let last_event_id = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("Last-Event-ID", "must be an event id this stream sent")
+                })?,
+        ),
+    };
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
     let cognitive = privacy.sees_cognitive_data(caller.role);
     let learner_keys = filter
@@ -269,6 +281,40 @@ async fn stream(
     }
     let filter = (filter, learner_keys, caller.clone(), privacy.clone());
     let receiver = state.hub.subscribe();
+    // Resuming (`Last-Event-ID`): the interventions decided since, from the hub's recent
+    // decisions, before the live events. Learner updates are not replayed: the next one carries
+    // the whole state anyway.
+    let mut backlog: Vec<Event> = Vec::new();
+    let mut resumed_through = i64::MIN;
+    if let Some(last) = last_event_id {
+        let mut missed: Vec<_> = state
+            .hub
+            .recent_interventions(caller.tenant, &filter.1, usize::MAX)
+            .into_iter()
+            .filter(|(seq, d)| {
+                *seq > last
+                    && !privacy.restricted(&d.learner)
+                    && state
+                        .hub
+                        .learner(caller.tenant, &d.learner)
+                        .is_some_and(|l| {
+                            caller.sees_any(l.groups.iter())
+                                && filter.0.group.as_ref().is_none_or(|g| l.groups.contains(g))
+                        })
+            })
+            .collect();
+        missed.reverse();
+        for (seq, d) in missed {
+            resumed_through = resumed_through.max(seq);
+            backlog.push(
+                Event::default()
+                    .event("intervention")
+                    .id(seq.to_string())
+                    .json_data(intervention_view(seq, &d, cognitive))
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable")),
+            );
+        }
+    }
     let shutdown = state.shutdown.clone();
     let tenant = caller.tenant;
     metrics::gauge!("learnpulse_stream_subscribers").increment(1.0);
@@ -290,7 +336,8 @@ async fn stream(
                 };
                 match next {
                     Ok(update)
-                        if matches(&update, tenant, &filter.1, &filter.0)
+                        if update.seq > resumed_through
+                            && matches(&update, tenant, &filter.1, &filter.0)
                             && filter.2.sees_any(update.state.groups.iter())
                             && !filter.3.restricted(&update.state.learner) =>
                     {
@@ -323,6 +370,7 @@ async fn stream(
             }
         },
     );
+    let events = futures_util::stream::iter(backlog.into_iter().map(Ok)).chain(events);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 

@@ -147,3 +147,47 @@ message = "Here is a hint."
     assert_eq!(listed.len(), 2, "replay rebuilds the same decisions");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let teacher = app.key(&app.admin, "teacher").await;
+    let batch: Vec<Value> = (0..4).map(|i| wrong("cy", i)).collect();
+    app.post_statements(&app.admin, &Value::Array(batch)).await;
+    let listed: Vec<Value> = app.get_json("/v1/interventions", &teacher).await;
+    let missed_seq = listed[0]["seq"].as_i64().unwrap();
+
+    // A dashboard that saw everything up to just before that decision reconnects.
+    let mut stream = app
+        .client
+        .get(app.url("/v1/stream?group=class-7b"))
+        .bearer_auth(&teacher)
+        .header("Last-Event-ID", (missed_seq - 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("the backlog at once")
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("event: intervention"), "{text}");
+    assert!(text.contains(&format!("id: {missed_seq}")), "{text}");
+
+    let r = app
+        .client
+        .get(app.url("/v1/stream"))
+        .bearer_auth(&teacher)
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await["field"], "Last-Event-ID");
+    app.stop().await;
+}
