@@ -24,6 +24,8 @@
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
 //! - [`subject_requests`]: GDPR access and erasure requests across every store.
+//! - [`delivery`]: Standard Webhooks signing, the retry schedule and circuit breakers (the
+//!   outbox and dispatcher that use them are not built yet).
 //! - [`config`]: the configuration file's shape and defaults.
 //! - [`model_file`]: fitted knowledge-tracing parameters on disk.
 //! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
@@ -36,6 +38,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod delivery;
 pub mod interventions;
 pub mod learners;
 pub mod live;
