@@ -36,7 +36,8 @@ pub struct AppInner {
     pub storage: Arc<Storage>,
     /// The audit chain's writer.
     pub audit: crate::audit::Auditor,
-    /// How far the compliance monitor has verified the audit chain.
+    /// How far the compliance monitor has verified the audit chain. Held for a whole
+    /// evaluation, so that the monitor and a report request never open the same incident twice.
     pub chain_check: tokio::sync::Mutex<crate::compliance::ChainCheck>,
     /// Pulled by the commit hook: the compliance monitor evaluates soon after new events.
     pub compliance_trigger: Arc<tokio::sync::Notify>,

@@ -61,8 +61,10 @@ pub struct ChainCheck {
 }
 
 /// The audit chain checked against this server's key: `Ok(entries)` or the first break.
-async fn verify_chain(state: &AppState) -> Result<Result<u64, (u64, String)>, StoreError> {
-    let mut check = state.chain_check.lock().await;
+async fn verify_chain(
+    state: &AppState,
+    check: &mut ChainCheck,
+) -> Result<Result<u64, (u64, String)>, StoreError> {
     let now = now_us();
     let start = if now - check.last_full_us >= FULL_CHECK_US {
         None
@@ -99,7 +101,11 @@ async fn verify_chain(state: &AppState) -> Result<Result<u64, (u64, String)>, St
 }
 
 /// Everything the rules look at, for one tenant, now.
-pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreError> {
+pub async fn gather(
+    state: &AppState,
+    tenant: TenantId,
+    check: &mut ChainCheck,
+) -> Result<Facts, StoreError> {
     // What has been queued for the audit chain is part of the facts.
     state.audit.flush().await;
     let now = now_us();
@@ -232,7 +238,7 @@ pub async fn gather(state: &AppState, tenant: TenantId) -> Result<Facts, StoreEr
         events_past_retention,
         unredacted,
         keys,
-        audit_chain: verify_chain(state).await?,
+        audit_chain: verify_chain(state, check).await?,
         dp_budgets,
         recent_access,
         failed_auth_us,
@@ -269,7 +275,10 @@ pub struct Report {
 }
 
 pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, StoreError> {
-    let facts = gather(state, tenant).await?;
+    // One evaluation at a time: the monitor and a report request must not both open an
+    // incident for the same rule.
+    let mut check = state.chain_check.lock().await;
+    let facts = gather(state, tenant, &mut check).await?;
     let overrides = overrides(state, tenant).await?;
     let findings = rules::evaluate(&facts, &overrides);
     let open_incidents = incidents::sync(state, tenant, &findings, &overrides).await?;
