@@ -213,6 +213,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Times events to their interventions on the SSE stream (send → arrival, ack → arrival);
+    /// prints p50/p99 as JSON. Needs a key that may read learners and write events (admin).
+    Interventions {
+        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        #[arg(long, env = "LEARNPULSE_KEY")]
+        key: String,
+        /// Fresh learners, three wrong answers each.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
 }
 
 fn init_logging(json: bool) {
@@ -502,6 +513,16 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{body}"),
             }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Interventions { url, key, rounds }) => {
+            let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+                url,
+                token: key,
+                rounds,
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Bench(BenchCommand::Ingest {

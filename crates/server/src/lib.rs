@@ -29,7 +29,8 @@
 //! - [`config`]: the configuration file's shape and defaults.
 //! - [`model_file`]: fitted knowledge-tracing parameters on disk.
 //! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
-//!   ordinary HTTP clients of the server.
+//!   ordinary HTTP clients of the server; [`probe`] times events to their interventions on the
+//!   stream.
 
 pub mod admin;
 pub mod analytics;
@@ -48,6 +49,7 @@ pub mod model_file;
 pub mod native;
 pub mod ops;
 pub mod privacy;
+pub mod probe;
 pub mod problem;
 pub mod simulator;
 pub mod storage;

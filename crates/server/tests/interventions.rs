@@ -191,3 +191,19 @@ async fn a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed() 
     assert_eq!(problem(r).await["field"], "Last-Event-ID");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_probe_times_every_intervention_to_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+        url: app.base.clone(),
+        token: app.admin.clone(),
+        rounds: 5,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.received, 5, "{report:?}");
+    assert!(report.send_to_stream_ms_p50 > 0.0 && report.send_to_stream_ms_p99 < 2_000.0);
+    app.stop().await;
+}
