@@ -38,8 +38,15 @@ fn sql(dir: &Path, statement: &str) {
     conn.execute_batch(statement).unwrap();
 }
 
-/// Runs a server on `dir`, makes it record a dozen audited actions, stops it.
-async fn audited_activity(dir: &Path) {
+/// A server on `dir`: its address, the bootstrap admin token, the stop switch and its task.
+async fn start_server(
+    dir: &Path,
+) -> (
+    String,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
@@ -52,6 +59,12 @@ async fn audited_activity(dir: &Path) {
     let running = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
+    (base, token, stop, running)
+}
+
+/// Runs a server on `dir`, makes it record a dozen audited actions, stops it.
+async fn audited_activity(dir: &Path) {
+    let (base, token, stop, running) = start_server(dir).await;
     let client = reqwest::Client::new();
     let events: Vec<Value> = (0..6)
         .map(|i| json!({"learner_id": "ada@school.example", "item_id": format!("q{i}"), "skills": ["ratios"], "outcome": "correct"}))
@@ -200,18 +213,7 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
 #[tokio::test]
 async fn the_compliance_report_command_fetches_json_and_html() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    let server = Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let token = server.bootstrap_key().unwrap().token.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let (base, token, stop, running) = start_server(dir.path()).await;
     let page = dir.path().join("report.html");
     let (b, t, p) = (base.clone(), token.clone(), page.clone());
     let (json_out, html_out) = tokio::task::spawn_blocking(move || {

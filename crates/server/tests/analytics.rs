@@ -6,16 +6,6 @@ mod common;
 use common::{TestApp, answered, problem};
 use serde_json::{Value, json};
 
-async fn post(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// 30 learners in class-a (each 4 answers, 3 right), one in class-b.
 async fn classroom(app: &TestApp) {
     let mut batch = Vec::new();
@@ -57,13 +47,15 @@ async fn researchers_get_noisy_counts_with_small_cohorts_suppressed() {
     let query = json!({"measure": "learners", "by": "group", "epsilon": 2.0,
                        "max_cells_per_learner": 1, "cells": ["class-a", "class-b", "class-c"]});
     assert_eq!(
-        post(&app, "/v1/analytics/count", &teacher, &query)
+        app.post_json("/v1/analytics/count", &teacher, &query)
             .await
             .status(),
         403
     );
 
-    let r = post(&app, "/v1/analytics/count", &researcher, &query).await;
+    let r = app
+        .post_json("/v1/analytics/count", &researcher, &query)
+        .await;
     assert_eq!(r.status(), 200);
     let release: Value = r.json().await.unwrap();
     let cells = release["cells"].as_array().unwrap();
@@ -83,21 +75,19 @@ async fn researchers_get_noisy_counts_with_small_cohorts_suppressed() {
     assert!((release["budget_remaining"].as_f64().unwrap() - 98.0).abs() < 1e-6);
 
     // A mean per answer (correct = accuracy), a sum, and a histogram of learners by accuracy.
-    let r = post(
-        &app,
-        "/v1/analytics/mean",
-        &researcher,
-        // ε = 30 (10 per part: noise scale 0.4 on sums of about 100), so that the ±0.2
-        // tolerance below fails with a probability far under 1e-9.
-        &json!({"measure": "correct", "epsilon": 30.0, "max_per_learner": 4, "cells": ["all"]}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/v1/analytics/mean",
+            &researcher,
+            // ε = 30 (10 per part: noise scale 0.4 on sums of about 100), so that the ±0.2
+            // tolerance below fails with a probability far under 1e-9.
+            &json!({"measure": "correct", "epsilon": 30.0, "max_per_learner": 4, "cells": ["all"]}),
+        )
+        .await;
     let mean: Value = r.json().await.unwrap();
     let accuracy = mean["cells"][0]["value"].as_f64().unwrap();
     assert!((accuracy - 0.75).abs() < 0.2, "{mean}");
-    let r = post(
-        &app,
-        "/v1/analytics/histogram",
+    let r = app.post_json("/v1/analytics/histogram",
         &researcher,
         &json!({"by": "group", "epsilon": 1.0, "max_cells_per_learner": 1, "cells": ["class-a"]}),
     )
@@ -128,7 +118,7 @@ async fn researchers_get_noisy_counts_with_small_cohorts_suppressed() {
         } else {
             "/v1/analytics/count"
         };
-        let r = post(&app, path, &researcher, &body).await;
+        let r = app.post_json(path, &researcher, &body).await;
         assert_eq!(r.status(), 400, "{body}");
         assert_eq!(problem(r).await["field"], field);
     }
@@ -149,7 +139,7 @@ async fn budgets_are_enforced_under_concurrent_queries() {
         .unwrap();
     let researcher = app.key(&app.admin, "researcher").await;
     let query = json!({"measure": "answers", "epsilon": 0.1, "cells": ["all"]});
-    let attempts = (0..25).map(|_| post(&app, "/v1/analytics/count", &researcher, &query));
+    let attempts = (0..25).map(|_| app.post_json("/v1/analytics/count", &researcher, &query));
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)
         .await
         .into_iter()
@@ -162,7 +152,9 @@ async fn budgets_are_enforced_under_concurrent_queries() {
     let budget: Value = app.get_json("/v1/analytics/budget", &researcher).await;
     assert!(budget["spent"].as_f64().unwrap() <= 1.0 + 1e-9);
     assert!(budget["remaining"].as_f64().unwrap() >= 0.0);
-    let r = post(&app, "/v1/analytics/count", &researcher, &query).await;
+    let r = app
+        .post_json("/v1/analytics/count", &researcher, &query)
+        .await;
     let p = problem(r).await;
     assert_eq!(p["field"], "epsilon");
     assert!(p["detail"].as_str().unwrap().contains("budget exceeded"));
@@ -170,7 +162,7 @@ async fn budgets_are_enforced_under_concurrent_queries() {
     // Another analyst has their own budget; the DPO sees every release.
     let other = app.key(&app.admin, "researcher").await;
     assert_eq!(
-        post(&app, "/v1/analytics/count", &other, &query)
+        app.post_json("/v1/analytics/count", &other, &query)
             .await
             .status(),
         200

@@ -6,16 +6,6 @@ mod common;
 use common::{TestApp, answered, problem};
 use serde_json::{Value, json};
 
-async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn report(app: &TestApp, token: &str) -> Value {
     app.get_json("/v1/compliance/report", token).await
 }
@@ -67,16 +57,14 @@ async fn rules_fire_on_what_the_tenant_does() {
     // An under-13 learner whose data is held without verified parental consent.
     app.post_statements(&app.admin, &answered("kid", "q1", true))
         .await;
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/kid/consent",
         &app.admin,
         &json!({"under_13": true}),
     )
     .await;
     // Free text stored unredacted because the policy says so, and retention of zero days.
-    put(
-        &app,
+    app.put_json(
         "/v1/privacy/policy",
         &app.admin,
         &json!({"redact_free_text": false, "retention_days": 0}),
@@ -104,27 +92,27 @@ async fn rules_fire_on_what_the_tenant_does() {
     assert!(r["score"].as_f64().unwrap() < 98.0 - 25.0);
 
     // Fixing them clears them.
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/kid/consent",
         &app.admin,
         &json!({"under_13": true, "parental_consent_verified": true}),
     )
     .await;
-    put(&app, "/v1/privacy/policy", &app.admin, &json!({})).await;
+    app.put_json("/v1/privacy/policy", &app.admin, &json!({}))
+        .await;
     let rules = fired(&report(&app, &dpo).await);
     assert!(!rules.contains(&"coppa.parental_consent".to_owned()));
     assert!(!rules.contains(&"gdpr.redaction_off".to_owned()));
     assert!(!rules.contains(&"gdpr.retention".to_owned()));
 
     // A burst of failed logins against one of the tenant's keys, with the threshold lowered.
-    let r = put(
-        &app,
-        "/v1/compliance/rules",
-        &dpo,
-        &json!({"security.failed_auth_burst": {"params": {"failures": 5}}}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/compliance/rules",
+            &dpo,
+            &json!({"security.failed_auth_burst": {"params": {"failures": 5}}}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let key_id = teacher.split('.').next().unwrap();
     for _ in 0..6 {
@@ -140,21 +128,21 @@ async fn rules_fire_on_what_the_tenant_does() {
     );
 
     // Overrides are checked.
-    let r = put(
-        &app,
-        "/v1/compliance/rules",
-        &dpo,
-        &json!({"no.such.rule": {"enabled": false}}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/compliance/rules",
+            &dpo,
+            &json!({"no.such.rule": {"enabled": false}}),
+        )
+        .await;
     assert_eq!(problem(r).await["field"], "no.such.rule");
-    let r = put(
-        &app,
-        "/v1/compliance/rules",
-        &dpo,
-        &json!({"security.unused_keys": {"params": {"weeks": 3}}}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/compliance/rules",
+            &dpo,
+            &json!({"security.unused_keys": {"params": {"weeks": 3}}}),
+        )
+        .await;
     assert_eq!(
         problem(r).await["field"],
         "security.unused_keys.params.weeks"
@@ -292,9 +280,7 @@ async fn incidents_open_remediate_reverse_and_close() {
         .map(|l| answered(l, "q1", true))
         .collect();
     app.post_statements(&app.admin, &Value::Array(batch)).await;
-    let r = put(
-        &app,
-        "/v1/compliance/rules",
+    let r = app.put_json("/v1/compliance/rules",
         &dpo,
         &json!({
             "security.mass_learner_reads": {"params": {"learners_per_hour": 3}, "actions": ["suspend_keys", "notify_dpo"]},
@@ -303,13 +289,13 @@ async fn incidents_open_remediate_reverse_and_close() {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let r = put(
-        &app,
-        "/v1/compliance/rules",
-        &dpo,
-        &json!({"gdpr.retention": {"actions": ["shred"]}}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/compliance/rules",
+            &dpo,
+            &json!({"gdpr.retention": {"actions": ["shred"]}}),
+        )
+        .await;
     assert_eq!(
         problem(r).await["field"],
         "gdpr.retention.actions",
@@ -361,8 +347,7 @@ async fn incidents_open_remediate_reverse_and_close() {
 
     // Retention of zero days: the purge runs as the incident opens, and the incident closes
     // at the next evaluation.
-    put(
-        &app,
+    app.put_json(
         "/v1/privacy/policy",
         &app.admin,
         &json!({"retention_days": 0}),
@@ -398,15 +383,13 @@ async fn quarantine_restricts_a_learner_until_reversed() {
     let dpo = app.key(&app.admin, "dpo").await;
     app.post_statements(&app.admin, &answered("kid", "q1", true))
         .await;
-    put(
-        &app,
+    app.put_json(
         "/v1/compliance/rules",
         &dpo,
         &json!({"coppa.parental_consent": {"actions": ["quarantine_learners"]}}),
     )
     .await;
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/kid/consent",
         &app.admin,
         &json!({"under_13": true}),
@@ -465,8 +448,7 @@ async fn new_events_trigger_an_evaluation() {
     let dpo = app.key(&app.admin, "dpo").await;
     app.post_statements(&app.admin, &answered("kid", "q1", true))
         .await;
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/kid/consent",
         &app.admin,
         &json!({"under_13": true}),

@@ -33,16 +33,6 @@ fn with_text(who: &str, text: &str) -> Value {
     s
 }
 
-async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn raw_identities_and_free_text_pii_never_reach_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,13 +95,13 @@ async fn pseudonyms_survive_a_restart_and_differ_between_tenants() {
 async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
-    let r = put(
-        &app,
-        "/v1/learners/kid/consent",
-        &app.admin,
-        &json!({"under_13": true}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/learners/kid/consent",
+            &app.admin,
+            &json!({"under_13": true}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
 
     // COPPA: under 13 without verified parental consent is refused, naming the consent.
@@ -131,13 +121,13 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 404);
 
     // Reduce instead: stored without identity, outside any learner profile, and counted.
-    let r = put(
-        &app,
-        "/v1/privacy/policy",
-        &app.admin,
-        &json!({"on_missing_consent": "reduce"}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/privacy/policy",
+            &app.admin,
+            &json!({"on_missing_consent": "reduce"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let r = app.post_statements(&app.admin, &batch).await;
     assert_eq!(r.status(), 200);
@@ -161,8 +151,7 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 200);
 
     // Verified parental consent lifts the gate.
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/kid/consent",
         &app.admin,
         &json!({"under_13": true, "parental_consent_verified": true}),
@@ -177,8 +166,7 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
 
     // GDPR: a withdrawal stops processing whatever the basis; under the consent basis a learner
     // without a record is refused.
-    put(
-        &app,
+    app.put_json(
         "/v1/privacy/policy",
         &app.admin,
         &json!({"lawful_basis": "consent"}),
@@ -194,8 +182,7 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
             .unwrap()
             .contains("missing consent gdpr_consent:")
     );
-    put(
-        &app,
+    app.put_json(
         "/v1/learners/newcomer/consent",
         &app.admin,
         &json!({"gdpr_consent": false}),
@@ -212,22 +199,22 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     );
 
     // Bad policies and records name the field.
-    let r = put(
-        &app,
-        "/v1/privacy/policy",
-        &app.admin,
-        &json!({"drop_fields": ["/verb"]}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/privacy/policy",
+            &app.admin,
+            &json!({"drop_fields": ["/verb"]}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(problem(r).await["field"], "drop_fields[0]");
-    let r = put(
-        &app,
-        "/v1/learners/x/consent",
-        &app.admin,
-        &json!({"under_13": "yes"}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/learners/x/consent",
+            &app.admin,
+            &json!({"under_13": "yes"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(problem(r).await["field"], "under_13");
     app.stop().await;
@@ -237,20 +224,15 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
 async fn a_dpo_reidentifies_from_the_vault_and_nobody_else_can() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
-    put(
-        &app,
-        "/v1/privacy/policy",
-        &app.admin,
-        &json!({"vault": true}),
-    )
-    .await;
-    let r = put(
-        &app,
-        "/v1/privacy/roster",
-        &app.admin,
-        &json!({"names": ["Gijsbrecht van Hecke"]}),
-    )
-    .await;
+    app.put_json("/v1/privacy/policy", &app.admin, &json!({"vault": true}))
+        .await;
+    let r = app
+        .put_json(
+            "/v1/privacy/roster",
+            &app.admin,
+            &json!({"names": ["Gijsbrecht van Hecke"]}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let s = with_text(
         "g@school.example",
@@ -358,8 +340,7 @@ async fn cognitive_data_is_shown_only_to_the_roles_that_need_it() {
     assert!(seen["risk"]["reasons"].is_null());
     assert_eq!(seen["answers"], 1, "the rest is there");
 
-    put(
-        &app,
+    app.put_json(
         "/v1/privacy/policy",
         &app.admin,
         &json!({"cognitive_data_roles": ["tutor"]}),
@@ -369,13 +350,13 @@ async fn cognitive_data_is_shown_only_to_the_roles_that_need_it() {
     assert!(seen["load"].is_null());
     let overview: Value = app.get_json("/v1/groups/class-7b/overview", &teacher).await;
     assert!(overview["learners"][0].get("load_level").is_none());
-    let r = put(
-        &app,
-        "/v1/privacy/policy",
-        &app.admin,
-        &json!({"cognitive_data_roles": ["wizard"]}),
-    )
-    .await;
+    let r = app
+        .put_json(
+            "/v1/privacy/policy",
+            &app.admin,
+            &json!({"cognitive_data_roles": ["wizard"]}),
+        )
+        .await;
     assert_eq!(problem(r).await["field"], "cognitive_data_roles");
     app.stop().await;
 }

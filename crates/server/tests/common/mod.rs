@@ -100,6 +100,28 @@ impl TestApp {
             .header("X-Experience-API-Version", "1.0.3")
     }
 
+    /// `PUT path` with a JSON body and a Bearer token.
+    pub async fn put_json(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` with a JSON body and a Bearer token.
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_statements(&self, token: &str, body: &Value) -> Response {
         self.xapi(reqwest::Method::POST, "/xAPI/statements", token)
             .json(body)
