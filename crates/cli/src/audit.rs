@@ -60,15 +60,7 @@ async fn load(dir: &DataDirArg, tenant: Option<i64>) -> anyhow::Result<Export> {
     );
     let master = learnpulse_server::privacy::seal::Sealer::master(&dir.data_dir)?;
     let key = learnpulse_server::audit::signing_key(&storage, &master).await?;
-    let mut entries = Vec::new();
-    loop {
-        let after = entries.last().map_or(0, |e: &Entry| e.seq);
-        let page = storage.audit_entries(after, 10_000, tenant).await?;
-        if page.is_empty() {
-            break;
-        }
-        entries.extend(page);
-    }
+    let entries = learnpulse_server::storage::audit::entries_after(&storage, 0, tenant).await?;
     Ok(Export {
         format: "learnpulse-audit-export-v1".into(),
         public_key: hex::encode(key.verifying_key().to_bytes()),

@@ -71,17 +71,12 @@ async fn verify_chain(
     } else {
         check.verified
     };
-    let mut entries: Vec<audit::Entry> = Vec::new();
-    loop {
-        let after = entries
-            .last()
-            .map_or(start.map_or(0, |(seq, _)| seq), |e| e.seq);
-        let page = state.storage.audit_entries(after, 10_000, None).await?;
-        if page.is_empty() {
-            break;
-        }
-        entries.extend(page);
-    }
+    let entries = crate::storage::audit::entries_after(
+        &*state.storage,
+        start.map_or(0, |(seq, _)| seq),
+        None,
+    )
+    .await?;
     let checkpoints = state.storage.audit_checkpoints().await?;
     let result = audit::verify_from(start, &entries, &checkpoints, &state.audit.verifying_key);
     Ok(match result {

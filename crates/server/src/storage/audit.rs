@@ -130,3 +130,20 @@ pub trait AuditStore: Send + Sync {
         sealed: Vec<u8>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Every entry after `after_seq` (one tenant's when given), in order, read page by page.
+pub async fn entries_after(
+    store: &impl AuditStore,
+    after_seq: u64,
+    tenant: Option<i64>,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        let after = entries.last().map_or(after_seq, |e| e.seq);
+        let page = store.audit_entries(after, 10_000, tenant).await?;
+        if page.is_empty() {
+            return Ok(entries);
+        }
+        entries.extend(page);
+    }
+}

@@ -216,20 +216,14 @@ impl AuditStore for SqliteStorage {
         tenant: i64,
         subjects: Vec<String>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.audit_entries(after, 10_000, Some(tenant)).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            out.extend(page.into_iter().filter(|e| {
-                e.event
-                    .subject
-                    .as_ref()
-                    .is_some_and(|s| subjects.contains(s))
-            }));
-        }
-        Ok(out)
+        let mut entries = crate::storage::audit::entries_after(self, 0, Some(tenant)).await?;
+        entries.retain(|e| {
+            e.event
+                .subject
+                .as_ref()
+                .is_some_and(|s| subjects.contains(s))
+        });
+        Ok(entries)
     }
 
     async fn open_request(&self, r: SubjectRequest) -> Result<i64, StoreError> {
