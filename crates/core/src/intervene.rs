@@ -34,6 +34,35 @@ pub enum Intervention {
     TutorHandoff,
 }
 
+impl Intervention {
+    pub const ALL: [Intervention; 9] = [
+        Intervention::Hint,
+        Intervention::WorkedExample,
+        Intervention::EasierItem,
+        Intervention::PrerequisiteReview,
+        Intervention::BreakSuggestion,
+        Intervention::SlowDown,
+        Intervention::Encouragement,
+        Intervention::TeacherAlert,
+        Intervention::TutorHandoff,
+    ];
+
+    /// The name used in JSON and TOML (`worked_example`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intervention::Hint => "hint",
+            Intervention::WorkedExample => "worked_example",
+            Intervention::EasierItem => "easier_item",
+            Intervention::PrerequisiteReview => "prerequisite_review",
+            Intervention::BreakSuggestion => "break_suggestion",
+            Intervention::SlowDown => "slow_down",
+            Intervention::Encouragement => "encouragement",
+            Intervention::TeacherAlert => "teacher_alert",
+            Intervention::TutorHandoff => "tutor_handoff",
+        }
+    }
+}
+
 /// A condition on the learner's state after the event. All of a policy's conditions must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "if", rename_all = "snake_case", deny_unknown_fields)]

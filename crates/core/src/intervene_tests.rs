@@ -126,3 +126,10 @@ fn policy_sets_are_data_and_are_checked() {
     dup.policies.push(set.policies[0].clone());
     assert!(dup.check().is_err());
 }
+
+#[test]
+fn intervention_names_match_their_serialisation() {
+    for i in Intervention::ALL {
+        assert_eq!(serde_json::to_value(i).unwrap(), i.as_str());
+    }
+}

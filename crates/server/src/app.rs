@@ -46,6 +46,8 @@ pub struct AppInner {
     pub hub: Arc<LearnerHub>,
     /// Each tenant's keys, privacy policy, roster and consents.
     pub privacy: crate::privacy::PrivacyRegistry,
+    /// Webhook receivers, the durable outbox and its dispatcher.
+    pub webhooks: Arc<crate::delivery::Webhooks>,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
     pub shutdown: watch::Receiver<bool>,
@@ -69,6 +71,7 @@ impl Deref for AppState {
         (name = "learners", description = "Learner state and the live stream"),
         (name = "admin", description = "Tenants and API keys"),
         (name = "interventions", description = "Intervention policies and decisions"),
+        (name = "webhooks", description = "Webhook receivers: signed, retried, circuit-broken delivery of interventions"),
         (name = "compliance", description = "FERPA / COPPA / GDPR rules, the compliance report"),
         (name = "analytics", description = "Differentially private aggregates for researchers"),
         (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
@@ -109,6 +112,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::compliance::router())
         .merge(crate::subject_requests::router())
         .merge(crate::interventions::router())
+        .merge(crate::delivery::routes::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }
@@ -134,6 +138,11 @@ impl Server {
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
         let master = crate::privacy::seal::Sealer::master(&config.data_dir)?;
         let audit = crate::audit::Auditor::start(storage.clone(), &master).await?;
+        let outbox = crate::delivery::outbox::Outbox::open(&config.outbox_path(), master.clone())?;
+        let webhooks = Arc::new(crate::delivery::Webhooks::new(
+            outbox,
+            config.webhooks.clone(),
+        ));
         let privacy = crate::privacy::PrivacyRegistry::new(master);
 
         // An explicit model file, else the data directory's current model, else textbook BKT.
@@ -155,9 +164,20 @@ impl Server {
         // Long logs take a while to replay: say how far it has got every few seconds.
         let mut seen = 0u64;
         let mut last_report = Instant::now();
+        // Decisions past the outbox's watermark were made but never became messages (the
+        // process stopped in between): they are enqueued now.
+        let watermark = webhooks.outbox.watermark()?;
+        let mut undelivered = Vec::new();
         let replayed = storage.replay(&mut |tenant, seq, json| {
-            if let Some((event, previous)) = engine_input_from_json(json) {
-                hub.replay(tenant, seq, &event, &previous);
+            if let Some((event, previous)) = engine_input_from_json(json)
+                && let Some(decision) = hub.replay(tenant, seq, &event, &previous)
+                && seq > watermark
+            {
+                undelivered.push(crate::delivery::Decided {
+                    tenant,
+                    seq,
+                    decision,
+                });
             }
             seen += 1;
             if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {
@@ -176,6 +196,16 @@ impl Server {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "event log replayed"
         );
+        if let Some(through) = undelivered.last().map(|d| d.seq) {
+            let enqueued = webhooks.enqueue(&undelivered, through)?;
+            tracing::info!(
+                decisions = undelivered.len(),
+                messages = enqueued,
+                "decisions made before the last stop enqueued for webhook delivery"
+            );
+        }
+        let (decisions_tx, decisions_rx) = tokio::sync::mpsc::unbounded_channel();
+        hub.send_decisions_to(decisions_tx);
         let hook_hub = hub.clone();
         let compliance_trigger = Arc::new(tokio::sync::Notify::new());
         let trigger = compliance_trigger.clone();
@@ -199,10 +229,12 @@ impl Server {
             keys: KeyCache::default(),
             hub,
             privacy,
+            webhooks,
             metrics,
             shutdown: shutdown_rx,
             openapi_json: OnceLock::new(),
         }));
+        state.webhooks.spawn(decisions_rx, state.shutdown.clone());
         tokio::spawn(crate::compliance::incidents::monitor(
             state.clone(),
             Duration::from_secs(state.config.compliance.interval_secs.max(1)),

@@ -46,6 +46,8 @@ pub enum Action {
     ReadCompliance,
     /// Answer data-subject requests (access, erasure).
     HandleSubjectRequests,
+    /// Register webhook receivers, rotate their secrets, read and replay their messages.
+    ManageWebhooks,
 }
 
 /// The permission table.
@@ -63,6 +65,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         QueryAnalytics => role == Researcher,
         ReadCompliance => matches!(role, Admin | Dpo),
         HandleSubjectRequests => role == Dpo,
+        ManageWebhooks => role == Admin,
     }
 }
 

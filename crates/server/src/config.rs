@@ -22,6 +22,39 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: Limits,
     pub compliance: ComplianceConfig,
+    pub webhooks: WebhookConfig,
+}
+
+/// Outbound webhooks (`/v1/webhooks`): how deliveries are retried and endpoints protected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Waits before the 2nd, 3rd, ... attempt (seconds, ±20 % jitter); after the last, the
+    /// message goes to the dead-letter list.
+    pub retry_schedule_secs: Vec<f64>,
+    /// Consecutive failures that open an endpoint's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit waits before letting one trial delivery through.
+    pub breaker_open_secs: f64,
+    /// One attempt's time limit (connect + answer).
+    pub timeout_secs: f64,
+    /// Attempts in flight at once, over all endpoints.
+    pub max_in_flight: usize,
+    /// Delivered messages are kept this long (for `GET /v1/webhooks/{id}/messages`).
+    pub keep_delivered_hours: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_schedule_secs: crate::delivery::retry::SCHEDULE_SECS.to_vec(),
+            breaker_failures: 5,
+            breaker_open_secs: 30.0,
+            timeout_secs: 10.0,
+            max_in_flight: 64,
+            keep_delivered_hours: 72,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +111,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             limits: Limits::default(),
             compliance: ComplianceConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -114,6 +148,11 @@ impl Config {
     pub fn default_file() -> Option<PathBuf> {
         let p = PathBuf::from("learnpulse.toml");
         p.exists().then_some(p)
+    }
+
+    /// The webhook outbox: receivers, endpoints and messages awaiting delivery.
+    pub fn outbox_path(&self) -> PathBuf {
+        self.data_dir.join("learnpulse.outbox.db")
     }
 
     pub fn database_path(&self) -> PathBuf {

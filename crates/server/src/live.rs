@@ -6,15 +6,16 @@
 //! order, and a client that reads a learner after its POST was acknowledged sees its event.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
 use learnpulse_core::outcome::{Effectiveness, Outcomes};
 use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
 
+use crate::delivery::Decided;
 use crate::storage::{Committed, TenantId};
 
 /// One learner-state change, as pushed to stream subscribers.
@@ -67,6 +68,8 @@ pub struct LearnerHub {
     engines: RwLock<HashMap<TenantId, Engine>>,
     interventions: Mutex<HashMap<TenantId, Interventions>>,
     updates: broadcast::Sender<Arc<LearnerUpdate>>,
+    /// Where each group commit's decisions go for webhook delivery (set once at start-up).
+    decisions: OnceLock<mpsc::UnboundedSender<Vec<Decided>>>,
 }
 
 impl LearnerHub {
@@ -77,18 +80,25 @@ impl LearnerHub {
             engines: RwLock::new(HashMap::new()),
             interventions: Mutex::new(HashMap::new()),
             updates: broadcast::channel(4_096).0,
+            decisions: OnceLock::new(),
         }
     }
 
+    /// From now on, every live decision is also sent to `outbox` (webhook delivery).
+    pub fn send_decisions_to(&self, outbox: mpsc::UnboundedSender<Vec<Decided>>) {
+        let _ = self.decisions.set(outbox);
+    }
+
     /// Folds an event into its tenant's engine without notifying anyone (start-up replay). The
-    /// policies decide too, so that cooldowns and the recent decisions are as before the restart.
+    /// policies decide too, so that cooldowns and the recent decisions are as before the restart;
+    /// the decision is returned (the outbox enqueues those it has not seen).
     pub fn replay(
         &self,
         tenant: TenantId,
         seq: i64,
         event: &LearningEvent,
         previous_ids: &[String],
-    ) {
+    ) -> Option<Decision> {
         let mut engines = self.engines.write().unwrap();
         let engine = engines
             .entry(tenant)
@@ -100,7 +110,7 @@ impl LearnerHub {
             .unwrap()
             .entry(tenant)
             .or_default()
-            .decide(seq, state, event);
+            .decide(seq, state, event)
     }
 
     /// Replaces a tenant's intervention policies (what the learners' cooldowns remember stays).
@@ -159,6 +169,7 @@ impl LearnerHub {
         let notify = self.updates.receiver_count() > 0;
         let mut engines = self.engines.write().unwrap();
         let mut interventions = self.interventions.lock().unwrap();
+        let mut decided = Vec::new();
         for c in committed {
             let Some(event) = &c.statement.event else {
                 continue;
@@ -175,6 +186,13 @@ impl LearnerHub {
             if let Some(d) = &intervention {
                 metrics::counter!("learnpulse_interventions_total", "policy" => d.policy.clone())
                     .increment(1);
+                if self.decisions.get().is_some() {
+                    decided.push(Decided {
+                        tenant: c.tenant,
+                        seq: c.seq,
+                        decision: d.clone(),
+                    });
+                }
             }
             if notify {
                 let _ = self.updates.send(Arc::new(LearnerUpdate {
@@ -189,6 +207,11 @@ impl LearnerHub {
             .set(engines.values().map(Engine::learner_count).sum::<usize>() as f64);
         drop(interventions);
         drop(engines);
+        if !decided.is_empty()
+            && let Some(outbox) = self.decisions.get()
+        {
+            let _ = outbox.send(decided);
+        }
         metrics::counter!("learnpulse_engine_events_total").increment(
             committed
                 .iter()

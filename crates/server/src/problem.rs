@@ -154,6 +154,17 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
 }
 
 /// Parses a JSON body into `T`, naming the failing field in the error.
+/// Like [`parse_json`], but an empty body means the type's default (optional request bodies).
+pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        Ok(T::default())
+    } else {
+        parse_json(bytes)
+    }
+}
+
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -403,15 +403,7 @@ async fn health_metrics_and_openapi() {
         200
     );
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for name in [
         "learnpulse_http_requests_total",
         "learnpulse_http_request_duration_seconds_bucket",

@@ -38,6 +38,20 @@ impl Breaker {
         self.state
     }
 
+    /// Would [`Breaker::allow`] say yes now? (Does not start a trial.)
+    pub fn would_allow(&self, now_ms: i64) -> bool {
+        match self.state {
+            State::Closed => true,
+            State::Open => now_ms - self.opened_at_ms >= self.open_for_ms,
+            State::HalfOpen => !self.trial_in_flight,
+        }
+    }
+
+    /// When an open circuit lets its trial through.
+    pub fn reopens_at_ms(&self) -> Option<i64> {
+        (self.state == State::Open).then_some(self.opened_at_ms + self.open_for_ms)
+    }
+
     /// May a delivery go out now? In half-open, only one trial at a time.
     pub fn allow(&mut self, now_ms: i64) -> bool {
         match self.state {

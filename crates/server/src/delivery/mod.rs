@@ -1,13 +1,147 @@
-//! Outbound delivery (issue 6, in progress): the pieces of reliable webhooks that need no I/O.
+//! Outbound delivery: intervention decisions sent to webhook receivers, reliably.
 //!
-//! - [`signing`]: Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`,
-//!   `webhook-signature: v1,<base64 HMAC-SHA-256>`), several secrets at once during a rotation.
-//! - [`retry`]: the documented retry schedule with jitter, and when a message goes to the
-//!   dead-letter list.
-//! - [`breaker`]: a circuit breaker per endpoint (closed → open → half-open → closed).
+//! The path of a decision: the commit hook ([`crate::live`]) hands each group commit's
+//! decisions to [`Webhooks::enqueue`] over a channel; the enqueuer writes one message per
+//! interested receiver into the durable [`outbox`] and wakes the [`dispatcher`], which claims
+//! due messages, picks an endpoint of the receiver by weight among those whose circuit lets it
+//! through, signs ([`signing`]) and posts them, and records the outcome: delivered, retried
+//! later on the [`retry`] schedule, or dead-lettered. A [`breaker`] per endpoint stops traffic
+//! to an endpoint that keeps failing and lets a trial through after a while.
 //!
-//! The durable outbox and the dispatcher that use them are not built yet.
+//! - [`outbox`]: receivers, endpoints, sealed secrets and messages in `learnpulse.outbox.db`.
+//! - [`dispatcher`]: the delivery loop and its metrics.
+//! - [`routes`]: `/v1/webhooks`: receivers, secret rotation, messages, dead-letter replay.
+//! - [`signing`], [`retry`], [`breaker`]: the pure pieces.
 
 pub mod breaker;
+pub mod dispatcher;
+pub mod outbox;
 pub mod retry;
+pub mod routes;
 pub mod signing;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use learnpulse_core::intervene::Decision;
+use serde_json::json;
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::WebhookConfig;
+use crate::storage::TenantId;
+use breaker::Breaker;
+use outbox::{NewMessage, Outbox, Receiver};
+
+/// One decision of the commit hook, on its way to the outbox.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub tenant: TenantId,
+    pub seq: i64,
+    pub decision: Decision,
+}
+
+/// The webhook subsystem: the outbox, the wake-up of the dispatcher, and the endpoints'
+/// circuit breakers (owned by the dispatcher, read by the API).
+pub struct Webhooks {
+    pub outbox: Arc<Outbox>,
+    pub config: WebhookConfig,
+    wake: Notify,
+    breakers: Mutex<HashMap<i64, Breaker>>,
+}
+
+pub fn now_ms() -> i64 {
+    crate::storage::now_us() / 1_000
+}
+
+/// The Standard Webhooks payload of one decision: `type`, `timestamp`, `data`. The decision's
+/// reasons name load signals (cognitive data) and go only to receivers that asked for them.
+pub fn payload(receiver: &Receiver, tenant: TenantId, seq: i64, decision: &Decision) -> String {
+    let mut data = crate::learners::intervention_view(seq, decision, receiver.cognitive_data);
+    data["tenant"] = tenant.into();
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json!({"type": "intervention.decided", "timestamp": timestamp, "data": data}).to_string()
+}
+
+impl Webhooks {
+    pub fn new(outbox: Outbox, config: WebhookConfig) -> Webhooks {
+        Webhooks {
+            outbox: Arc::new(outbox),
+            config,
+            wake: Notify::new(),
+            breakers: Mutex::default(),
+        }
+    }
+
+    /// Turns decisions into messages for every receiver that wants them and writes them, with
+    /// the watermark `through_seq`, in one transaction; then wakes the dispatcher.
+    pub fn enqueue(&self, decided: &[Decided], through_seq: i64) -> anyhow::Result<usize> {
+        let mut messages = Vec::new();
+        let mut receivers: HashMap<TenantId, Vec<Arc<Receiver>>> = HashMap::new();
+        for d in decided {
+            let wanted = receivers
+                .entry(d.tenant)
+                .or_insert_with(|| self.outbox.receivers(d.tenant));
+            for r in wanted
+                .iter()
+                .filter(|r| r.wants(d.decision.intervention.as_str()))
+            {
+                messages.push(NewMessage {
+                    receiver: r.id,
+                    tenant: d.tenant,
+                    learner: d.decision.learner.clone(),
+                    seq: d.seq,
+                    payload: payload(r, d.tenant, d.seq, &d.decision),
+                });
+            }
+        }
+        let inserted = self.outbox.enqueue(&messages, through_seq, now_ms())?;
+        if inserted > 0 {
+            metrics::counter!("learnpulse_webhook_messages_enqueued_total")
+                .increment(inserted as u64);
+            self.wake.notify_one();
+        }
+        Ok(inserted)
+    }
+
+    /// Wakes the dispatcher (after a dead-letter replay).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The circuit state of an endpoint (closed until it has failed).
+    pub fn circuit(&self, endpoint: i64) -> breaker::State {
+        self.breakers
+            .lock()
+            .unwrap()
+            .get(&endpoint)
+            .map(Breaker::state)
+            .unwrap_or(breaker::State::Closed)
+    }
+
+    /// Starts the enqueuer (fed by `decisions`) and the dispatcher; both end on shutdown.
+    pub fn spawn(
+        self: &Arc<Self>,
+        mut decisions: mpsc::UnboundedReceiver<Vec<Decided>>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            while let Some(mut batch) = decisions.recv().await {
+                // Coalesce whatever else is waiting: one transaction for all of it.
+                while let Ok(more) = decisions.try_recv() {
+                    batch.extend(more);
+                }
+                let through = batch.iter().map(|d| d.seq).max().unwrap_or(0);
+                let this = this.clone();
+                let result =
+                    tokio::task::spawn_blocking(move || this.enqueue(&batch, through)).await;
+                if let Ok(Err(e)) | Err(e) = result.map_err(anyhow::Error::from) {
+                    tracing::error!(error = %e, "cannot write webhook messages to the outbox");
+                }
+            }
+        });
+        tokio::spawn(dispatcher::run(self.clone(), shutdown));
+    }
+}

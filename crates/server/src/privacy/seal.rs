@@ -14,6 +14,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
 const NONCE: usize = 12;
 
+#[derive(Clone)]
 pub struct Sealer(ChaCha20Poly1305);
 
 impl std::fmt::Debug for Sealer {

@@ -141,6 +141,18 @@ impl TestApp {
         .unwrap()
     }
 
+    /// The Prometheus exposition of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Creates a key with `role` in the caller's tenant.
     /// The tenant's current pseudonym of a learner id.
     pub async fn pseudonym(&self, token: &str, id: &str) -> String {

@@ -1,0 +1,398 @@
+//! `/v1/webhooks`: a tenant's webhook receivers. A receiver has one or more endpoints (URLs with
+//! weights), one signing secret (rotatable with a grace period), a batch size, and a filter on
+//! intervention kinds. Its messages can be listed by state, and dead letters replayed.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::outbox::{Endpoint, Receiver, ReceiverSpec};
+use super::{Webhooks, now_ms};
+use crate::app::AppState;
+use crate::auth::{Action, Caller};
+use crate::problem::{ApiError, Body, Problem};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, delete))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(messages))
+        .routes(routes!(replay))
+}
+
+/// Runs blocking outbox work off the async threads.
+async fn blocking<T: Send + 'static>(
+    webhooks: &Arc<Webhooks>,
+    work: impl FnOnce(&Webhooks) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let w = webhooks.clone();
+    tokio::task::spawn_blocking(move || work(&w))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .and_then(|r| r)
+        .map_err(|e| {
+            tracing::error!(error = %e, "webhook outbox error");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "outbox error; see the server log",
+            )
+        })
+}
+
+fn view(webhooks: &Webhooks, r: &Receiver) -> anyhow::Result<Value> {
+    let now = now_ms();
+    let endpoints: Vec<Value> = r
+        .endpoints
+        .iter()
+        .map(|e| json!({"id": e.id, "url": e.url, "weight": e.weight, "circuit": webhooks.circuit(e.id)}))
+        .collect();
+    Ok(json!({
+        "id": r.id,
+        "name": r.name,
+        "max_batch": r.max_batch,
+        "kinds": r.kinds,
+        "cognitive_data": r.cognitive_data,
+        "endpoints": endpoints,
+        "secrets_live": r.live_secrets(now).len(),
+        "created_ms": r.created_ms,
+        "messages": webhooks.outbox.counts(r.id)?,
+    }))
+}
+
+fn found(webhooks: &Webhooks, caller: &Caller, id: i64) -> Result<Arc<Receiver>, ApiError> {
+    webhooks
+        .outbox
+        .receiver(caller.tenant, id)
+        .ok_or_else(|| ApiError::not_found(format!("no webhook receiver {id} in this tenant")))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewReceiver {
+    /// A name unique in the tenant.
+    name: String,
+    /// Where to deliver; several endpoints share the traffic by weight and cover for each
+    /// other while a circuit is open.
+    endpoints: Vec<Endpoint>,
+    /// Messages per request (default 1: one message per request, no batching).
+    #[serde(default)]
+    max_batch: Option<usize>,
+    /// Intervention kinds to send (`teacher_alert`, ...); empty or absent: every kind.
+    #[serde(default)]
+    kinds: Vec<String>,
+    /// Send each decision's reasons (they name cognitive-load signals). Default false.
+    #[serde(default)]
+    cognitive_data: bool,
+}
+
+/// Register a webhook receiver. The answer carries its signing secret (`whsec_...`), shown this
+/// once; later it can only be rotated.
+#[utoipa::path(
+    post, path = "/v1/webhooks", tag = "webhooks",
+    request_body = NewReceiver,
+    responses(
+        (status = 201, description = "Created, with the secret", body = Object),
+        (status = 400, description = "Invalid receiver", body = Problem),
+        (status = 409, description = "The name is taken", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(bytes): Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let new: NewReceiver = crate::problem::parse_json(&bytes)?;
+    if new.name.trim().is_empty() || new.name.len() > 100 {
+        return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
+    }
+    if new.endpoints.is_empty() || new.endpoints.len() > 16 {
+        return Err(ApiError::bad_request(
+            "endpoints",
+            "must list 1 to 16 endpoints",
+        ));
+    }
+    for (i, e) in new.endpoints.iter().enumerate() {
+        let ok = reqwest::Url::parse(&e.url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            return Err(ApiError::bad_request(
+                format!("endpoints[{i}].url"),
+                "must be an http(s) URL",
+            ));
+        }
+        if e.weight > 1_000 {
+            return Err(ApiError::bad_request(
+                format!("endpoints[{i}].weight"),
+                "must be 0 to 1000",
+            ));
+        }
+    }
+    if new.endpoints.iter().all(|e| e.weight == 0) {
+        return Err(ApiError::bad_request(
+            "endpoints",
+            "at least one endpoint needs a weight above 0",
+        ));
+    }
+    let max_batch = new.max_batch.unwrap_or(1);
+    if !(1..=1_000).contains(&max_batch) {
+        return Err(ApiError::bad_request("max_batch", "must be 1 to 1000"));
+    }
+    let known = learnpulse_core::intervene::Intervention::ALL.map(|i| i.as_str());
+    if let Some((i, k)) = new
+        .kinds
+        .iter()
+        .enumerate()
+        .find(|(_, k)| !known.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            format!("kinds[{i}]"),
+            format!(
+                "'{k}' is not an intervention kind; one of {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    let tenant = caller.tenant;
+    let created = blocking(&state.webhooks, move |w| {
+        let spec = ReceiverSpec {
+            name: new.name.trim().to_owned(),
+            max_batch,
+            kinds: new.kinds,
+            cognitive_data: new.cognitive_data,
+            endpoints: new.endpoints,
+        };
+        let Some(r) = w.outbox.create_receiver(tenant, &spec, now_ms())? else {
+            return Ok(None);
+        };
+        let mut body = view(w, &r)?;
+        body["secret"] = r.secrets[0].secret.clone().into();
+        Ok(Some(body))
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "a receiver of this name exists").with_field("name")
+    })?;
+    state.audit.access(
+        &caller,
+        "webhooks.create",
+        None,
+        json!({"receiver": created["id"], "endpoints": created["endpoints"]}),
+    );
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The tenant's webhook receivers with their endpoints' circuit states and message counts.
+#[utoipa::path(
+    get, path = "/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "Receivers", body = [Object])),
+    security(("api_key" = []))
+)]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let tenant = caller.tenant;
+    let list = blocking(&state.webhooks, move |w| {
+        w.outbox
+            .receivers(tenant)
+            .iter()
+            .map(|r| view(w, r))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await?;
+    Ok(Json(Value::Array(list)))
+}
+
+/// One receiver.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = i64, Path, description = "Receiver id")),
+    responses(
+        (status = 200, description = "The receiver", body = Object),
+        (status = 404, description = "No such receiver", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let r = found(&state.webhooks, &caller, id)?;
+    Ok(Json(blocking(&state.webhooks, move |w| view(w, &r)).await?))
+}
+
+/// Delete a receiver, its endpoints and every message owed to it.
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = i64, Path, description = "Receiver id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such receiver", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let tenant = caller.tenant;
+    if !blocking(&state.webhooks, move |w| {
+        w.outbox.delete_receiver(tenant, id)
+    })
+    .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "no webhook receiver {id} in this tenant"
+        )));
+    }
+    state
+        .audit
+        .access(&caller, "webhooks.delete", None, json!({"receiver": id}));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    /// How long the previous secret stays valid (seconds, default 86400): until then every
+    /// message is signed under both, so receivers can switch without losing one.
+    grace_secs: Option<u64>,
+}
+
+/// Rotate the receiver's signing secret. Answers the new secret, shown this once.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks",
+    params(("id" = i64, Path, description = "Receiver id")),
+    request_body = Rotation,
+    responses(
+        (status = 200, description = "The new secret", body = Object),
+        (status = 404, description = "No such receiver", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Body(bytes): Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let rotation: Rotation = crate::problem::parse_json_or_default(&bytes)?;
+    let grace_secs = rotation.grace_secs.unwrap_or(86_400);
+    if grace_secs > 30 * 86_400 {
+        return Err(ApiError::bad_request(
+            "grace_secs",
+            "at most 30 days (2592000)",
+        ));
+    }
+    found(&state.webhooks, &caller, id)?;
+    let (tenant, now) = (caller.tenant, now_ms());
+    let until = now + grace_secs as i64 * 1_000;
+    let secret = blocking(&state.webhooks, move |w| {
+        w.outbox.rotate_secret(tenant, id, now, until)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no webhook receiver {id} in this tenant")))?;
+    state.audit.access(
+        &caller,
+        "webhooks.secret.rotate",
+        None,
+        json!({"receiver": id, "grace_secs": grace_secs}),
+    );
+    Ok(Json(
+        json!({"secret": secret, "previous_valid_until_ms": until}),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct MessageFilter {
+    /// `pending`, `delivered` or `dead` (default `dead`: the dead-letter list).
+    state: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// A receiver's messages in one state, newest first: `?state=dead` is the dead-letter list.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/messages", tag = "webhooks",
+    params(("id" = i64, Path, description = "Receiver id"), MessageFilter),
+    responses(
+        (status = 200, description = "Messages", body = [Object]),
+        (status = 400, description = "Unknown state", body = Problem),
+        (status = 404, description = "No such receiver", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(filter): Query<MessageFilter>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    found(&state.webhooks, &caller, id)?;
+    let which = filter.state.unwrap_or_else(|| "dead".into());
+    let limit = filter.limit.unwrap_or(100).min(1_000);
+    let list = blocking(&state.webhooks, move |w| {
+        w.outbox.messages(id, &which, limit)
+    })
+    .await?
+    .ok_or_else(|| ApiError::bad_request("state", "one of pending, delivered, dead"))?;
+    Ok(Json(
+        serde_json::to_value(list).expect("messages serialise"),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Replay {
+    /// The dead letters to replay; absent: all of the receiver's.
+    ids: Option<Vec<String>>,
+}
+
+/// Replay dead letters: they become pending and due now, with their attempts reset.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/messages/replay", tag = "webhooks",
+    params(("id" = i64, Path, description = "Receiver id")),
+    request_body = Replay,
+    responses(
+        (status = 200, description = "How many were replayed", body = Object),
+        (status = 404, description = "No such receiver", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Body(bytes): Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::ManageWebhooks)?;
+    let replay: Replay = crate::problem::parse_json_or_default(&bytes)?;
+    found(&state.webhooks, &caller, id)?;
+    let n = blocking(&state.webhooks, move |w| {
+        let n = w.outbox.replay_dead(id, replay.ids.as_deref(), now_ms())?;
+        w.wake();
+        Ok(n)
+    })
+    .await?;
+    state.audit.access(
+        &caller,
+        "webhooks.replay",
+        None,
+        json!({"receiver": id, "replayed": n}),
+    );
+    Ok(Json(json!({"replayed": n})))
+}
