@@ -41,6 +41,11 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Run the server and speak MCP on stdin/stdout, for an AI tutor that launches learnpulse
+    /// itself (e.g. as an MCP "command" server). The tutor acts as the key given; the HTTP API
+    /// listens as with `serve`. To reach a server that is already running, point the tutor's
+    /// MCP client at its `/mcp` endpoint (streamable HTTP) instead.
+    Mcp(McpArgs),
     /// Manage tenants and API keys directly in a data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -122,6 +127,16 @@ struct ServeArgs {
     /// Statements per second in demo mode.
     #[arg(long, default_value_t = 20.0)]
     demo_rate: f64,
+}
+
+#[derive(Args)]
+struct McpArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// The API key the tutor acts as (`key_id.secret`); a tutor key scoped to its groups sees
+    /// only those groups' learners.
+    #[arg(long, env = "LEARNPULSE_KEY", hide_env_values = true)]
+    key: String,
 }
 
 #[derive(Args)]
@@ -223,6 +238,20 @@ enum BenchCommand {
         /// Fresh learners, three wrong answers each.
         #[arg(long, default_value_t = 200)]
         rounds: usize,
+    },
+    /// Webhook delivery throughput: runs a receiver here, registers it, makes the server decide
+    /// one intervention per fresh learner and counts what arrives; prints JSON. Admin key.
+    Webhooks {
+        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        #[arg(long, env = "LEARNPULSE_KEY")]
+        key: String,
+        /// Fresh learners (one decision, so one message, each).
+        #[arg(long, default_value_t = 10_000)]
+        learners: usize,
+        /// Messages per request the receiver takes (1: no batching).
+        #[arg(long, default_value_t = 1)]
+        max_batch: usize,
     },
 }
 
@@ -463,10 +492,47 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `learnpulse mcp`: standard output belongs to the MCP protocol, so everything else (logs,
+/// the bootstrap key) goes to standard error.
+async fn mcp(args: McpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.serve.demo,
+        "--demo writes to standard output; use it with `serve`"
+    );
+    let config = config_for(&args.serve)?;
+    init_logging(config.log_json);
+    let server = Server::start(config).await?;
+    if let Some(key) = server.bootstrap_key() {
+        eprintln!(
+            "Created tenant 1 and its admin key (shown once): {}",
+            key.token
+        );
+    }
+    let state = server.state().clone();
+    let caller =
+        learnpulse_server::auth::authenticate(&state, Some(&format!("Bearer {}", args.key)))
+            .await
+            .map_err(|e| anyhow::anyhow!("--key / LEARNPULSE_KEY: {}", e.detail))?;
+    tracing::info!(addr = %server.local_addr(), key = %caller.key_id, "learnpulse MCP on stdio");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = shutdown_signal();
+    let running = tokio::spawn(server.run(async move {
+        tokio::select! {
+            _ = stopped => {}
+            _ = signal => {}
+        }
+    }));
+    let served = learnpulse_server::mcp::serve_stdio(state, caller).await;
+    let _ = stop.send(());
+    running.await??;
+    served
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Mcp(args) => mcp(args).await,
         Command::Admin(command) => admin(command).await,
         Command::Simulate(a) => {
             init_logging(false);
@@ -513,6 +579,24 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{body}"),
             }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Webhooks {
+            url,
+            key,
+            learners,
+            max_batch,
+        }) => {
+            let report = learnpulse_server::webhook_probe::run(
+                learnpulse_server::webhook_probe::WebhookProbeConfig {
+                    url,
+                    token: key,
+                    learners,
+                    max_batch,
+                },
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Bench(BenchCommand::Interventions { url, key, rounds }) => {

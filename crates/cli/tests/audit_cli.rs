@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use learnpulse_server::{Config, Server};
 use serde_json::{Value, json};
+
+mod common;
+use common::start_server;
 
 fn learnpulse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_learnpulse"))
@@ -36,30 +38,6 @@ fn copy(dir: &Path) -> tempfile::TempDir {
 fn sql(dir: &Path, statement: &str) {
     let conn = rusqlite::Connection::open(dir.join("learnpulse.db")).unwrap();
     conn.execute_batch(statement).unwrap();
-}
-
-/// A server on `dir`: its address, the bootstrap admin token, the stop switch and its task.
-async fn start_server(
-    dir: &Path,
-) -> (
-    String,
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        ..Default::default()
-    };
-    let server = Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let token = server.bootstrap_key().unwrap().token.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    (base, token, stop, running)
 }
 
 /// Runs a server on `dir`, makes it record a dozen audited actions, stops it.

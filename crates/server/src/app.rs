@@ -245,7 +245,9 @@ impl Server {
         let _ = state
             .openapi_json
             .set(openapi.to_json().unwrap_or_default());
+        // MCP speaks JSON-RPC, not REST: it is served beside the documented routes.
         let router = router
+            .merge(crate::mcp::service(state.clone()))
             .layer(axum::middleware::from_fn(crate::metrics::track))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

@@ -48,6 +48,8 @@ pub enum Action {
     HandleSubjectRequests,
     /// Register webhook receivers, rotate their secrets, read and replay their messages.
     ManageWebhooks,
+    /// Record what a tutor (human or AI) did for a learner and how it went (MCP).
+    RecordTutorActions,
 }
 
 /// The permission table.
@@ -66,6 +68,7 @@ pub fn allowed(role: Role, action: Action) -> bool {
         ReadCompliance => matches!(role, Admin | Dpo),
         HandleSubjectRequests => role == Dpo,
         ManageWebhooks => role == Admin,
+        RecordTutorActions => matches!(role, Admin | Teacher | Tutor),
     }
 }
 
@@ -278,57 +281,63 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "credentials required: Authorization: Bearer <key_id>.<secret> or Basic",
-                )
-            })?;
-        let (key_id, secret) = parse_credentials(header)
-            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
-        let (record, fresh) = state.keys.lookup(&state.storage, &key_id).await?;
-        let now = now_us();
-        let record = match record {
-            Some(r)
-                if r.revoked_us.is_none()
-                    && r.expires_us.is_none_or(|t| t > now)
-                    && constant_time_eq(&r.secret_sha256, &sha256(&secret)) =>
-            {
-                r
-            }
-            other => {
-                metrics::counter!("learnpulse_auth_failures_total").increment(1);
-                // Failures are audited under the key's tenant when the key exists (a burst
-                // against one tenant's keys is a compliance finding), else under tenant 0.
-                let reason = match &other {
-                    None => "unknown key",
-                    Some(r) if r.revoked_us.is_some() => "revoked key",
-                    Some(r) if r.expires_us.is_some_and(|t| t <= now) => "expired key",
-                    Some(_) => "wrong secret",
-                };
-                state.audit.record(
-                    other.as_ref().map_or(0, |r| r.tenant_id),
-                    &key_id,
-                    "auth.failed",
-                    None,
-                    serde_json::json!({"reason": reason}),
-                );
-                return Err(ApiError::unauthorized(
-                    "unknown, revoked, expired or wrong API key",
-                ));
-            }
-        };
-        if fresh {
-            // At most once per cache period per key: enough to find keys nobody uses.
-            let _ = state.storage.touch_key(&record.key_id, now).await;
-        }
-        Ok(Caller {
-            tenant: record.tenant_id,
-            key_id: record.key_id,
-            role: record.role,
-            groups: record.groups,
-        })
+            .and_then(|h| h.to_str().ok());
+        authenticate(state, header).await
     }
+}
+
+/// The caller an `Authorization` header value names (Bearer or Basic); failures are counted
+/// and audited.
+pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+    let header = header.ok_or_else(|| {
+        ApiError::unauthorized(
+            "credentials required: Authorization: Bearer <key_id>.<secret> or Basic",
+        )
+    })?;
+    let (key_id, secret) = parse_credentials(header)
+        .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
+    let (record, fresh) = state.keys.lookup(&state.storage, &key_id).await?;
+    let now = now_us();
+    let record = match record {
+        Some(r)
+            if r.revoked_us.is_none()
+                && r.expires_us.is_none_or(|t| t > now)
+                && constant_time_eq(&r.secret_sha256, &sha256(&secret)) =>
+        {
+            r
+        }
+        other => {
+            metrics::counter!("learnpulse_auth_failures_total").increment(1);
+            // Failures are audited under the key's tenant when the key exists (a burst
+            // against one tenant's keys is a compliance finding), else under tenant 0.
+            let reason = match &other {
+                None => "unknown key",
+                Some(r) if r.revoked_us.is_some() => "revoked key",
+                Some(r) if r.expires_us.is_some_and(|t| t <= now) => "expired key",
+                Some(_) => "wrong secret",
+            };
+            state.audit.record(
+                other.as_ref().map_or(0, |r| r.tenant_id),
+                &key_id,
+                "auth.failed",
+                None,
+                serde_json::json!({"reason": reason}),
+            );
+            return Err(ApiError::unauthorized(
+                "unknown, revoked, expired or wrong API key",
+            ));
+        }
+    };
+    if fresh {
+        // At most once per cache period per key: enough to find keys nobody uses.
+        let _ = state.storage.touch_key(&record.key_id, now).await;
+    }
+    Ok(Caller {
+        tenant: record.tenant_id,
+        key_id: record.key_id,
+        role: record.role,
+        groups: record.groups,
+    })
 }
 
 #[cfg(test)]

@@ -42,19 +42,30 @@ async fn get_learner(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let (learner, cognitive) = visible_learner(&state, &caller, &id).await?;
+    Ok(Json(learner_view(&learner, cognitive)))
+}
+
+/// The learner `id` (as the platform knows them, or their pseudonym) if the caller may see
+/// them, with whether the caller may see cognitive data. Audited as `learner.read`, found or not.
+pub async fn visible_learner(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(LearnerState, bool), ApiError> {
     caller.require(Action::ReadLearners)?;
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
     let cognitive = privacy.sees_cognitive_data(caller.role);
     let learner = privacy
-        .learner_keys(&id)
+        .learner_keys(id)
         .iter()
         .find_map(|key| state.hub.learner(caller.tenant, key));
     // The audit entry names the learner by pseudonym, found or not.
     let subject = learner
         .as_ref()
-        .map_or_else(|| privacy.consent_key(&id), |l| l.learner.clone());
+        .map_or_else(|| privacy.consent_key(id), |l| l.learner.clone());
     state.audit.access(
-        &caller,
+        caller,
         "learner.read",
         Some(subject),
         serde_json::json!({
@@ -67,14 +78,14 @@ async fn get_learner(
         ApiError::not_found(format!("no learner {id:?} in this tenant")).with_field("id")
     })?;
     if !caller.sees_any(learner.groups.iter()) {
-        return Err(denied(&state, &caller, learner.learner.clone()));
+        return Err(denied(state, caller, learner.learner.clone()));
     }
     if privacy.restricted(&learner.learner) {
         return Err(ApiError::forbidden(
             "processing of this learner's data is restricted (GDPR Art. 18)",
         ));
     }
-    Ok(Json(learner_view(&learner, cognitive)))
+    Ok((learner, cognitive))
 }
 
 /// A key scoped to groups asked for a learner or group outside them: refused, and audited (the
@@ -152,9 +163,18 @@ async fn group_overview(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<GroupOverview>, ApiError> {
+    Ok(Json(overview(&state, &caller, id).await?))
+}
+
+/// A class at a glance, as the caller may see it (audited as `group.read`).
+pub async fn overview(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+) -> Result<GroupOverview, ApiError> {
     caller.require(Action::ReadLearners)?;
     if !caller.sees_any(std::iter::once(&id)) {
-        return Err(denied(&state, &caller, id));
+        return Err(denied(state, caller, id));
     }
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
     let cognitive = privacy.sees_cognitive_data(caller.role);
@@ -195,7 +215,7 @@ async fn group_overview(
         })
         .collect();
     state.audit.access(
-        &caller,
+        caller,
         "group.read",
         Some(id.clone()),
         serde_json::json!({"learners": learners.len(), "cognitive_data": cognitive}),
@@ -210,10 +230,10 @@ async fn group_overview(
             .total_cmp(&a.risk)
             .then_with(|| a.learner.cmp(&b.learner))
     });
-    Ok(Json(GroupOverview {
+    Ok(GroupOverview {
         group: id,
         learners,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -24,13 +24,14 @@
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
 //! - [`subject_requests`]: GDPR access and erasure requests across every store.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule and circuit breakers (the
-//!   outbox and dispatcher that use them are not built yet).
+//! - [`delivery`]: webhooks: the durable outbox, the dispatcher (signing, retries, circuit
+//!   breakers, weighted routing, dead letters) and `/v1/webhooks`.
+//! - [`mcp`]: the MCP server for AI tutors (`/mcp` over streamable HTTP, and stdio).
 //! - [`config`]: the configuration file's shape and defaults.
 //! - [`model_file`]: fitted knowledge-tracing parameters on disk.
 //! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
 //!   ordinary HTTP clients of the server; [`probe`] times events to their interventions on the
-//!   stream.
+//!   stream; [`webhook_probe`] measures webhook delivery throughput to a local receiver.
 
 pub mod admin;
 pub mod analytics;
@@ -44,6 +45,7 @@ pub mod interventions;
 pub mod learners;
 pub mod live;
 pub mod loadgen;
+pub mod mcp;
 pub mod metrics;
 pub mod model_file;
 pub mod native;
@@ -54,6 +56,7 @@ pub mod problem;
 pub mod simulator;
 pub mod storage;
 pub mod subject_requests;
+pub mod webhook_probe;
 pub mod xapi;
 
 pub use app::{Server, shutdown_signal};

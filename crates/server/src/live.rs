@@ -123,6 +123,11 @@ impl LearnerHub {
             .policies = Arc::new(policies);
     }
 
+    /// The knowledge-tracing model the engines use.
+    pub fn model(&self) -> Arc<SkillModel> {
+        self.model.clone()
+    }
+
     pub fn policies(&self, tenant: TenantId) -> Arc<PolicySet> {
         self.interventions
             .lock()

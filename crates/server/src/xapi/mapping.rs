@@ -30,6 +30,8 @@ pub const NATIVE_ITEM_PREFIX: &str = "urn:learnpulse:item:";
 pub const VERB_ANSWERED: &str = "http://adlnet.gov/expapi/verbs/answered";
 pub const VERB_ATTEMPTED: &str = "http://adlnet.gov/expapi/verbs/attempted";
 pub const VERB_VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
+/// A tutor (human or AI, through MCP) helped the learner: kept in the log, not learner activity.
+pub const VERB_TUTORED: &str = "https://learnpulse.dev/xapi/verbs/tutored";
 const VERB_PASSED: &str = "http://adlnet.gov/expapi/verbs/passed";
 const VERB_FAILED: &str = "http://adlnet.gov/expapi/verbs/failed";
 
@@ -158,7 +160,7 @@ fn u32_extension(statement: &Value, key: &str) -> Option<u32> {
 /// working on an activity. Voiding statements and statements about agents are not learning events.
 pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
     let verb = statement.get("verb")?.get("id")?.as_str()?;
-    if verb == VERB_VOIDED {
+    if verb == VERB_VOIDED || verb == VERB_TUTORED {
         return None;
     }
     let object = statement.get("object")?;

@@ -114,7 +114,7 @@ pub const REDUCED_HEADER: HeaderName = HeaderName::from_static("learnpulse-reduc
 /// Validates, protects (the privacy pipeline: consent gate, pseudonyms, redaction, minimisation)
 /// and completes the statements of one request; rejects duplicate ids in the batch. Nothing
 /// identifying that the pipeline removes gets past this function.
-async fn prepare_batch(
+pub async fn prepare_batch(
     state: &AppState,
     caller: &Caller,
     version: XapiVersion,

@@ -1,0 +1,30 @@
+//! Shared by the CLI's black-box tests: a real server in this process.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use learnpulse_server::{Config, Server};
+
+/// A server on `dir`: its address, the bootstrap admin token, the stop switch and its task.
+pub async fn start_server(
+    dir: &Path,
+) -> (
+    String,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let server = Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let token = server.bootstrap_key().unwrap().token.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    (base, token, stop, running)
+}
