@@ -141,6 +141,19 @@ async fn tutored_statement(base: &str, admin: &str) -> Value {
     body["statements"][0].clone()
 }
 
+/// `tutor_reports` of the effectiveness report.
+async fn tutor_reports(base: &str, admin: &str) -> Vec<Value> {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/v1/interventions/effectiveness"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    report["tutor_reports"].as_array().unwrap().clone()
+}
+
 /// Every MCP call, allowed or refused, is an audit entry.
 fn audited_calls(dir: &Path) -> Vec<Value> {
     let file = dir.join("audit-export.json");
@@ -200,6 +213,20 @@ async fn a_python_mcp_client_over_streamable_http() {
     let note = statement["result"]["response"].as_str().unwrap();
     assert!(!note.contains("tutor@example.com"), "redacted: {note}");
     assert!(note.contains("walked through"));
+    let reported = tutor_reports(&base, &admin).await;
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0]["action"], "worked_example");
+    assert_eq!(
+        (&reported[0]["reports"], &reported[0]["helped"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(reported[0]["helped_share"]["share"], 1.0);
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+
+    // The report is in the log: a restart rebuilds the tally by replay.
+    let (base, _, stop, running) = start_server(dir.path()).await;
+    assert_eq!(tutor_reports(&base, &admin).await, reported);
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 

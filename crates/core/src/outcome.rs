@@ -4,9 +4,9 @@
 //! policy give [`Effectiveness`] with 95 % confidence intervals, so that a tenant can see which
 //! policies help. Pure: time comes from events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::LearnerState;
 use crate::event::{LearningEvent, Outcome};
@@ -75,6 +75,73 @@ pub struct Effectiveness {
     pub load_fell: Option<Share>,
     /// Share of all followed-up learners who quit.
     pub quit: Option<Share>,
+}
+
+/// How a tutor (human or AI) judged an action it took for a learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TutorOutcome {
+    Helped,
+    NotHelped,
+    Unknown,
+}
+
+impl TutorOutcome {
+    pub fn parse(text: &str) -> Option<TutorOutcome> {
+        match text {
+            "helped" => Some(TutorOutcome::Helped),
+            "not_helped" => Some(TutorOutcome::NotHelped),
+            "unknown" => Some(TutorOutcome::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// What tutors reported doing, per action, and how they judged it: the tutors' side of
+/// effectiveness, beside the follow-ups the data gives.
+#[derive(Debug, Clone, Default)]
+pub struct TutorReports {
+    /// helped, not helped, unknown
+    by_action: BTreeMap<String, [u64; 3]>,
+}
+
+/// One action's tutor reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TutorReportSummary {
+    pub action: String,
+    pub reports: u64,
+    pub helped: u64,
+    pub not_helped: u64,
+    pub unknown: u64,
+    /// Share judged helpful among the reports that judged (95 % Wilson interval).
+    pub helped_share: Option<Share>,
+}
+
+impl TutorReports {
+    pub fn record(&mut self, action: &str, outcome: TutorOutcome) {
+        let counts = self.by_action.entry(action.to_owned()).or_default();
+        counts[match outcome {
+            TutorOutcome::Helped => 0,
+            TutorOutcome::NotHelped => 1,
+            TutorOutcome::Unknown => 2,
+        }] += 1;
+    }
+
+    pub fn summary(&self) -> Vec<TutorReportSummary> {
+        self.by_action
+            .iter()
+            .map(
+                |(action, [helped, not_helped, unknown])| TutorReportSummary {
+                    action: action.clone(),
+                    reports: helped + not_helped + unknown,
+                    helped: *helped,
+                    not_helped: *not_helped,
+                    unknown: *unknown,
+                    helped_share: wilson(*helped, helped + not_helped),
+                },
+            )
+            .collect()
+    }
 }
 
 fn wilson(successes: u64, n: u64) -> Option<Share> {
@@ -263,6 +330,26 @@ mod tests {
         let quit = easier.quit.unwrap();
         assert_eq!(quit.share, 0.5);
         assert!(quit.ci95[0] < 0.5 && quit.ci95[1] > 0.5);
+    }
+
+    #[test]
+    fn tutor_reports_tally_per_action_and_judge_only_the_judged() {
+        let mut reports = TutorReports::default();
+        for outcome in ["helped", "helped", "not_helped", "unknown"] {
+            reports.record("hint", TutorOutcome::parse(outcome).unwrap());
+        }
+        reports.record("worked_example", TutorOutcome::Unknown);
+        let summary = reports.summary();
+        assert_eq!(summary.len(), 2);
+        let hint = &summary[0];
+        assert_eq!((hint.reports, hint.helped, hint.unknown), (4, 2, 1));
+        let share = hint.helped_share.unwrap();
+        assert!(
+            (share.share - 2.0 / 3.0).abs() < 1e-12,
+            "unknown is not judged"
+        );
+        assert_eq!(summary[1].helped_share, None);
+        assert_eq!(TutorOutcome::parse("maybe"), None);
     }
 
     #[test]

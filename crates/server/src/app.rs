@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::live::LearnerHub;
 use crate::storage::sqlite::SqliteOptions;
 use crate::storage::{EventLog, SqliteStorage, Storage};
-use crate::xapi::mapping::engine_input_from_json;
+use crate::xapi::mapping::{LiveInput, live_input_from_json};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -169,15 +169,22 @@ impl Server {
         let watermark = webhooks.outbox.watermark()?;
         let mut undelivered = Vec::new();
         let replayed = storage.replay(&mut |tenant, seq, json| {
-            if let Some((event, previous)) = engine_input_from_json(json)
-                && let Some(decision) = hub.replay(tenant, seq, &event, &previous)
-                && seq > watermark
-            {
-                undelivered.push(crate::delivery::Decided {
-                    tenant,
-                    seq,
-                    decision,
-                });
+            match live_input_from_json(json) {
+                LiveInput::Event(event, previous) => {
+                    if let Some(decision) = hub.replay(tenant, seq, &event, &previous)
+                        && seq > watermark
+                    {
+                        undelivered.push(crate::delivery::Decided {
+                            tenant,
+                            seq,
+                            decision,
+                        });
+                    }
+                }
+                LiveInput::TutorReport(action, outcome) => {
+                    hub.tutor_report(tenant, &action, outcome)
+                }
+                LiveInput::Nothing => {}
             }
             seen += 1;
             if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {

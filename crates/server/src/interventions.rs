@@ -172,7 +172,8 @@ async fn list(
 }
 
 /// Which policies help: per policy, its decisions followed up over the learner's next
-/// answers (accuracy change with a 95 % interval, share whose load fell, share who quit).
+/// answers (accuracy change with a 95 % interval, share whose load fell, share who quit); and
+/// per action, what tutors reported through MCP (`record_tutor_action`) and how they judged it.
 #[utoipa::path(
     get, path = "/v1/interventions/effectiveness", tag = "interventions",
     responses((status = 200, description = "Per policy", body = Object)),
@@ -189,5 +190,6 @@ async fn effectiveness(
             "quit_after_minutes": learnpulse_core::outcome::QUIT_GAP_MS / 60_000,
         },
         "policies": state.hub.effectiveness(caller.tenant),
+        "tutor_reports": state.hub.tutor_reports(caller.tenant),
     })))
 }

@@ -12,7 +12,9 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
 use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
-use learnpulse_core::outcome::{Effectiveness, Outcomes};
+use learnpulse_core::outcome::{
+    Effectiveness, Outcomes, TutorOutcome, TutorReportSummary, TutorReports,
+};
 use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
 
 use crate::delivery::Decided;
@@ -40,6 +42,7 @@ struct Interventions {
     memory: HashMap<String, Memory>,
     recent: VecDeque<(i64, Decision)>,
     outcomes: Outcomes,
+    tutor_reports: TutorReports,
 }
 
 impl Interventions {
@@ -113,6 +116,27 @@ impl LearnerHub {
             .decide(seq, state, event)
     }
 
+    /// Counts a tutor's report of what it did and how it went (live and on replay).
+    pub fn tutor_report(&self, tenant: TenantId, action: &str, outcome: TutorOutcome) {
+        self.interventions
+            .lock()
+            .unwrap()
+            .entry(tenant)
+            .or_default()
+            .tutor_reports
+            .record(action, outcome);
+    }
+
+    /// What tutors reported, per action.
+    pub fn tutor_reports(&self, tenant: TenantId) -> Vec<TutorReportSummary> {
+        self.interventions
+            .lock()
+            .unwrap()
+            .get(&tenant)
+            .map(|i| i.tutor_reports.summary())
+            .unwrap_or_default()
+    }
+
     /// Replaces a tenant's intervention policies (what the learners' cooldowns remember stays).
     pub fn set_policies(&self, tenant: TenantId, policies: PolicySet) {
         self.interventions
@@ -177,6 +201,16 @@ impl LearnerHub {
         let mut decided = Vec::new();
         for c in committed {
             let Some(event) = &c.statement.event else {
+                if c.statement.verb == crate::xapi::mapping::VERB_TUTORED
+                    && let Ok(json) = serde_json::from_str(&c.statement.json)
+                    && let Some((action, outcome)) = crate::xapi::mapping::tutor_report(&json)
+                {
+                    interventions
+                        .entry(c.tenant)
+                        .or_default()
+                        .tutor_reports
+                        .record(&action, outcome);
+                }
                 continue;
             };
             let engine = engines

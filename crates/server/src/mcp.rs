@@ -205,7 +205,7 @@ impl TutorServer {
             ));
         }
         let outcome = a.outcome.unwrap_or_else(|| "unknown".into());
-        if !["helped", "not_helped", "unknown"].contains(&outcome.as_str()) {
+        if learnpulse_core::outcome::TutorOutcome::parse(&outcome).is_none() {
             return Err(ApiError::bad_request(
                 "outcome",
                 "one of helped, not_helped, unknown",
@@ -218,7 +218,7 @@ impl TutorServer {
                 "homePage": learnpulse_privacy::pipeline::PSEUDONYM_HOME, "name": l.learner}},
             "verb": {"id": crate::xapi::mapping::VERB_TUTORED, "display": {"en-US": "tutored"}},
             "object": {"objectType": "Activity",
-                       "id": format!("https://learnpulse.dev/xapi/activities/intervention/{}", a.action)},
+                       "id": format!("{}{}", crate::xapi::mapping::TUTOR_ACTION_PREFIX, a.action)},
             "context": {"extensions": {
                 ext("tutor-outcome"): outcome,
                 ext("skills"): a.skill.iter().collect::<Vec<_>>(),

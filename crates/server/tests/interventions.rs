@@ -106,15 +106,7 @@ then = "hint"
 priority = 1
 message = "Here is a hint."
 "#;
-    let r = app
-        .client
-        .put(app.url("/v1/interventions/policies"))
-        .bearer_auth(&app.admin)
-        .header("content-type", "application/toml")
-        .body(toml)
-        .send()
-        .await
-        .unwrap();
+    let r = app.put_policies(&app.admin, toml).await;
     assert_eq!(r.status(), 200);
     let batch: Vec<Value> = (0..5).map(|i| wrong("bo", i)).collect();
     app.post_statements(&app.admin, &Value::Array(batch)).await;
@@ -123,13 +115,11 @@ message = "Here is a hint."
     assert!(listed.iter().all(|d| d["intervention"] == "hint"));
 
     let r = app
-        .client
-        .put(app.url("/v1/interventions/policies"))
-        .bearer_auth(&app.admin)
-        .body("max_per_learner_per_hour = 2\n[[policies]]\nid = \"x\"\nwhen = [{ if = \"full_moon\" }]\nthen = \"hint\"\npriority = 1\nmessage = \"\"\n")
-        .send()
-        .await
-        .unwrap();
+        .put_policies(
+            &app.admin,
+            "max_per_learner_per_hour = 2\n[[policies]]\nid = \"x\"\nwhen = [{ if = \"full_moon\" }]\nthen = \"hint\"\npriority = 1\nmessage = \"\"\n",
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert!(
         problem(r).await["detail"]

@@ -438,3 +438,87 @@ async fn pending_deliveries_survive_a_restart() {
     assert_eq!(seen.message_ids(), expected, "the same message ids");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldowns_and_the_hourly_limit_hold_under_a_concurrent_burst() {
+    let seen = Arc::new(Seen::default());
+    let base = start_receiver(seen.clone(), 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let policies = r#"
+max_per_learner_per_hour = 3
+
+[[policies]]
+id = "wrong"
+when = [{ if = "incorrect" }]
+then = "hint"
+priority = 1
+cooldown_secs = 60
+message = "A hint."
+
+[[policies]]
+id = "streak"
+when = [{ if = "error_streak_at_least", count = 2 }]
+then = "easier_item"
+priority = 2
+cooldown_secs = 600
+message = "An easier one."
+"#;
+    assert_eq!(app.put_policies(&app.admin, policies).await.status(), 200);
+    let r = create_at(&app, "burst", &format!("{base}/hooks/x")).await;
+    *seen.secrets.lock().unwrap() = vec![r["secret"].as_str().unwrap().to_owned()];
+
+    // 200 wrong answers of one learner, 15 s apart in event time (50 minutes), posted one
+    // statement per request by 8 concurrent clients: the log sees them in no particular order.
+    let posts = (0..8).map(|client| {
+        let (http, url, admin) = (
+            app.client.clone(),
+            app.url("/xAPI/statements"),
+            app.admin.clone(),
+        );
+        tokio::spawn(async move {
+            for i in (client..200).step_by(8) {
+                let mut s = answered("gus", &format!("q{i}"), false);
+                let (minute, second) = (i * 15 / 60, i * 15 % 60);
+                s["timestamp"] = json!(format!("2026-11-26T11:{minute:02}:{second:02}Z"));
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&admin)
+                    .header("X-Experience-API-Version", "1.0.3")
+                    .json(&s)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        })
+    });
+    for post in posts.collect::<Vec<_>>() {
+        post.await.unwrap();
+    }
+
+    let decisions: Vec<Value> = app
+        .get_json("/v1/interventions?learner=gus", &app.admin)
+        .await;
+    assert_eq!(decisions.len(), 3, "the hourly limit: {decisions:#?}");
+    for (i, a) in decisions.iter().enumerate() {
+        for b in &decisions[i + 1..] {
+            if a["policy"] == b["policy"] {
+                let gap = (a["at_ms"].as_i64().unwrap() - b["at_ms"].as_i64().unwrap()).abs();
+                let cooldown = if a["policy"] == "wrong" {
+                    60_000
+                } else {
+                    600_000
+                };
+                assert!(gap >= cooldown, "cooldown held: {a} / {b}");
+            }
+        }
+    }
+    eventually("the three decisions delivered", async || {
+        seen.message_ids().len() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(seen.message_ids().len(), 3, "each delivered once");
+    app.stop().await;
+}

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use learnpulse_server::{Config, Server};
 
-/// A server on `dir`: its address, the bootstrap admin token, the stop switch and its task.
+/// A server on `dir`: its address, the bootstrap admin token (empty when `dir` held a server
+/// before), the stop switch and its task.
 pub async fn start_server(
     dir: &Path,
 ) -> (
@@ -21,7 +22,10 @@ pub async fn start_server(
     };
     let server = Server::start(config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
-    let token = server.bootstrap_key().unwrap().token.clone();
+    let token = server
+        .bootstrap_key()
+        .map(|k| k.token.clone())
+        .unwrap_or_default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async {
         let _ = stopped.await;

@@ -7,6 +7,7 @@
 use learnpulse_privacy::pipeline;
 use serde_json::{Map, Value, json};
 
+use learnpulse_core::outcome::TutorOutcome;
 use learnpulse_core::{LearningEvent, Outcome};
 
 use super::validate::{parse_duration_ms, parse_timestamp};
@@ -263,15 +264,51 @@ fn unescape_item(s: &str) -> String {
 /// [`learning_event`] of a statement as the log stores it (JSON text); `None` for text that is
 /// not a learning event (or not JSON).
 pub fn learning_event_from_json(json: &str) -> Option<LearningEvent> {
-    engine_input_from_json(json).map(|(event, _)| event)
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|s| learning_event(&s))
 }
 
-/// What replay feeds the engine from one stored statement: the event and the learner's
-/// pseudonyms under older keys.
-pub fn engine_input_from_json(json: &str) -> Option<(LearningEvent, Vec<String>)> {
-    let statement = serde_json::from_str::<Value>(json).ok()?;
-    let event = learning_event(&statement)?;
-    Some((event, previous_learner_ids(&statement)))
+/// What a stored statement means to the live state: a learning event (with the learner's older
+/// pseudonyms), a tutor's report, or nothing.
+pub enum LiveInput {
+    Event(LearningEvent, Vec<String>),
+    TutorReport(String, TutorOutcome),
+    Nothing,
+}
+
+/// Reads a stored statement for the start-up replay.
+pub fn live_input_from_json(json: &str) -> LiveInput {
+    let Ok(statement) = serde_json::from_str::<Value>(json) else {
+        return LiveInput::Nothing;
+    };
+    if let Some(event) = learning_event(&statement) {
+        return LiveInput::Event(event, previous_learner_ids(&statement));
+    }
+    match tutor_report(&statement) {
+        Some((action, outcome)) => LiveInput::TutorReport(action, outcome),
+        None => LiveInput::Nothing,
+    }
+}
+
+/// The activity id prefix of a tutor's action (`.../intervention/hint`).
+pub const TUTOR_ACTION_PREFIX: &str = "https://learnpulse.dev/xapi/activities/intervention/";
+
+/// A `tutored` statement's action and the tutor's judgement of it.
+pub fn tutor_report(statement: &Value) -> Option<(String, TutorOutcome)> {
+    if statement.get("verb")?.get("id")?.as_str()? != VERB_TUTORED {
+        return None;
+    }
+    let action = statement
+        .get("object")?
+        .get("id")?
+        .as_str()?
+        .strip_prefix(TUTOR_ACTION_PREFIX)?;
+    let outcome = extension(statement, ext!("tutor-outcome"))
+        .and_then(Value::as_str)
+        .and_then(TutorOutcome::parse)
+        .unwrap_or(TutorOutcome::Unknown);
+    Some((action.to_owned(), outcome))
 }
 
 /// The fields of one native event (`POST /v1/events`), already validated.

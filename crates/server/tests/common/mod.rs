@@ -141,6 +141,18 @@ impl TestApp {
         .unwrap()
     }
 
+    /// `PUT /v1/interventions/policies` with a TOML policy set.
+    pub async fn put_policies(&self, token: &str, toml: &str) -> Response {
+        self.client
+            .put(self.url("/v1/interventions/policies"))
+            .bearer_auth(token)
+            .header("content-type", "application/toml")
+            .body(toml.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The Prometheus exposition of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         self.client
