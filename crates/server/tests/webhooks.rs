@@ -307,6 +307,12 @@ async fn a_failing_endpoint_opens_its_circuit_and_recovers() {
     let metrics = app.metrics_text().await;
     assert!(metrics.contains("learnpulse_webhook_circuit_open"));
     assert!(metrics.contains("outcome=\"failed\""));
+    eventually("the pending gauge shows the six held back", async || {
+        app.metrics_text()
+            .await
+            .contains("learnpulse_webhook_pending 6")
+    })
+    .await;
     let while_open = seen.attempts.load(Ordering::SeqCst);
     assert!(
         while_open < 6 * 30,

@@ -232,6 +232,7 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
     let (report_tx, mut reports) = mpsc::unbounded_channel::<Attempt>();
     let outbox = webhooks.outbox.clone();
     let mut last_prune = Instant::now() - Duration::from_secs(3_600);
+    let mut last_gauge = Instant::now() - Duration::from_secs(3_600);
     loop {
         if *shutdown.borrow() {
             return;
@@ -250,17 +251,19 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "cannot record webhook attempts");
             }
         }
+        if last_gauge.elapsed() > Duration::from_secs(1) {
+            last_gauge = Instant::now();
+            let o = outbox.clone();
+            if let Ok(Ok(total)) = tokio::task::spawn_blocking(move || o.pending_total()).await {
+                metrics::gauge!("learnpulse_webhook_pending").set(total as f64);
+            }
+        }
         if last_prune.elapsed() > Duration::from_secs(600) {
             last_prune = Instant::now();
             let keep_ms = config.keep_delivered_hours as i64 * 3_600_000;
             let o = outbox.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Ok(total) = o.pending_total() {
-                    metrics::gauge!("learnpulse_webhook_pending").set(total as f64);
-                }
-                o.prune_delivered(now_ms() - keep_ms)
-            })
-            .await;
+            let _ =
+                tokio::task::spawn_blocking(move || o.prune_delivered(now_ms() - keep_ms)).await;
         }
         // 2. Claim what is due; the lease outlasts an attempt.
         let now = now_ms();
