@@ -193,6 +193,17 @@ async fn a_python_mcp_client_over_streamable_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // With a key but under a Host the server was not configured for (DNS rebinding): refused.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(&tutor)
+        .header("host", "attacker.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "{:?}", r.text().await);
 
     let report = run_client(
         [

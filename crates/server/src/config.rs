@@ -23,6 +23,24 @@ pub struct Config {
     pub limits: Limits,
     pub compliance: ComplianceConfig,
     pub webhooks: WebhookConfig,
+    pub mcp: McpConfig,
+}
+
+/// The MCP endpoint (`/mcp`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// `Host` headers `/mcp` answers (DNS-rebinding protection); add the server's public
+    /// hostname when tutors reach it by name. Empty: any host.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        }
+    }
 }
 
 /// Outbound webhooks (`/v1/webhooks`): how deliveries are retried and endpoints protected.
@@ -112,6 +130,7 @@ impl Default for Config {
             limits: Limits::default(),
             compliance: ComplianceConfig::default(),
             webhooks: WebhookConfig::default(),
+            mcp: McpConfig::default(),
         }
     }
 }

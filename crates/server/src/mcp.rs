@@ -392,10 +392,16 @@ pub fn service(state: AppState) -> axum::Router<AppState> {
     let for_sessions = state.clone();
     let mut shutdown = state.shutdown.clone();
     let cancel = tokio_util_cancel(&mut shutdown);
+    let mut config = StreamableHttpServerConfig::default().with_cancellation_token(cancel);
+    config = if state.config.mcp.allowed_hosts.is_empty() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(state.config.mcp.allowed_hosts.clone())
+    };
     let mcp = StreamableHttpService::new(
         move || Ok(TutorServer::new(for_sessions.clone(), None)),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_cancellation_token(cancel),
+        config,
     );
     axum::Router::new()
         .nest_service("/mcp", mcp)
