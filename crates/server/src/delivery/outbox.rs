@@ -11,8 +11,10 @@
 //! no-op.
 //!
 //! A message is pending, delivered or dead. The dispatcher *claims* due messages by moving
-//! their next attempt past the attempt's time limit (a lease): a crash mid-attempt leaves them
-//! due again after the lease, so delivery is at least once, never at most once.
+//! their next attempt past the attempt's time limit (a lease): they are not claimed twice while
+//! in flight. One process owns the outbox, so at start no attempt is in flight and every lease
+//! is released: a message whose attempt a crash or a stop cut short is due at once. Delivery is
+//! at least once, never at most once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,7 +58,8 @@ CREATE TABLE IF NOT EXISTS messages (
     last_status     INTEGER,
     last_error      TEXT,
     endpoint        INTEGER,
-    done_ms         INTEGER
+    done_ms         INTEGER,
+    leased          INTEGER NOT NULL DEFAULT 0  -- claimed by an attempt in flight
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_ms);
 CREATE INDEX IF NOT EXISTS messages_by_receiver ON messages (receiver, state, seq);
@@ -223,6 +226,11 @@ impl Outbox {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "UPDATE messages SET next_attempt_ms = min(next_attempt_ms, ?1), leased = 0 \
+             WHERE leased = 1",
+            [crate::delivery::now_ms()],
+        )?;
         let outbox = Outbox {
             conn: Mutex::new(conn),
             sealer,
@@ -504,8 +512,9 @@ impl Outbox {
             .collect::<Result<_, _>>()?
         };
         {
-            let mut lease =
-                tx.prepare_cached("UPDATE messages SET next_attempt_ms = ?1 WHERE id = ?2")?;
+            let mut lease = tx.prepare_cached(
+                "UPDATE messages SET next_attempt_ms = ?1, leased = 1 WHERE id = ?2",
+            )?;
             for d in &due {
                 lease.execute(params![lease_until_ms, d.id])?;
             }
@@ -531,7 +540,7 @@ impl Outbox {
             let mut update = tx.prepare_cached(
                 "UPDATE messages SET state = ?2, attempts = attempts + ?3, next_attempt_ms = ?4, \
                  last_status = coalesce(?5, last_status), last_error = ?6, \
-                 endpoint = coalesce(?7, endpoint), done_ms = ?8 WHERE id = ?1",
+                 endpoint = coalesce(?7, endpoint), done_ms = ?8, leased = 0 WHERE id = ?1",
             )?;
             for f in finished {
                 let (state, next, done) = match f.next {
@@ -660,5 +669,72 @@ impl Outbox {
             n += stmt.execute(params![tenant, l])?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Outbox {
+        Outbox::open(&dir.join("outbox.db"), Sealer::new(&[7; 32])).unwrap()
+    }
+
+    #[test]
+    fn enqueuing_is_idempotent_and_leases_are_released_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = open(dir.path());
+        let spec = ReceiverSpec {
+            name: "lms".into(),
+            max_batch: 1,
+            kinds: vec![],
+            cognitive_data: false,
+            endpoints: vec![Endpoint {
+                id: 0,
+                url: "http://127.0.0.1:9/".into(),
+                weight: 1,
+            }],
+        };
+        let r = outbox.create_receiver(1, &spec, 0).unwrap().unwrap();
+        assert!(
+            outbox.create_receiver(1, &spec, 0).unwrap().is_none(),
+            "names are unique"
+        );
+        let message = |seq| NewMessage {
+            receiver: r.id,
+            tenant: 1,
+            learner: "p1_00".into(),
+            seq,
+            payload: "{}".into(),
+        };
+        assert_eq!(outbox.enqueue(&[message(5), message(6)], 6, 0).unwrap(), 2);
+        assert_eq!(
+            outbox.enqueue(&[message(6)], 4, 0).unwrap(),
+            0,
+            "same id: no-op"
+        );
+        assert_eq!(
+            outbox.watermark().unwrap(),
+            6,
+            "the watermark never moves back"
+        );
+
+        let now = crate::delivery::now_ms();
+        assert_eq!(outbox.claim_due(now, now + 60_000, 10).unwrap().len(), 2);
+        assert!(
+            outbox.claim_due(now, now + 60_000, 10).unwrap().is_empty(),
+            "leased"
+        );
+        drop(outbox);
+        let outbox = open(dir.path());
+        let due = outbox
+            .claim_due(crate::delivery::now_ms(), now + 60_000, 10)
+            .unwrap();
+        assert_eq!(due.len(), 2, "a restart releases the leases");
+        assert_eq!(
+            outbox.receivers(1)[0].secrets.len(),
+            1,
+            "secrets reopen sealed"
+        );
     }
 }
