@@ -252,6 +252,9 @@ enum BenchCommand {
         /// Messages per request the receiver takes (1: no batching).
         #[arg(long, default_value_t = 1)]
         max_batch: usize,
+        /// Hold the receiver's answers until ingest is done, then time draining the backlog.
+        #[arg(long)]
+        backlog: bool,
     },
 }
 
@@ -586,6 +589,7 @@ async fn main() -> anyhow::Result<()> {
             key,
             learners,
             max_batch,
+            backlog,
         }) => {
             let report = learnpulse_server::webhook_probe::run(
                 learnpulse_server::webhook_probe::WebhookProbeConfig {
@@ -593,6 +597,7 @@ async fn main() -> anyhow::Result<()> {
                     token: key,
                     learners,
                     max_batch,
+                    backlog,
                 },
             )
             .await?;

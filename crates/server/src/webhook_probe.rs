@@ -2,7 +2,10 @@
 //! receiver in its own process, registers it on the server as a webhook receiver, posts three
 //! wrong answers for each of `learners` fresh learners (each fires one easier-item decision) and
 //! counts the messages that arrive. Since decisions are made as the events are ingested, the
-//! figure is bounded by ingest too: the report gives both spans.
+//! figure is bounded by ingest too: the report gives both spans. With `backlog`, the receiver
+//! holds every request until ingest has finished (the first `max_in_flight` attempts wait, the
+//! rest of the messages pile up in the outbox), so the delivery span measures the dispatcher
+//! draining a backlog, free of ingest.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,7 @@ pub struct WebhookProbeConfig {
     pub learners: usize,
     /// The receiver's `max_batch` (1: one message per request).
     pub max_batch: usize,
+    pub backlog: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,23 +31,26 @@ pub struct WebhookProbeReport {
     pub messages_received: usize,
     pub requests_received: usize,
     pub max_batch: usize,
+    pub backlog: bool,
     /// From the first event sent to the last acknowledgement.
     pub ingest_seconds: f64,
     /// From the first event sent to the last message received.
     pub end_to_end_seconds: f64,
-    /// From the first message received to the last.
+    /// From the first message received (with `backlog`: from the receiver opening) to the last.
     pub delivery_seconds: f64,
     pub messages_per_second: f64,
 }
 
-#[derive(Default)]
 struct Counter {
     messages: AtomicUsize,
     requests: AtomicUsize,
     first_last: Mutex<Option<(Instant, Instant)>>,
+    /// Requests wait until this is true.
+    open: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn receive(State(c): State<Arc<Counter>>, body: axum::body::Bytes) -> axum::http::StatusCode {
+    let _ = c.open.clone().wait_for(|open| *open).await;
     let now = Instant::now();
     let n = if body.first() == Some(&b'[') {
         serde_json::from_slice::<Vec<Value>>(&body).map_or(0, |v| v.len())
@@ -58,7 +65,13 @@ async fn receive(State(c): State<Arc<Counter>>, body: axum::body::Bytes) -> axum
 }
 
 pub async fn run(config: WebhookProbeConfig) -> anyhow::Result<WebhookProbeReport> {
-    let counter = Arc::new(Counter::default());
+    let (gate, open) = tokio::sync::watch::channel(!config.backlog);
+    let counter = Arc::new(Counter {
+        messages: AtomicUsize::new(0),
+        requests: AtomicUsize::new(0),
+        first_last: Mutex::new(None),
+        open,
+    });
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
         .with_state(counter.clone());
@@ -121,6 +134,8 @@ pub async fn run(config: WebhookProbeConfig) -> anyhow::Result<WebhookProbeRepor
         r?;
     }
     let ingest_seconds = started.elapsed().as_secs_f64();
+    let opened = Instant::now();
+    let _ = gate.send(true);
 
     let deadline = Instant::now() + Duration::from_secs(120);
     while counter.messages.load(Ordering::SeqCst) < config.learners && Instant::now() < deadline {
@@ -137,12 +152,14 @@ pub async fn run(config: WebhookProbeConfig) -> anyhow::Result<WebhookProbeRepor
         .lock()
         .unwrap()
         .unwrap_or((started, started));
+    let first = if config.backlog { opened } else { first };
     let delivery_seconds = (last - first).as_secs_f64();
     Ok(WebhookProbeReport {
         decisions_expected: config.learners,
         messages_received: received,
         requests_received: counter.requests.load(Ordering::SeqCst),
         max_batch: config.max_batch,
+        backlog: config.backlog,
         ingest_seconds,
         end_to_end_seconds: (last - started).as_secs_f64(),
         delivery_seconds,

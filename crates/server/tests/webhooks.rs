@@ -528,3 +528,30 @@ message = "An easier one."
     assert_eq!(seen.message_ids().len(), 3, "each delivered once");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throughput_probe_counts_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    for (max_batch, backlog) in [(1, false), (20, true)] {
+        let report = learnpulse_server::webhook_probe::run(
+            learnpulse_server::webhook_probe::WebhookProbeConfig {
+                url: app.base.clone(),
+                token: app.admin.clone(),
+                learners: 60,
+                max_batch,
+                backlog,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.messages_received, 60, "{report:?}");
+        if max_batch > 1 {
+            assert!(report.requests_received < 60, "batched: {report:?}");
+        }
+        assert!(report.messages_per_second > 0.0);
+    }
+    let left: Vec<Value> = app.get_json("/v1/webhooks", &app.admin).await;
+    assert!(left.is_empty(), "the probe removes its receiver");
+    app.stop().await;
+}
