@@ -82,8 +82,6 @@ pub struct ComplianceConfig {
     pub interval_secs: u64,
     /// New events trigger an evaluation too, at most once per this many seconds.
     pub event_debounce_secs: u64,
-    /// Where the `notify_dpo` remediation posts incidents.
-    pub webhook_url: Option<String>,
 }
 
 impl Default for ComplianceConfig {
@@ -91,7 +89,6 @@ impl Default for ComplianceConfig {
         ComplianceConfig {
             interval_secs: 300,
             event_debounce_secs: 10,
-            webhook_url: None,
         }
     }
 }

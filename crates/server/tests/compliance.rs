@@ -270,9 +270,16 @@ async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
 async fn incidents_open_remediate_reverse_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let (url, received) = webhook().await;
-    let mut config = common::config(dir.path());
-    config.compliance.webhook_url = Some(url);
-    let app = TestApp::start_with(config, None).await;
+    let app = TestApp::start(dir.path()).await;
+    // The DPO's system takes incidents as signed webhooks.
+    let r = app
+        .post_json(
+            "/v1/webhooks",
+            &app.admin,
+            &json!({"name": "dpo", "events": ["compliance.incident"], "endpoints": [{"url": url}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
     let dpo = app.key(&app.admin, "dpo").await;
     let teacher = app.key(&app.admin, "teacher").await;
     let batch: Vec<Value> = ["a", "b", "c"]
@@ -322,12 +329,20 @@ async fn incidents_open_remediate_reverse_and_close() {
         .clone();
     assert_eq!(incident["actions"][0]["action"], "suspend_keys");
     assert_eq!(incident["actions"][0]["done"], true);
-    assert_eq!(incident["actions"][1]["status"], 200);
+    assert_eq!(incident["actions"][1]["action"], "notify_dpo");
+    assert_eq!(incident["actions"][1]["receivers"], 1);
     assert_eq!(app.get("/v1/learners/a", &teacher).await.status(), 401);
+    for _ in 0..200 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     {
         let posted = received.lock().unwrap();
-        assert_eq!(posted.len(), 1);
-        assert_eq!(posted[0]["incident"]["rule"], "security.mass_learner_reads");
+        assert_eq!(posted.len(), 1, "delivered once");
+        assert_eq!(posted[0]["type"], "compliance.incident");
+        assert_eq!(posted[0]["data"]["rule"], "security.mass_learner_reads");
     }
     // Reversible: the key works again.
     let r = app

@@ -162,23 +162,29 @@ async fn deliveries_verify_under_the_reference_library_batch_route_and_rotate() 
     let app = TestApp::start(dir.path()).await;
 
     // Bad input is refused with the field named.
-    let r = app
-        .post_json(
-            "/v1/webhooks",
-            &app.admin,
-            &json!({"name": "x", "endpoints": [{"url": "ftp://nowhere"}]}),
-        )
-        .await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(problem(r).await["field"], "endpoints[0].url");
-    let r = app
-        .post_json(
-            "/v1/webhooks",
-            &app.admin,
-            &json!({"name": "x", "endpoints": [{"url": "http://a.test/"}], "kinds": ["nap"]}),
-        )
-        .await;
-    assert_eq!(problem(r).await["field"], "kinds[0]");
+    for (body, field) in [
+        (
+            json!({"name": "x", "endpoints": [{"url": "ftp://nowhere"}]}),
+            "endpoints[0].url",
+        ),
+        (json!({"name": "x", "endpoints": []}), "endpoints"),
+        (
+            json!({"name": "x", "endpoints": [{"url": "http://a.test/"}], "kinds": ["nap"]}),
+            "kinds[0]",
+        ),
+        (
+            json!({"name": "x", "endpoints": [{"url": "http://a.test/"}], "events": ["gossip"]}),
+            "events[0]",
+        ),
+        (
+            json!({"name": "x", "endpoints": [{"url": "http://a.test/"}], "max_batch": 0}),
+            "max_batch",
+        ),
+    ] {
+        let r = app.post_json("/v1/webhooks", &app.admin, &body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(problem(r).await["field"], field, "{body}");
+    }
     let teacher = app.key(&app.admin, "teacher").await;
     assert_eq!(app.get("/v1/webhooks", &teacher).await.status(), 403);
 

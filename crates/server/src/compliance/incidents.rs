@@ -4,7 +4,8 @@
 //! again the incident closes. When an incident opens, the remediation actions configured for its
 //! rule run (`actions` in the tenant's rule overrides), each recorded in the incident and in the
 //! audit chain:
-//! - `notify_dpo`: POST the incident as JSON to `compliance.webhook_url`;
+//! - `notify_dpo`: send the incident as a signed, retried webhook (`compliance.incident`) to
+//!   every receiver of the tenant that takes those events (`/v1/webhooks`, `delivery/`);
 //! - `suspend_keys`: the API keys the finding names stop working (their expiry is set to now);
 //!   reversible with `POST /v1/compliance/incidents/{id}/reverse`, which restores the expiry;
 //! - `quarantine_learners`: the learners the finding names get their processing restricted
@@ -137,25 +138,24 @@ async fn remediate(
     let mut done = Vec::new();
     for action in actions {
         let outcome = match action.as_str() {
-            "notify_dpo" => match &state.config.compliance.webhook_url {
-                None => {
-                    json!({"action": action, "done": false, "why": "compliance.webhook_url is not set"})
-                }
-                Some(url) => {
-                    let sent = reqwest::Client::new()
-                        .post(url)
-                        .timeout(Duration::from_secs(10))
-                        .json(&json!({"type": "learnpulse.compliance.incident", "incident": {"id": id, "rule": incident.rule, "severity": incident.severity, "evidence": incident.evidence, "subjects": incident.subjects, "tenant": tenant}}))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(r) => {
-                            json!({"action": action, "done": r.status().is_success(), "status": r.status().as_u16()})
-                        }
-                        Err(e) => json!({"action": action, "done": false, "why": e.to_string()}),
+            "notify_dpo" => {
+                let data = json!({"id": id, "rule": incident.rule, "severity": incident.severity,
+                    "evidence": incident.evidence, "subjects": incident.subjects, "tenant": tenant});
+                let webhooks = state.webhooks.clone();
+                let queued = tokio::task::spawn_blocking(move || {
+                    webhooks.enqueue_incident(tenant, id, data)
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
+                match queued {
+                    Ok(0) => {
+                        json!({"action": action, "done": false, "why": "no webhook receiver of this tenant takes compliance.incident events"})
                     }
+                    Ok(n) => json!({"action": action, "done": true, "receivers": n}),
+                    Err(e) => json!({"action": action, "done": false, "why": e.to_string()}),
                 }
-            },
+            }
             "suspend_keys" => {
                 let mut suspended = Vec::new();
                 let keys = state.storage.keys(tenant).await.unwrap_or_default();

@@ -361,6 +361,7 @@ mod tests {
             tenant: 1,
             name: "lms".into(),
             max_batch,
+            events: vec![crate::delivery::EVENT_DECISION.into()],
             kinds: vec![],
             cognitive_data: false,
             secrets: vec![],

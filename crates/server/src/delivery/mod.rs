@@ -32,6 +32,12 @@ use crate::storage::TenantId;
 use breaker::Breaker;
 use outbox::{NewMessage, Outbox, Receiver};
 
+/// The event type of an intervention decision's message.
+pub const EVENT_DECISION: &str = "intervention.decided";
+/// The event type of a compliance incident's message (the `notify_dpo` remediation).
+pub const EVENT_INCIDENT: &str = "compliance.incident";
+pub const EVENT_TYPES: [&str; 2] = [EVENT_DECISION, EVENT_INCIDENT];
+
 /// One decision of the commit hook, on its way to the outbox.
 #[derive(Debug, Clone)]
 pub struct Decided {
@@ -58,10 +64,15 @@ pub fn now_ms() -> i64 {
 pub fn payload(receiver: &Receiver, tenant: TenantId, seq: i64, decision: &Decision) -> String {
     let mut data = crate::learners::intervention_view(seq, decision, receiver.cognitive_data);
     data["tenant"] = tenant.into();
+    envelope(EVENT_DECISION, data)
+}
+
+/// `{"type", "timestamp", "data"}`, the Standard Webhooks payload shape.
+fn envelope(event_type: &str, data: serde_json::Value) -> String {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    json!({"type": "intervention.decided", "timestamp": timestamp, "data": data}).to_string()
+    json!({"type": event_type, "timestamp": timestamp, "data": data}).to_string()
 }
 
 impl Webhooks {
@@ -85,9 +96,10 @@ impl Webhooks {
                 .or_insert_with(|| self.outbox.receivers(d.tenant));
             for r in wanted
                 .iter()
-                .filter(|r| r.wants(d.decision.intervention.as_str()))
+                .filter(|r| r.wants_decision(d.decision.intervention.as_str()))
             {
                 messages.push(NewMessage {
+                    id: outbox::message_id(d.seq, r.id),
                     receiver: r.id,
                     tenant: d.tenant,
                     learner: d.decision.learner.clone(),
@@ -96,13 +108,47 @@ impl Webhooks {
                 });
             }
         }
-        let inserted = self.outbox.enqueue(&messages, through_seq, now_ms())?;
+        let inserted = self
+            .outbox
+            .enqueue(&messages, Some(through_seq), now_ms())?;
+        self.enqueued(inserted);
+        Ok(inserted)
+    }
+
+    /// Queues a compliance incident for every receiver of the tenant that takes
+    /// `compliance.incident` events; returns how many.
+    pub fn enqueue_incident(
+        &self,
+        tenant: TenantId,
+        incident: i64,
+        data: serde_json::Value,
+    ) -> anyhow::Result<usize> {
+        let body = envelope(EVENT_INCIDENT, data);
+        let messages: Vec<NewMessage> = self
+            .outbox
+            .receivers(tenant)
+            .iter()
+            .filter(|r| r.takes(EVENT_INCIDENT))
+            .map(|r| NewMessage {
+                id: outbox::incident_message_id(incident, r.id),
+                receiver: r.id,
+                tenant,
+                learner: String::new(),
+                seq: 0,
+                payload: body.clone(),
+            })
+            .collect();
+        let inserted = self.outbox.enqueue(&messages, None, now_ms())?;
+        self.enqueued(inserted);
+        Ok(messages.len())
+    }
+
+    fn enqueued(&self, inserted: usize) {
         if inserted > 0 {
             metrics::counter!("learnpulse_webhook_messages_enqueued_total")
                 .increment(inserted as u64);
             self.wake.notify_one();
         }
-        Ok(inserted)
     }
 
     /// Wakes the dispatcher (after a dead-letter replay).

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS receivers (
     tenant         INTEGER NOT NULL,
     name           TEXT NOT NULL,
     max_batch      INTEGER NOT NULL,
+    events         TEXT NOT NULL,     -- JSON array of event types (intervention.decided, ...)
     kinds          TEXT NOT NULL,     -- JSON array of intervention kinds; empty: every kind
     cognitive_data INTEGER NOT NULL,  -- send the decisions' reasons (they name load signals)
     secrets        BLOB NOT NULL,     -- sealed JSON [{secret, until_ms}]
@@ -102,6 +103,8 @@ pub struct Receiver {
     pub name: String,
     /// Messages per request; above 1 the body is a batch (see the README).
     pub max_batch: usize,
+    /// Event types it takes: `intervention.decided`, `compliance.incident`.
+    pub events: Vec<String>,
     pub kinds: Vec<String>,
     pub cognitive_data: bool,
     pub secrets: Vec<Secret>,
@@ -110,8 +113,14 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub fn wants(&self, kind: &str) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind)
+    /// Does it take decisions of this intervention kind?
+    pub fn wants_decision(&self, kind: &str) -> bool {
+        self.takes(crate::delivery::EVENT_DECISION)
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
+    }
+
+    pub fn takes(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == event_type)
     }
 
     /// The secrets a message is signed with now (the current one, and old ones in their grace).
@@ -128,6 +137,7 @@ impl Receiver {
 pub struct ReceiverSpec {
     pub name: String,
     pub max_batch: usize,
+    pub events: Vec<String>,
     pub kinds: Vec<String>,
     pub cognitive_data: bool,
     pub endpoints: Vec<Endpoint>,
@@ -135,6 +145,8 @@ pub struct ReceiverSpec {
 
 /// A message to insert.
 pub struct NewMessage {
+    /// Derived from what the message is about, so that enqueuing it twice is a no-op.
+    pub id: String,
     pub receiver: i64,
     pub tenant: TenantId,
     pub learner: String,
@@ -142,8 +154,14 @@ pub struct NewMessage {
     pub payload: String,
 }
 
+/// The id of a decision's message: `msg_<log seq>_<receiver>`.
 pub fn message_id(seq: i64, receiver: i64) -> String {
     format!("msg_{seq}_{receiver}")
+}
+
+/// The id of an incident's message: `msg_incident<id>_<receiver>`.
+pub fn incident_message_id(incident: i64, receiver: i64) -> String {
+    format!("msg_incident{incident}_{receiver}")
 }
 
 /// A claimed message, ready to send.
@@ -264,7 +282,7 @@ impl Outbox {
             endpoints.entry(receiver).or_default().push(endpoint);
         }
         let mut stmt = conn.prepare(
-            "SELECT id, tenant, name, max_batch, kinds, cognitive_data, secrets, created_ms \
+            "SELECT id, tenant, name, max_batch, kinds, cognitive_data, secrets, created_ms, events \
              FROM receivers",
         )?;
         let mut receivers = HashMap::new();
@@ -278,10 +296,12 @@ impl Outbox {
                 r.get::<_, bool>(5)?,
                 r.get::<_, Vec<u8>>(6)?,
                 r.get::<_, i64>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })?;
         for row in rows {
-            let (id, tenant, name, max_batch, kinds, cognitive_data, sealed, created_ms) = row?;
+            let (id, tenant, name, max_batch, kinds, cognitive_data, sealed, created_ms, events) =
+                row?;
             let secrets = self
                 .sealer
                 .open(&Self::owner(id), &sealed)
@@ -291,6 +311,7 @@ impl Outbox {
                 tenant,
                 name,
                 max_batch: max_batch.max(1) as usize,
+                events: serde_json::from_str(&events)?,
                 kinds: serde_json::from_str(&kinds)?,
                 cognitive_data,
                 secrets: serde_json::from_slice(&secrets)?,
@@ -340,6 +361,7 @@ impl Outbox {
         let ReceiverSpec {
             name,
             max_batch,
+            events,
             kinds,
             cognitive_data,
             endpoints,
@@ -359,9 +381,9 @@ impl Outbox {
                 return Ok(None);
             }
             tx.execute(
-                "INSERT INTO receivers (tenant, name, max_batch, kinds, cognitive_data, secrets, created_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6)",
-                params![tenant, name, *max_batch as i64, serde_json::to_string(kinds)?, cognitive_data, now_ms],
+                "INSERT INTO receivers (tenant, name, max_batch, kinds, cognitive_data, secrets, created_ms, events) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, x'', ?6, ?7)",
+                params![tenant, name, *max_batch as i64, serde_json::to_string(kinds)?, cognitive_data, now_ms, serde_json::to_string(events)?],
             )?;
             let id = tx.last_insert_rowid();
             let secrets = vec![Secret {
@@ -449,12 +471,12 @@ impl Outbox {
             .unwrap_or(0))
     }
 
-    /// Inserts messages (already-present ids are skipped) and moves the watermark to
-    /// `through_seq`, in one transaction.
+    /// Inserts messages (already-present ids are skipped) and, for decisions, moves the
+    /// watermark to `through_seq`, in one transaction.
     pub fn enqueue(
         &self,
         messages: &[NewMessage],
-        through_seq: i64,
+        through_seq: Option<i64>,
         now_ms: i64,
     ) -> anyhow::Result<usize> {
         let mut conn = self.conn.lock().unwrap();
@@ -467,21 +489,17 @@ impl Outbox {
             )?;
             for m in messages {
                 inserted += insert.execute(params![
-                    message_id(m.seq, m.receiver),
-                    m.receiver,
-                    m.tenant,
-                    m.learner,
-                    m.seq,
-                    m.payload,
-                    now_ms
+                    m.id, m.receiver, m.tenant, m.learner, m.seq, m.payload, now_ms
                 ])?;
             }
         }
-        tx.execute(
-            "INSERT INTO watermark (id, seq) VALUES (1, ?1) \
-             ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![through_seq],
-        )?;
+        if let Some(through_seq) = through_seq {
+            tx.execute(
+                "INSERT INTO watermark (id, seq) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                params![through_seq],
+            )?;
+        }
         tx.commit()?;
         Ok(inserted)
     }
@@ -687,6 +705,7 @@ mod tests {
         let spec = ReceiverSpec {
             name: "lms".into(),
             max_batch: 1,
+            events: vec![crate::delivery::EVENT_DECISION.into()],
             kinds: vec![],
             cognitive_data: false,
             endpoints: vec![Endpoint {
@@ -701,15 +720,21 @@ mod tests {
             "names are unique"
         );
         let message = |seq| NewMessage {
+            id: message_id(seq, r.id),
             receiver: r.id,
             tenant: 1,
             learner: "p1_00".into(),
             seq,
             payload: "{}".into(),
         };
-        assert_eq!(outbox.enqueue(&[message(5), message(6)], 6, 0).unwrap(), 2);
         assert_eq!(
-            outbox.enqueue(&[message(6)], 4, 0).unwrap(),
+            outbox
+                .enqueue(&[message(5), message(6)], Some(6), 0)
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            outbox.enqueue(&[message(6)], Some(4), 0).unwrap(),
             0,
             "same id: no-op"
         );

@@ -57,6 +57,7 @@ fn view(webhooks: &Webhooks, r: &Receiver) -> anyhow::Result<Value> {
         "id": r.id,
         "name": r.name,
         "max_batch": r.max_batch,
+        "events": r.events,
         "kinds": r.kinds,
         "cognitive_data": r.cognitive_data,
         "endpoints": endpoints,
@@ -81,6 +82,10 @@ struct NewReceiver {
     /// Where to deliver; several endpoints share the traffic by weight and cover for each
     /// other while a circuit is open.
     endpoints: Vec<Endpoint>,
+    /// Event types to send: `intervention.decided` (default), `compliance.incident` (the
+    /// `notify_dpo` remediation).
+    #[serde(default)]
+    events: Option<Vec<String>>,
     /// Messages per request (default 1: one message per request, no batching).
     #[serde(default)]
     max_batch: Option<usize>,
@@ -146,6 +151,29 @@ async fn create(
     if !(1..=1_000).contains(&max_batch) {
         return Err(ApiError::bad_request("max_batch", "must be 1 to 1000"));
     }
+    let events = new
+        .events
+        .clone()
+        .unwrap_or_else(|| vec![super::EVENT_DECISION.to_owned()]);
+    if events.is_empty() {
+        return Err(ApiError::bad_request(
+            "events",
+            "name at least one event type",
+        ));
+    }
+    if let Some((i, e)) = events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !super::EVENT_TYPES.contains(&e.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            format!("events[{i}]"),
+            format!(
+                "'{e}' is not an event type; one of {}",
+                super::EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
     let known = learnpulse_core::intervene::Intervention::ALL.map(|i| i.as_str());
     if let Some((i, k)) = new
         .kinds
@@ -166,6 +194,7 @@ async fn create(
         let spec = ReceiverSpec {
             name: new.name.trim().to_owned(),
             max_batch,
+            events,
             kinds: new.kinds,
             cognitive_data: new.cognitive_data,
             endpoints: new.endpoints,
