@@ -169,6 +169,10 @@ enum AdminCommand {
         role: String,
         #[arg(long)]
         label: Option<String>,
+        /// Teacher and tutor keys: the groups (classes) the key may see, comma-separated;
+        /// required for tutors.
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
         #[command(flatten)]
         dir: DataDirArg,
     },
@@ -437,6 +441,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             tenant,
             role,
             label,
+            groups,
             dir,
         } => {
             let storage = open_accounts(&dir)?;
@@ -444,7 +449,18 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
                 storage.tenants().await?.iter().any(|t| t.id == tenant),
                 "no tenant {tenant}"
             );
-            let key = issue_key(&storage, tenant, parse_role(&role)?, label).await?;
+            let parsed = parse_role(&role)?;
+            if let Some(problem) = learnpulse_server::auth::scope_problem(parsed, groups.as_deref())
+            {
+                anyhow::bail!("--groups: {problem}");
+            }
+            let spec = learnpulse_server::auth::KeySpec {
+                role: parsed,
+                label,
+                expires_us: None,
+                groups,
+            };
+            let key = learnpulse_server::auth::issue_key_with(&storage, tenant, spec).await?;
             audit_cli(
                 &storage,
                 tenant,

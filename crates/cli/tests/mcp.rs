@@ -36,6 +36,16 @@ async fn classroom(base: &str, admin: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A tutor sees only the learners it is assigned: its key must name their groups.
+    let r = client
+        .post(format!("{base}/v1/admin/keys"))
+        .bearer_auth(admin)
+        .json(&json!({"role": "tutor", "label": "AI tutor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "groups");
     let r = client
         .post(format!("{base}/v1/admin/keys"))
         .bearer_auth(admin)

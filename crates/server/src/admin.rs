@@ -149,11 +149,8 @@ async fn create_key(
     let expires_us = req
         .expires_in_days
         .map(|d| crate::storage::now_us() + i64::from(d) * 86_400_000_000);
-    if req.groups.is_some() && !matches!(req.role, Role::Teacher | Role::Tutor) {
-        return Err(ApiError::bad_request(
-            "groups",
-            "only teacher and tutor keys are scoped to groups",
-        ));
+    if let Some(problem) = crate::auth::scope_problem(req.role, req.groups.as_deref()) {
+        return Err(ApiError::bad_request("groups", problem));
     }
     let key = crate::auth::issue_key_with(
         &state.storage,

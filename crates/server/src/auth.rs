@@ -141,6 +141,21 @@ pub struct KeySpec {
 
 /// Creates and stores a new tenant-wide key that does not expire; returns it with its secret
 /// (the only time the secret exists).
+/// What is wrong with scoping a `role` key to `groups`, if anything. Only teacher and tutor keys
+/// are scoped; a tutor (often an AI) sees only the learners it is assigned, so its key must name
+/// their groups.
+pub fn scope_problem(role: Role, groups: Option<&[String]>) -> Option<&'static str> {
+    match (role, groups) {
+        (Role::Teacher | Role::Tutor, Some([])) => Some("name at least one group"),
+        (Role::Teacher | Role::Tutor, Some(_)) => None,
+        (Role::Tutor, None) => {
+            Some("a tutor key sees only the learners it is assigned: name their groups")
+        }
+        (_, Some(_)) => Some("only teacher and tutor keys are scoped to groups"),
+        (_, None) => None,
+    }
+}
+
 pub async fn issue_key(
     storage: &Storage,
     tenant: TenantId,
@@ -356,6 +371,16 @@ mod tests {
             Some(("lpk_1".into(), "s3cr3t".into()))
         );
         assert_eq!(parse_credentials("Digest abc"), None);
+    }
+
+    #[test]
+    fn tutor_keys_must_name_their_groups() {
+        let class = ["class-7b".to_owned()];
+        assert!(scope_problem(Role::Tutor, None).is_some());
+        assert!(scope_problem(Role::Tutor, Some(&class)).is_none());
+        assert!(scope_problem(Role::Tutor, Some(&[])).is_some());
+        assert!(scope_problem(Role::Teacher, None).is_none());
+        assert!(scope_problem(Role::Ingest, Some(&class)).is_some());
     }
 
     #[test]
