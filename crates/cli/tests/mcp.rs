@@ -135,11 +135,11 @@ fn assert_report(report: &Value) {
     }
 }
 
-/// The tutor's note went through the privacy pipeline like any free text.
-async fn tutored_statement(base: &str, admin: &str) -> Value {
+/// The tutor's statements, oldest first (the one with a note, then the minimal one).
+async fn tutored_statements(base: &str, admin: &str) -> Vec<Value> {
     let r = reqwest::Client::new()
         .get(format!(
-            "{base}/xAPI/statements?verb=https://learnpulse.dev/xapi/verbs/tutored"
+            "{base}/xAPI/statements?verb=https://learnpulse.dev/xapi/verbs/tutored&ascending=true"
         ))
         .bearer_auth(admin)
         .header("X-Experience-API-Version", "1.0.3")
@@ -148,7 +148,7 @@ async fn tutored_statement(base: &str, admin: &str) -> Value {
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    body["statements"][0].clone()
+    body["statements"].as_array().unwrap().clone()
 }
 
 /// `tutor_reports` of the effectiveness report.
@@ -230,18 +230,24 @@ async fn a_python_mcp_client_over_streamable_http() {
     )
     .await;
     assert_report(&report);
-    let statement = tutored_statement(&base, &admin).await;
-    let note = statement["result"]["response"].as_str().unwrap();
+    let statements = tutored_statements(&base, &admin).await;
+    assert_eq!(statements.len(), 2);
+    // The tutor's note went through the privacy pipeline like any free text.
+    let note = statements[0]["result"]["response"].as_str().unwrap();
     assert!(!note.contains("tutor@example.com"), "redacted: {note}");
     assert!(note.contains("walked through"));
+    assert!(statements[1].get("result").is_none(), "no note, no result");
     let reported = tutor_reports(&base, &admin).await;
-    assert_eq!(reported.len(), 1, "{reported:?}");
-    assert_eq!(reported[0]["action"], "worked_example");
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert_eq!(reported[0]["action"], "hint");
+    assert_eq!(reported[0]["unknown"], 1);
+    assert_eq!(reported[0]["helped_share"], Value::Null, "nothing judged");
+    assert_eq!(reported[1]["action"], "worked_example");
     assert_eq!(
-        (&reported[0]["reports"], &reported[0]["helped"]),
+        (&reported[1]["reports"], &reported[1]["helped"]),
         (&json!(1), &json!(1))
     );
-    assert_eq!(reported[0]["helped_share"]["share"], 1.0);
+    assert_eq!(reported[1]["helped_share"]["share"], 1.0);
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 
@@ -252,7 +258,7 @@ async fn a_python_mcp_client_over_streamable_http() {
     running.await.unwrap().unwrap();
 
     let audited = audited_calls(dir.path());
-    assert_eq!(audited.len(), 10, "five calls in scope, five refused");
+    assert_eq!(audited.len(), 11, "six calls in scope, five refused");
     assert_eq!(
         audited
             .iter()
@@ -283,5 +289,5 @@ async fn a_python_mcp_client_over_stdio() {
     ])
     .await;
     assert_report(&report);
-    assert_eq!(audited_calls(dir.path()).len(), 10);
+    assert_eq!(audited_calls(dir.path()).len(), 11);
 }

@@ -219,11 +219,11 @@ impl TutorServer {
             "verb": {"id": crate::xapi::mapping::VERB_TUTORED, "display": {"en-US": "tutored"}},
             "object": {"objectType": "Activity",
                        "id": format!("{}{}", crate::xapi::mapping::TUTOR_ACTION_PREFIX, a.action)},
-            "context": {"extensions": {
-                ext("tutor-outcome"): outcome,
-                ext("skills"): a.skill.iter().collect::<Vec<_>>(),
-            }},
+            "context": {"extensions": {ext("tutor-outcome"): outcome}},
         });
+        if let Some(skill) = a.skill {
+            statement["context"]["extensions"][ext("skills")] = json!([skill]);
+        }
         if let Some(note) = a.note {
             statement["result"] = json!({"response": note});
         }
@@ -390,8 +390,7 @@ pub fn service(state: AppState) -> axum::Router<AppState> {
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     };
     let for_sessions = state.clone();
-    let mut shutdown = state.shutdown.clone();
-    let cancel = tokio_util_cancel(&mut shutdown);
+    let cancel = cancelled_on_shutdown(&state.shutdown);
     let mut config = StreamableHttpServerConfig::default().with_cancellation_token(cancel);
     config = if state.config.mcp.allowed_hosts.is_empty() {
         config.disable_allowed_hosts()
@@ -409,8 +408,8 @@ pub fn service(state: AppState) -> axum::Router<AppState> {
 }
 
 /// A cancellation token that fires on shutdown (open MCP streams end with the server).
-fn tokio_util_cancel(
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+fn cancelled_on_shutdown(
+    shutdown: &tokio::sync::watch::Receiver<bool>,
 ) -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let fire = token.clone();

@@ -77,6 +77,10 @@ async def main(argv):
             }
             for name, args in calls.items():
                 report["calls"][name] = outcome(await session.call_tool(name, args))
+            # The least a tutor can say: what it did, nothing more.
+            report["calls"]["record_tutor_action (minimal)"] = outcome(
+                await session.call_tool("record_tutor_action", {"learner": learner, "action": "hint"})
+            )
             for name, args in {
                 "learner_state": {"learner": outsider},
                 "explain_learner": {"learner": outsider},
