@@ -561,3 +561,38 @@ async fn the_throughput_probe_counts_every_message() {
     assert!(left.is_empty(), "the probe removes its receiver");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_erasure_removes_the_learners_undelivered_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    fast_retries(&mut config);
+    config.webhooks.retry_schedule_secs = vec![60.0];
+    let app = TestApp::start_with(config, None).await;
+    let port = free_port().await;
+    let r = create_at(&app, "down", &format!("http://127.0.0.1:{port}/hooks/x")).await;
+    struggle(&app, 2, "hal").await;
+    let pending = format!("/v1/webhooks/{}/messages?state=pending", r["id"]);
+    eventually("two messages waiting", async || {
+        app.get_json::<Vec<Value>>(&pending, &app.admin).await.len() == 2
+    })
+    .await;
+    let dpo = app.key(&app.admin, "dpo").await;
+    let r = app
+        .post_json(
+            "/v1/compliance/requests",
+            &dpo,
+            &json!({"kind": "erasure", "learner": "hal-0"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["erased"]["webhook_messages"], 1, "{answer}");
+    let left: Vec<Value> = app.get_json(&pending, &app.admin).await;
+    assert_eq!(left.len(), 1, "the other learner's message stays");
+    assert_eq!(
+        left[0]["payload"]["data"]["learner"],
+        app.pseudonym(&app.admin, "hal-1").await
+    );
+    app.stop().await;
+}
