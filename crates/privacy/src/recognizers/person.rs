@@ -79,6 +79,7 @@ const COMMON: &[&str] = &[
 #[rustfmt::skip]
 const NOT_PEOPLE: &[&str] = &[
     "name", "e-mail", "email", "website", "date", "phone", "address", "title", "subject", "company", "i'm", "battery",
+    "mobile", "fax", "desk", "tel", "telephone", "cell", "office", "work", "direct", "pager",
     "belgium", "portugal", "france", "paris", "germany", "spain", "italy", "poland", "sweden", "norway", "denmark",
     "finland", "iceland", "ireland", "england", "scotland", "wales", "britain", "netherlands", "austria",
     "switzerland", "greece", "turkey", "russia", "ukraine", "china", "japan", "korea", "india", "brazil", "mexico",
@@ -146,12 +147,29 @@ pub(crate) struct Word<'a> {
     pub text: &'a str,
 }
 
-/// Words: runs of letters, with inner apostrophes and hyphens.
+/// Words: runs of letters, with inner apostrophes and hyphens. A literal escape sequence
+/// (`\n`, `\t`, `\r`: text that was escaped twice on its way here) separates words like the
+/// whitespace it stands for.
 pub(crate) fn words(text: &str) -> Vec<Word<'_>> {
     let mut out = Vec::new();
     let mut start = None;
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
+        if c == '\\'
+            && chars
+                .peek()
+                .is_some_and(|(_, n)| matches!(n, 'n' | 't' | 'r'))
+        {
+            chars.next();
+            if let Some(s) = start.take() {
+                out.push(Word {
+                    start: s,
+                    end: at,
+                    text: &text[s..at],
+                });
+            }
+            continue;
+        }
         let inner = (c == '\'' || c == '-' || c == '’')
             && start.is_some()
             && chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
@@ -196,9 +214,12 @@ fn all_caps(w: &str) -> bool {
 /// Whether the word starts a sentence (nothing but spaces and quotes since the last `.`, `!`,
 /// `?`, newline or the start of the text).
 fn sentence_start(text: &str, at: usize) -> bool {
-    for c in text[..at].chars().rev() {
+    let mut chars = text[..at].chars().rev().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '.' | '!' | '?' | '\n' => return true,
+            // A literal `\n` (escaped twice) is a line break too.
+            'n' if chars.peek() == Some(&'\\') => return true,
             c if c.is_whitespace() || c == '"' || c == '\'' || c == '(' => continue,
             _ => return false,
         }
@@ -296,7 +317,10 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
         let acts = next_word.is_some_and(|n| PERSON_VERBS.contains(&n));
         // "Garrett: ..." at the start of a line is a speaker.
         let speaker = j == i && text[ws[j].end..].starts_with(':') && {
-            let line_start = text[..w.start].rfind('\n').map_or(0, |p| p + 1);
+            let line_start = text[..w.start]
+                .rfind('\n')
+                .map_or(0, |p| p + 1)
+                .max(text[..w.start].rfind("\\n").map_or(0, |p| p + 2));
             text[line_start..w.start].trim().is_empty()
         };
         let after_said = i > 0
@@ -384,8 +408,21 @@ mod tests {
     }
 
     #[test]
+    fn literal_escape_sequences_separate_words() {
+        assert_eq!(
+            people(r"Morgan: hi\nTheresa: who are you?"),
+            vec!["Morgan", "Theresa"]
+        );
+        assert_eq!(
+            people(r"Hi there.\n\nThelma Mitchell\n\n12 Oak Street"),
+            vec!["Thelma Mitchell"]
+        );
+    }
+
+    #[test]
     fn ordinary_capitalised_words_are_not_names() {
         assert!(people("The Village Bank and Trust said it will rise in May.").is_empty());
         assert!(people("New York is large. Green Park too.").is_empty());
+        assert!(people("Contact\nMobile: 555 0101\nFax: 555 0102").is_empty());
     }
 }
