@@ -153,16 +153,12 @@ async fn erase(
         .erase_consents(caller.tenant, identifiers.clone())
         .await?;
     privacy.forget_consents(&identifiers);
-    let (outbox, tenant, learners) = (
-        state.webhooks.outbox.clone(),
-        caller.tenant,
-        identifiers.clone(),
-    );
-    let webhook_messages =
-        tokio::task::spawn_blocking(move || outbox.forget_learners(tenant, &learners))
-            .await
-            .map_err(|e| StoreError::Internal(e.to_string()))?
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let (tenant, learners) = (caller.tenant, identifiers.clone());
+    let webhook_messages = state
+        .webhooks
+        .blocking(move |w| w.outbox.forget_learners(tenant, &learners))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
     Ok(json!({
         "event_log": erased,
         "learner_states": learner_states,

@@ -266,6 +266,31 @@ async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     (url, received)
 }
 
+/// The report's incident of `rule` (it must have one).
+async fn incident_of(app: &TestApp, dpo: &str, rule: &str) -> Value {
+    let r = report(app, dpo).await;
+    r["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["rule"] == rule)
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone()
+}
+
+/// `POST /v1/compliance/incidents/{id}/reverse`.
+async fn reverse(app: &TestApp, dpo: &str, incident: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!(
+            "/v1/compliance/incidents/{}/reverse",
+            incident["id"]
+        )))
+        .bearer_auth(dpo)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn incidents_open_remediate_reverse_and_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,14 +344,7 @@ async fn incidents_open_remediate_reverse_and_close() {
             200
         );
     }
-    let r = report(&app, &dpo).await;
-    let incident = r["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["rule"] == "security.mass_learner_reads")
-        .unwrap_or_else(|| panic!("{r}"))
-        .clone();
+    let incident = incident_of(&app, &dpo, "security.mass_learner_reads").await;
     assert_eq!(incident["actions"][0]["action"], "suspend_keys");
     assert_eq!(incident["actions"][0]["done"], true);
     assert_eq!(incident["actions"][1]["action"], "notify_dpo");
@@ -345,16 +363,7 @@ async fn incidents_open_remediate_reverse_and_close() {
         assert_eq!(posted[0]["data"]["rule"], "security.mass_learner_reads");
     }
     // Reversible: the key works again.
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/compliance/incidents/{}/reverse",
-            incident["id"]
-        )))
-        .bearer_auth(&dpo)
-        .send()
-        .await
-        .unwrap();
+    let r = reverse(&app, &dpo, &incident).await;
     assert_eq!(r.status(), 200);
     let reversed: Value = r.json().await.unwrap();
     assert_eq!(reversed["actions"][0]["reversed"], true);
@@ -368,14 +377,7 @@ async fn incidents_open_remediate_reverse_and_close() {
         &json!({"retention_days": 0}),
     )
     .await;
-    let r = report(&app, &dpo).await;
-    let purge = r["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["rule"] == "gdpr.retention")
-        .unwrap_or_else(|| panic!("{r}"))
-        .clone();
+    let purge = incident_of(&app, &dpo, "gdpr.retention").await;
     assert_eq!(purge["actions"][0]["purged_statements"], 3);
     let page = app.xapi_json("/xAPI/statements", &app.admin).await;
     assert_eq!(page["statements"].as_array().unwrap().len(), 0);
@@ -410,14 +412,7 @@ async fn quarantine_restricts_a_learner_until_reversed() {
         &json!({"under_13": true}),
     )
     .await;
-    let r = report(&app, &dpo).await;
-    let incident = r["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["rule"] == "coppa.parental_consent")
-        .unwrap_or_else(|| panic!("{r}"))
-        .clone();
+    let incident = incident_of(&app, &dpo, "coppa.parental_consent").await;
     assert_eq!(incident["actions"][0]["done"], true);
     // Restricted: state withheld, new events refused naming the restriction, and the class
     // overview leaves the learner out.
@@ -435,16 +430,7 @@ async fn quarantine_restricts_a_learner_until_reversed() {
     let r = app.get("/v1/groups/class-7b/overview", &app.admin).await;
     assert_eq!(r.status(), 404, "nobody left to show");
     // Reversal restores the consent record as it was (under 13, no parental consent yet).
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/compliance/incidents/{}/reverse",
-            incident["id"]
-        )))
-        .bearer_auth(&dpo)
-        .send()
-        .await
-        .unwrap();
+    let r = reverse(&app, &dpo, &incident).await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get("/v1/learners/kid", &app.admin).await.status(), 200);
     let consent: Value = app.get_json("/v1/learners/kid/consent", &app.admin).await;

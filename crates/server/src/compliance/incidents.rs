@@ -141,13 +141,10 @@ async fn remediate(
             "notify_dpo" => {
                 let data = json!({"id": id, "rule": incident.rule, "severity": incident.severity,
                     "evidence": incident.evidence, "subjects": incident.subjects, "tenant": tenant});
-                let webhooks = state.webhooks.clone();
-                let queued = tokio::task::spawn_blocking(move || {
-                    webhooks.enqueue_incident(tenant, id, data)
-                })
-                .await
-                .map_err(anyhow::Error::from)
-                .and_then(|r| r);
+                let queued = state
+                    .webhooks
+                    .blocking(move |w| w.enqueue_incident(tenant, id, data))
+                    .await;
                 match queued {
                     Ok(0) => {
                         json!({"action": action, "done": false, "why": "no webhook receiver of this tenant takes compliance.incident events"})

@@ -71,19 +71,20 @@ fn route(
     config: &crate::config::WebhookConfig,
     now: i64,
 ) -> Option<Endpoint> {
-    let breaker = |id: i64, b: &mut std::collections::HashMap<i64, Breaker>| {
-        b.entry(id)
-            .or_insert_with(|| {
-                Breaker::new(
-                    config.breaker_failures.max(1),
-                    (config.breaker_open_secs * 1_000.0) as i64,
-                )
-            })
-            .clone()
-    };
     let open: Vec<&Endpoint> = endpoints
         .iter()
-        .filter(|e| e.weight > 0 && breaker(e.id, breakers).would_allow(now))
+        .filter(|e| {
+            e.weight > 0
+                && breakers
+                    .entry(e.id)
+                    .or_insert_with(|| {
+                        Breaker::new(
+                            config.breaker_failures.max(1),
+                            (config.breaker_open_secs * 1_000.0) as i64,
+                        )
+                    })
+                    .would_allow(now)
+        })
         .collect();
     let total: u32 = open.iter().map(|e| e.weight).sum();
     if total == 0 {
@@ -218,6 +219,13 @@ fn settle(webhooks: &Webhooks, reports: Vec<Attempt>) -> Vec<Finish> {
     finished
 }
 
+/// The value, or `None` after logging the error: the loop goes on either way.
+fn logged<T>(result: anyhow::Result<T>, what: &str) -> Option<T> {
+    result
+        .map_err(|e| tracing::error!(error = %e, "{what}"))
+        .ok()
+}
+
 /// Runs until shutdown.
 pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
     let config = webhooks.config.clone();
@@ -230,7 +238,6 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
         .expect("an HTTP client");
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let (report_tx, mut reports) = mpsc::unbounded_channel::<Attempt>();
-    let outbox = webhooks.outbox.clone();
     let mut last_prune = Instant::now() - Duration::from_secs(3_600);
     let mut last_gauge = Instant::now() - Duration::from_secs(3_600);
     loop {
@@ -244,46 +251,38 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
         }
         if !done.is_empty() {
             let finished = settle(&webhooks, done);
-            let outbox = outbox.clone();
-            let result =
-                tokio::task::spawn_blocking(move || outbox.finish(&finished, now_ms())).await;
-            if let Ok(Err(e)) | Err(e) = result.map_err(anyhow::Error::from) {
-                tracing::error!(error = %e, "cannot record webhook attempts");
-            }
+            logged(
+                webhooks
+                    .blocking(move |w| w.outbox.finish(&finished, now_ms()))
+                    .await,
+                "cannot record webhook attempts",
+            );
         }
         if last_gauge.elapsed() > Duration::from_secs(1) {
             last_gauge = Instant::now();
-            let o = outbox.clone();
-            if let Ok(Ok(total)) = tokio::task::spawn_blocking(move || o.pending_total()).await {
+            let total = webhooks.blocking(|w| w.outbox.pending_total()).await;
+            if let Some(total) = logged(total, "cannot count pending webhook messages") {
                 metrics::gauge!("learnpulse_webhook_pending").set(total as f64);
             }
         }
         if last_prune.elapsed() > Duration::from_secs(600) {
             last_prune = Instant::now();
             let keep_ms = config.keep_delivered_hours as i64 * 3_600_000;
-            let o = outbox.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || o.prune_delivered(now_ms() - keep_ms)).await;
+            let pruned = webhooks
+                .blocking(move |w| w.outbox.prune_delivered(now_ms() - keep_ms))
+                .await;
+            logged(pruned, "cannot prune delivered webhook messages");
         }
         // 2. Claim what is due; the lease outlasts an attempt.
         let now = now_ms();
         let lease = now + timeout.as_millis() as i64 + 5_000;
-        let o = outbox.clone();
-        let due = match tokio::task::spawn_blocking(move || o.claim_due(now, lease, CLAIM)).await {
-            Ok(Ok(due)) => due,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read the webhook outbox");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
-        };
+        let claimed = webhooks
+            .blocking(move |w| w.outbox.claim_due(now, lease, CLAIM))
+            .await;
+        let due = logged(claimed, "cannot read the webhook outbox").unwrap_or_default();
         if due.is_empty() {
-            let o = outbox.clone();
-            let next = tokio::task::spawn_blocking(move || o.next_due_ms())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten();
+            let next = webhooks.blocking(|w| w.outbox.next_due_ms()).await;
+            let next = logged(next, "cannot read the webhook outbox").flatten();
             let wait = next.map_or(1_000, |t| (t - now_ms()).clamp(5, 1_000)) as u64;
             tokio::select! {
                 _ = webhooks.wake.notified() => {}
@@ -303,7 +302,7 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
         }
         let mut waiting = Vec::new();
         for (receiver_id, messages) in by_receiver {
-            let Some(receiver) = outbox.receiver_by_id(receiver_id) else {
+            let Some(receiver) = webhooks.outbox.receiver_by_id(receiver_id) else {
                 continue; // deleted meanwhile: its messages went with it
             };
             let mut messages = messages.into_iter().peekable();
@@ -345,8 +344,10 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         if !waiting.is_empty() {
-            let o = outbox.clone();
-            let _ = tokio::task::spawn_blocking(move || o.finish(&waiting, now_ms())).await;
+            let result = webhooks
+                .blocking(move |w| w.outbox.finish(&waiting, now_ms()))
+                .await;
+            logged(result, "cannot record webhook attempts");
         }
     }
 }

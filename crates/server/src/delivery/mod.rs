@@ -151,6 +151,16 @@ impl Webhooks {
         }
     }
 
+    /// Runs blocking outbox work off the async threads: every outbox call from async code goes
+    /// through here.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Webhooks) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this)).await?
+    }
+
     /// Wakes the dispatcher (after a dead-letter replay).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -180,10 +190,7 @@ impl Webhooks {
                     batch.extend(more);
                 }
                 let through = batch.iter().map(|d| d.seq).max().unwrap_or(0);
-                let this = this.clone();
-                let result =
-                    tokio::task::spawn_blocking(move || this.enqueue(&batch, through)).await;
-                if let Ok(Err(e)) | Err(e) = result.map_err(anyhow::Error::from) {
+                if let Err(e) = this.blocking(move |w| w.enqueue(&batch, through)).await {
                     tracing::error!(error = %e, "cannot write webhook messages to the outbox");
                 }
             }

@@ -27,23 +27,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replay))
 }
 
-/// Runs blocking outbox work off the async threads.
+/// [`Webhooks::blocking`], its failure a 500 (logged).
 async fn blocking<T: Send + 'static>(
     webhooks: &Arc<Webhooks>,
     work: impl FnOnce(&Webhooks) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let w = webhooks.clone();
-    tokio::task::spawn_blocking(move || work(&w))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
-        .and_then(|r| r)
-        .map_err(|e| {
-            tracing::error!(error = %e, "webhook outbox error");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "outbox error; see the server log",
-            )
-        })
+    webhooks.blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "webhook outbox error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "outbox error; see the server log",
+        )
+    })
 }
 
 fn view(webhooks: &Webhooks, r: &Receiver) -> anyhow::Result<Value> {
@@ -325,7 +320,6 @@ async fn rotate_secret(
             "at most 30 days (2592000)",
         ));
     }
-    found(&state.webhooks, &caller, id)?;
     let (tenant, now) = (caller.tenant, now_ms());
     let until = now + grace_secs as i64 * 1_000;
     let secret = blocking(&state.webhooks, move |w| {
