@@ -50,7 +50,7 @@ pub struct Export {
 
 /// The chain's entries and checkpoints and the public key, from a data directory.
 async fn load(dir: &DataDirArg, tenant: Option<i64>) -> anyhow::Result<Export> {
-    let storage: Storage = crate::open_accounts(dir)?;
+    let storage: Storage = crate::open_accounts(dir).await?;
     let has_master = std::env::var_os("LEARNPULSE_MASTER_KEY").is_some()
         || dir.data_dir.join("master.key").exists();
     anyhow::ensure!(

@@ -90,43 +90,54 @@ fn read(path: &Path, skills: Vec<String>) -> anyhow::Result<Dataset> {
 
 /// The scored answers in a server's event log, one row per skill of each answer.
 fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Dataset> {
-    use learnpulse_server::storage::sqlite::SqliteOptions;
-    use learnpulse_server::storage::{Durability, EventLog, SqliteStorage};
-    let options = SqliteOptions {
-        path: data_dir.join("learnpulse.db"),
-        durability: Durability::Process,
-        max_batch_statements: 1,
-    };
+    use learnpulse_server::live::LiveInput;
+    use learnpulse_server::storage::EventLog;
     anyhow::ensure!(
-        options.path.exists(),
+        data_dir.join("learnpulse.db").exists(),
         "{} has no event log",
         data_dir.display()
     );
-    let store = SqliteStorage::open(&options)?;
-    let mut builder = Dataset::builder();
-    let mut seen = 0u64;
-    store.replay(&mut |t, _, json| {
-        seen += 1;
-        if seen.is_multiple_of(100_000) {
-            eprint!("\rreading the event log: {seen} statements   ");
-        }
-        if tenant.is_some_and(|only| only != t) {
-            return;
-        }
-        let Some(event) = learnpulse_server::xapi::mapping::learning_event_from_json(json) else {
-            return;
-        };
-        let correct = match event.outcome {
-            learnpulse_core::Outcome::Correct => true,
-            learnpulse_core::Outcome::Incorrect => false,
-            learnpulse_core::Outcome::Unscored => return,
-        };
-        for skill in &event.skills {
-            builder.push(&format!("{t}/{}", event.learner), skill, correct);
-        }
-    })?;
-    eprintln!("\rread {seen} statements from {}", options.path.display());
-    Ok(builder.finish())
+    let config = learnpulse_server::Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    // `kt` runs synchronously inside the CLI's runtime: read the log on this thread.
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let store = learnpulse_server::storage::open(&config).await?;
+            let mut builder = Dataset::builder();
+            let mut after = 0;
+            loop {
+                let page = store.read_log(after, 10_000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for entry in &page {
+                    if tenant.is_some_and(|only| only != entry.tenant) {
+                        continue;
+                    }
+                    let Some(LiveInput::Event { event, .. }) = LiveInput::of(entry) else {
+                        continue;
+                    };
+                    let correct = match event.outcome {
+                        learnpulse_core::Outcome::Correct => true,
+                        learnpulse_core::Outcome::Incorrect => false,
+                        learnpulse_core::Outcome::Unscored => continue,
+                    };
+                    for skill in &event.skills {
+                        builder.push(
+                            &format!("{}/{}", entry.tenant, event.learner),
+                            skill,
+                            correct,
+                        );
+                    }
+                }
+                eprint!("\rreading the event log: {after} statements   ");
+            }
+            eprintln!("\rread the event log of {}", data_dir.display());
+            store.shutdown().await;
+            Ok(builder.finish())
+        })
+    })
 }
 
 fn progress_line(what: &str) -> impl FnMut(usize, usize) + '_ {

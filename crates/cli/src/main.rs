@@ -9,8 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use learnpulse_server::auth::{IssuedKey, issue_key};
-use learnpulse_server::storage::sqlite::SqliteOptions;
-use learnpulse_server::storage::{AccountStore, Durability, Role, SqliteStorage, Storage};
+use learnpulse_server::storage::{AccountStore, Durability, Role, Storage};
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
 mod audit;
@@ -106,9 +105,14 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8750].
     #[arg(long, env = "LEARNPULSE_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Directory of the embedded database, created on first start [default: ./data].
+    /// Data directory: the master key, and the embedded database unless --storage names
+    /// another, created on first start [default: ./data].
     #[arg(long, env = "LEARNPULSE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The storage backend: `postgres://user@host:port/database` for PostgreSQL (its schema is
+    /// created or migrated at start); unset for the embedded SQLite in the data directory.
+    #[arg(long, env = "LEARNPULSE_STORAGE", hide_env_values = true)]
+    storage: Option<String>,
     /// How hard commits try to survive failures [default: full].
     #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
@@ -141,9 +145,14 @@ struct McpArgs {
 
 #[derive(Args)]
 pub(crate) struct DataDirArg {
-    /// The server's data directory.
+    /// The server's data directory (its master key, and its SQLite files unless --storage
+    /// says otherwise).
     #[arg(long, env = "LEARNPULSE_DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
+    /// Where the server keeps its data, when not in the data directory:
+    /// `postgres://user@host:port/database`.
+    #[arg(long, env = "LEARNPULSE_STORAGE", hide_env_values = true)]
+    pub(crate) storage: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -287,6 +296,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
+    if let Some(url) = &args.storage {
+        config.storage.url = Some(url.clone());
+    }
     if let Some(d) = args.durability {
         config.storage.durability = match d {
             DurabilityArg::Full => Durability::Full,
@@ -367,16 +379,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn open_accounts(dir: &DataDirArg) -> anyhow::Result<Storage> {
-    let options = SqliteOptions {
-        path: dir.data_dir.join("learnpulse.db"),
-        durability: Durability::Full,
-        max_batch_statements: 1,
+/// Opens the server's storage for a command run beside (or instead of) the server.
+pub(crate) async fn open_accounts(dir: &DataDirArg) -> anyhow::Result<Storage> {
+    let mut config = Config {
+        data_dir: dir.data_dir.clone(),
+        ..Config::default()
     };
-    Ok(Storage::Sqlite(
-        SqliteStorage::open(&options)
-            .with_context(|| format!("opening {}", dir.data_dir.display()))?,
-    ))
+    config.storage.url = dir.storage.clone();
+    config.storage.max_group_commit = 1_000;
+    let location = learnpulse_server::storage::Location::of(&config);
+    learnpulse_server::storage::open(&config)
+        .await
+        .with_context(|| format!("opening {}", location.describe()))
 }
 
 fn parse_role(s: &str) -> anyhow::Result<Role> {
@@ -411,7 +425,7 @@ async fn audit_cli(
 async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateTenant { name, dir } => {
-            let storage = open_accounts(&dir)?;
+            let storage = open_accounts(&dir).await?;
             learnpulse_server::auth::bootstrap(&storage).await?;
             let tenant = storage.create_tenant(&name).await?;
             let key =
@@ -433,7 +447,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::Tenants { dir } => {
-            for t in open_accounts(&dir)?.tenants().await? {
+            for t in open_accounts(&dir).await?.tenants().await? {
                 println!("{}\t{}", t.id, t.name);
             }
         }
@@ -444,7 +458,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             groups,
             dir,
         } => {
-            let storage = open_accounts(&dir)?;
+            let storage = open_accounts(&dir).await?;
             anyhow::ensure!(
                 storage.tenants().await?.iter().any(|t| t.id == tenant),
                 "no tenant {tenant}"
@@ -472,7 +486,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             print_key(&format!("Created a {role} key in tenant {tenant}"), &key);
         }
         AdminCommand::Keys { tenant, dir } => {
-            for k in open_accounts(&dir)?.keys(tenant).await? {
+            for k in open_accounts(&dir).await?.keys(tenant).await? {
                 let status = if k.revoked_us.is_some() {
                     "revoked"
                 } else {
@@ -492,7 +506,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             tenant,
             dir,
         } => {
-            let storage = open_accounts(&dir)?;
+            let storage = open_accounts(&dir).await?;
             anyhow::ensure!(
                 storage.revoke_key(tenant, &key_id).await?,
                 "no live key {key_id} in tenant {tenant}"

@@ -201,6 +201,14 @@ impl SkillModel {
     }
 }
 
+/// What an engine has learned (its learners and item norms), apart from its parameters and
+/// model: what a snapshot keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineState {
+    pub learners: HashMap<String, LearnerState>,
+    pub items: HashMap<String, ItemNorm>,
+}
+
 /// The learners and item norms of one tenant.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
@@ -222,6 +230,25 @@ impl Engine {
             model,
             learners: HashMap::new(),
             items: HashMap::new(),
+        }
+    }
+
+    /// Everything the engine has learned, for a snapshot.
+    pub fn state(&self) -> EngineState {
+        EngineState {
+            learners: self.learners.clone(),
+            items: self.items.clone(),
+        }
+    }
+
+    /// An engine that goes on from a snapshot's state: applying the rest of the log to it gives
+    /// what applying the whole log to a new engine gives.
+    pub fn restore(params: EngineParams, model: Arc<SkillModel>, state: EngineState) -> Self {
+        Engine {
+            params,
+            model,
+            learners: state.learners,
+            items: state.items,
         }
     }
 

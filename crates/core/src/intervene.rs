@@ -252,7 +252,7 @@ impl PolicySet {
 
 /// What the engine remembers of one learner's interventions: when each policy last fired, and
 /// the times of the last hour's interventions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
     last_fired: HashMap<String, i64>,
     recent: VecDeque<i64>,

@@ -30,7 +30,7 @@ pub mod outcome;
 pub mod risk;
 pub mod struggle;
 
-pub use engine::{Engine, EngineParams, LearnerState, SkillModel, SkillState};
+pub use engine::{Engine, EngineParams, EngineState, LearnerState, SkillModel, SkillState};
 pub use event::{LearningEvent, Outcome};
 pub use load::{LoadLevel, LoadReason, LoadSignal, LoadState};
 pub use mastery::BktParams;

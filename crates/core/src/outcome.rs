@@ -17,7 +17,7 @@ pub const FOLLOW_UP_ANSWERS: u32 = 5;
 /// A pause this long after an intervention counts as quitting.
 pub const QUIT_GAP_MS: i64 = 30 * 60_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct FollowUp {
     policy: String,
     accuracy_before: f64,
@@ -29,7 +29,7 @@ struct FollowUp {
 }
 
 /// Sums per policy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Tally {
     resolved: u64,
     /// Follow-ups that saw their answers (not quits): accuracy change sums.
@@ -41,7 +41,7 @@ struct Tally {
 }
 
 /// The follow-ups in progress and the tallies of one tenant.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcomes {
     pending: HashMap<String, Vec<FollowUp>>,
     tallies: HashMap<String, Tally>,
@@ -99,7 +99,7 @@ impl TutorOutcome {
 
 /// What tutors reported doing, per action, and how they judged it: the tutors' side of
 /// effectiveness, beside the follow-ups the data gives.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TutorReports {
     /// helped, not helped, unknown
     by_action: BTreeMap<String, [u64; 3]>,

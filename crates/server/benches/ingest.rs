@@ -6,8 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use learnpulse_server::storage::sqlite::SqliteOptions;
-use learnpulse_server::storage::{Durability, EventLog, NewStatement, SqliteStorage};
+use learnpulse_server::storage::{Durability, EventLog, NewStatement};
 use learnpulse_server::xapi::{prepare, validate};
 use serde_json::{Value, json};
 
@@ -63,13 +62,14 @@ fn group_commit(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("sqlite_log");
     for (name, durability) in [("process", Durability::Process), ("full", Durability::Full)] {
-        let options = SqliteOptions {
-            path: dir.path().join(format!("{name}.db")),
-            durability,
-            max_batch_statements: 20_000,
+        let mut config = learnpulse_server::Config {
+            data_dir: dir.path().join(name),
+            ..Default::default()
         };
-        let store = SqliteStorage::open(&options).unwrap();
-        store.start(Box::new(|_| {})).unwrap();
+        config.storage.durability = durability;
+        let store = rt
+            .block_on(learnpulse_server::storage::open(&config))
+            .unwrap();
         let mut n = 0u64;
         group.throughput(Throughput::Elements(100));
         group.bench_function(format!("append_batch_of_100_{name}"), |b| {
@@ -87,7 +87,7 @@ fn group_commit(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        store.shutdown();
+        rt.block_on(store.shutdown());
     }
     group.finish();
 }

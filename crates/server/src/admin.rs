@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller, IssuedKey, issue_key};
 use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::state::AppState;
 use crate::storage::{AccountStore, Role, Tenant};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -29,10 +29,10 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem, parse_json};
-use crate::storage::{EventLog, LedgerEntry, PrivacyStore, SpendError};
+use crate::state::AppState;
+use crate::storage::{LedgerEntry, PrivacyStore, SpendError};
 use crate::xapi::mapping::learning_event;
 use crate::xapi::validate::parse_timestamp;
 
@@ -220,42 +220,42 @@ async fn query(
     };
 
     // Read and bound the tenant's events off the async threads.
-    let reader = state.clone();
     let tenant = caller.tenant;
     let (by, cells, measure) = (q.by, q.cells.clone(), q.measure);
+    let mut rows: Vec<(String, String, bool, bool, u32, Option<u64>)> = Vec::new();
+    crate::storage::log::for_each_tenant_statement(&*state.storage, tenant, |json| {
+        let Ok(statement) = serde_json::from_str::<Value>(json) else {
+            return;
+        };
+        let Some(e) = learning_event(&statement) else {
+            return;
+        };
+        if since_ms.is_some_and(|t| e.timestamp_ms < t)
+            || until_ms.is_some_and(|t| e.timestamp_ms >= t)
+        {
+            return;
+        }
+        let keys: Vec<String> = match by {
+            By::None => vec!["all".to_owned()],
+            By::Skill => e.skills.clone(),
+            By::Group => vec![e.group.clone().unwrap_or_else(|| "(none)".into())],
+            By::Day => vec![day(e.timestamp_ms)],
+        };
+        let scored = e.is_scored();
+        let correct = e.outcome == learnpulse_core::Outcome::Correct;
+        for key in keys {
+            rows.push((
+                e.learner.clone(),
+                key,
+                scored,
+                correct,
+                e.hints_used,
+                e.response_time_ms,
+            ));
+        }
+    })
+    .await?;
     let aggregates = tokio::task::spawn_blocking(move || {
-        let mut rows: Vec<(String, String, bool, bool, u32, Option<u64>)> = Vec::new();
-        reader.storage.scan_tenant(tenant, &mut |json| {
-            let Ok(statement) = serde_json::from_str::<Value>(json) else {
-                return;
-            };
-            let Some(e) = learning_event(&statement) else {
-                return;
-            };
-            if since_ms.is_some_and(|t| e.timestamp_ms < t)
-                || until_ms.is_some_and(|t| e.timestamp_ms >= t)
-            {
-                return;
-            }
-            let keys: Vec<String> = match by {
-                By::None => vec!["all".to_owned()],
-                By::Skill => e.skills.clone(),
-                By::Group => vec![e.group.clone().unwrap_or_else(|| "(none)".into())],
-                By::Day => vec![day(e.timestamp_ms)],
-            };
-            let scored = e.is_scored();
-            let correct = e.outcome == learnpulse_core::Outcome::Correct;
-            for key in keys {
-                rows.push((
-                    e.learner.clone(),
-                    key,
-                    scored,
-                    correct,
-                    e.hints_used,
-                    e.response_time_ms,
-                ));
-            }
-        })?;
         let contributions = || {
             rows.iter()
                 .map(|(learner, cell, scored, correct, hints, ms)| Contribution {
@@ -269,10 +269,10 @@ async fn query(
         };
         let main = dp::aggregate(contributions(), measure, bounds, cells.as_deref());
         let answers = dp::aggregate(contributions(), Measure::Answers, bounds, cells.as_deref());
-        Ok::<_, crate::storage::StoreError>((main, answers))
+        (main, answers)
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let (main, answers) = aggregates;
 
     let release = release(&statistic, &q, bounds, &main, &answers, k)?;

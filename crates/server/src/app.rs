@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::serve::ListenerExt;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -24,42 +22,7 @@ use learnpulse_core::EngineParams;
 use crate::auth::{IssuedKey, KeyCache};
 use crate::config::Config;
 use crate::live::LearnerHub;
-use crate::storage::sqlite::SqliteOptions;
-use crate::storage::{EventLog, SqliteStorage, Storage};
-use crate::xapi::mapping::{LiveInput, live_input_from_json};
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
-
-pub struct AppInner {
-    pub config: Config,
-    pub storage: Arc<Storage>,
-    /// The audit chain's writer.
-    pub audit: crate::audit::Auditor,
-    /// How far the compliance monitor has verified the audit chain. Held for a whole
-    /// evaluation, so that the monitor and a report request never open the same incident twice.
-    pub chain_check: tokio::sync::Mutex<crate::compliance::ChainCheck>,
-    /// Pulled by the commit hook: the compliance monitor evaluates soon after new events.
-    pub compliance_trigger: Arc<tokio::sync::Notify>,
-    pub keys: KeyCache,
-    pub hub: Arc<LearnerHub>,
-    /// Each tenant's keys, privacy policy, roster and consents.
-    pub privacy: crate::privacy::PrivacyRegistry,
-    /// Webhook receivers, the durable outbox and its dispatcher.
-    pub webhooks: Arc<crate::delivery::Webhooks>,
-    pub metrics: PrometheusHandle,
-    /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
-    pub shutdown: watch::Receiver<bool>,
-    pub openapi_json: OnceLock<String>,
-}
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
+use crate::state::{AppInner, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -129,16 +92,17 @@ pub struct Server {
 impl Server {
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let metrics = crate::metrics::handle();
-        let options = SqliteOptions {
-            path: config.database_path(),
-            durability: config.storage.durability,
-            max_batch_statements: config.storage.max_group_commit,
-        };
-        let storage = Arc::new(Storage::Sqlite(SqliteStorage::open(&options)?));
+        let location = crate::storage::Location::of(&config);
+        let storage = Arc::new(
+            crate::storage::open(&config)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", location.describe()))?,
+        );
+        tracing::info!(storage = %location.describe(), "storage open");
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
         let master = crate::privacy::seal::Sealer::master(&config.data_dir)?;
         let audit = crate::audit::Auditor::start(storage.clone(), &master).await?;
-        let outbox = crate::delivery::outbox::Outbox::open(&config.outbox_path(), master.clone())?;
+        let outbox = crate::delivery::outbox::Outbox::open(storage.clone(), master.clone()).await?;
         let webhooks = Arc::new(crate::delivery::Webhooks::new(
             outbox,
             config.webhooks.clone(),
@@ -160,66 +124,33 @@ impl Server {
         };
         let hub = Arc::new(LearnerHub::new(EngineParams::default(), Arc::new(model)));
         crate::interventions::load_all(&storage, &hub).await?;
+
+        // Start-up replay: from the newest valid snapshot (or the beginning), follow the log to
+        // its head. Decisions past the outbox's watermark were made but never became messages
+        // (the process stopped in between): the follower enqueues them.
         let started = Instant::now();
-        // Long logs take a while to replay: say how far it has got every few seconds.
-        let mut seen = 0u64;
-        let mut last_report = Instant::now();
-        // Decisions past the outbox's watermark were made but never became messages (the
-        // process stopped in between): they are enqueued now.
-        let watermark = webhooks.outbox.watermark()?;
-        let mut undelivered = Vec::new();
-        let replayed = storage.replay(&mut |tenant, seq, json| {
-            match live_input_from_json(json) {
-                LiveInput::Event(event, previous) => {
-                    if let Some(decision) = hub.replay(tenant, seq, &event, &previous)
-                        && seq > watermark
-                    {
-                        undelivered.push(crate::delivery::Decided {
-                            tenant,
-                            seq,
-                            decision,
-                        });
-                    }
-                }
-                LiveInput::TutorReport(action, outcome) => {
-                    hub.tutor_report(tenant, &action, outcome)
-                }
-                LiveInput::Nothing => {}
-            }
-            seen += 1;
-            if seen.is_multiple_of(65_536) && last_report.elapsed() >= Duration::from_secs(5) {
-                last_report = Instant::now();
-                let rate = seen as f64 / started.elapsed().as_secs_f64();
-                tracing::info!(
-                    statements = seen,
-                    per_second = rate as u64,
-                    "replaying the event log"
-                );
-            }
-        })?;
+        let from = if config.snapshots.enabled {
+            crate::snapshot::restore(&storage, &hub).await?
+        } else {
+            None
+        };
+        let (decisions_tx, decisions_rx) = tokio::sync::mpsc::unbounded_channel();
+        let compliance_trigger = Arc::new(tokio::sync::Notify::new());
+        let follower = crate::follow::Follower {
+            storage: storage.clone(),
+            hub: hub.clone(),
+            enqueued_through: webhooks.outbox.watermark().await?,
+            decisions: decisions_tx,
+            compliance: compliance_trigger.clone(),
+        };
+        let replayed = follower.catch_up(false).await?;
         tracing::info!(
+            from_snapshot = from,
             statements = replayed,
             learners = hub.learner_count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "event log replayed"
         );
-        if let Some(through) = undelivered.last().map(|d| d.seq) {
-            let enqueued = webhooks.enqueue(&undelivered, through)?;
-            tracing::info!(
-                decisions = undelivered.len(),
-                messages = enqueued,
-                "decisions made before the last stop enqueued for webhook delivery"
-            );
-        }
-        let (decisions_tx, decisions_rx) = tokio::sync::mpsc::unbounded_channel();
-        hub.send_decisions_to(decisions_tx);
-        let hook_hub = hub.clone();
-        let compliance_trigger = Arc::new(tokio::sync::Notify::new());
-        let trigger = compliance_trigger.clone();
-        storage.start(Box::new(move |committed| {
-            hook_hub.apply_committed(committed);
-            trigger.notify_one();
-        }))?;
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -242,6 +173,16 @@ impl Server {
             openapi_json: OnceLock::new(),
         }));
         state.webhooks.spawn(decisions_rx, state.shutdown.clone());
+        tokio::spawn(follower.run(state.shutdown.clone()));
+        if state.config.snapshots.enabled {
+            tokio::spawn(crate::snapshot::periodically(
+                state.storage.clone(),
+                state.hub.clone(),
+                Duration::from_secs(state.config.snapshots.interval_secs.max(1)),
+                state.config.snapshots.min_new_entries as i64,
+                state.shutdown.clone(),
+            ));
+        }
         tokio::spawn(crate::compliance::incidents::monitor(
             state.clone(),
             Duration::from_secs(state.config.compliance.interval_secs.max(1)),
@@ -316,8 +257,17 @@ impl Server {
             })
             .await?;
         let _ = shutdown.send(true);
+        // Every acknowledged request has been applied (handlers wait for it): the hub is at the
+        // head of what this process wrote, which is what the snapshot covers.
+        if state.config.snapshots.enabled {
+            match crate::snapshot::save(&state.storage, &state.hub).await {
+                Ok(Some(covers)) => tracing::info!(covers, "engine snapshot saved"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot save the engine snapshot"),
+            }
+        }
         state.audit.flush().await;
-        state.storage.shutdown();
+        state.storage.shutdown().await;
         tracing::info!("event log flushed; bye");
         Ok(())
     }

@@ -16,8 +16,8 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::state::AppState;
 use crate::storage::{AccountStore, ApiKeyRecord, Role, Storage, StoreError, TenantId, now_us};
 
 /// How long a verified key is trusted from memory before it is read again from storage. Keys

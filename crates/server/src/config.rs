@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage::Durability;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -24,6 +22,29 @@ pub struct Config {
     pub compliance: ComplianceConfig,
     pub webhooks: WebhookConfig,
     pub mcp: McpConfig,
+    pub snapshots: SnapshotConfig,
+}
+
+/// Engine snapshots: the learner engines' state saved now and then and at shutdown, so that a
+/// restart replays only the log's tail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    pub enabled: bool,
+    /// Seconds between snapshots while events arrive.
+    pub interval_secs: u64,
+    /// Log entries applied since the last snapshot before another is worth taking.
+    pub min_new_entries: u64,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            enabled: true,
+            interval_secs: 300,
+            min_new_entries: 10_000,
+        }
+    }
 }
 
 /// The MCP endpoint (`/mcp`).
@@ -93,14 +114,81 @@ impl Default for ComplianceConfig {
     }
 }
 
+/// Where and how events are stored. In the file either a URL (`storage = "postgres://…"`)
+/// or a table (`[storage]` with `url`, `durability`, …).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "StorageSpec")]
 pub struct StorageConfig {
+    /// The backend: unset (or `sqlite://DIR`) for the embedded SQLite backend in the data
+    /// directory, `postgres://user@host:port/database` for PostgreSQL.
+    pub url: Option<String>,
     /// `full` (fsync every group commit: survives power loss) or `process` (survives a crash of
     /// the process, may lose the last commits on power loss).
     pub durability: Durability,
     /// Most statements one group commit takes from the queue.
     pub max_group_commit: usize,
+    /// Connections in the PostgreSQL pool (readers; the writer has its own).
+    pub pool_size: usize,
+}
+
+/// The two spellings of `storage` in the configuration file.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StorageSpec {
+    Url(String),
+    Table(StorageTable),
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StorageTable {
+    url: Option<String>,
+    durability: Durability,
+    max_group_commit: usize,
+    pool_size: usize,
+}
+
+impl Default for StorageTable {
+    fn default() -> Self {
+        let d = StorageConfig::default();
+        StorageTable {
+            url: d.url,
+            durability: d.durability,
+            max_group_commit: d.max_group_commit,
+            pool_size: d.pool_size,
+        }
+    }
+}
+
+impl From<StorageSpec> for StorageConfig {
+    fn from(spec: StorageSpec) -> Self {
+        match spec {
+            StorageSpec::Url(url) => StorageConfig {
+                url: Some(url),
+                ..StorageConfig::default()
+            },
+            StorageSpec::Table(t) => StorageConfig {
+                url: t.url,
+                durability: t.durability,
+                max_group_commit: t.max_group_commit,
+                pool_size: t.pool_size,
+            },
+        }
+    }
+}
+
+/// How hard a commit tries to survive failures. Documented in the README ("Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Each group commit is fsynced before acknowledgement: survives process crashes and power
+    /// loss (SQLite `synchronous=FULL`; PostgreSQL `synchronous_commit=on`).
+    #[default]
+    Full,
+    /// Commits reach the OS before acknowledgement, fsync happens at checkpoints: survives a
+    /// process crash (`kill -9`), may lose the last commits on power loss (SQLite
+    /// `synchronous=NORMAL`; PostgreSQL `synchronous_commit=off` on the writer's connection).
+    Process,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +216,7 @@ impl Default for Config {
             compliance: ComplianceConfig::default(),
             webhooks: WebhookConfig::default(),
             mcp: McpConfig::default(),
+            snapshots: SnapshotConfig::default(),
         }
     }
 }
@@ -135,8 +224,10 @@ impl Default for Config {
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
+            url: None,
             durability: Durability::Full,
             max_group_commit: 20_000,
+            pool_size: 8,
         }
     }
 }
@@ -164,14 +255,5 @@ impl Config {
     pub fn default_file() -> Option<PathBuf> {
         let p = PathBuf::from("learnpulse.toml");
         p.exists().then_some(p)
-    }
-
-    /// The webhook outbox: receivers, endpoints and messages awaiting delivery.
-    pub fn outbox_path(&self) -> PathBuf {
-        self.data_dir.join("learnpulse.outbox.db")
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("learnpulse.db")
     }
 }

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
-use crate::learners::intervention_view;
 use crate::problem::{ApiError, Body, Problem};
+use crate::state::AppState;
 use crate::storage::{AccountStore, Storage, StoreError, TenantId};
+use crate::views::intervention_view;
 
 /// The tenant setting the policies are stored under (as JSON; they arrive as TOML or JSON).
 const SETTING: &str = "intervention_policies";

@@ -15,10 +15,11 @@ use utoipa_axum::routes;
 
 use learnpulse_core::LearnerState;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::live::LearnerUpdate;
 use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::views::intervention_view;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -392,20 +393,6 @@ async fn stream(
     );
     let events = futures_util::stream::iter(backlog.into_iter().map(Ok)).chain(events);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-/// A decision as a role may see it: its reasons name load signals, which are cognitive data.
-pub fn intervention_view(
-    seq: i64,
-    d: &learnpulse_core::intervene::Decision,
-    cognitive: bool,
-) -> Value {
-    let mut view = serde_json::to_value(d).expect("decisions serialise");
-    view["seq"] = seq.into();
-    if !cognitive {
-        view["reasons"] = Value::Array(Vec::new());
-    }
-    view
 }
 
 /// Decrements the subscriber gauge when a stream ends.

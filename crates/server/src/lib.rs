@@ -11,9 +11,14 @@
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
 //!   statements resource.
 //! - [`native`]: `POST /v1/events`, mapped to xAPI statements at the edge.
-//! - [`storage`]: the event log and account tables behind traits; [`storage::sqlite`] is the
-//!   embedded backend with its group-committing writer thread.
-//! - [`live`]: per-tenant learner engines fed by the commit hook, and the update broadcast.
+//! - [`state`]: [`state::AppState`], what every handler can reach (a leaf: handlers import it,
+//!   not the server's assembly).
+//! - [`storage`]: everything kept, one trait per concern, the enum of backends and
+//!   [`storage::open`]; [`storage::sqlite`] (embedded, the default) and [`storage::postgres`].
+//! - [`follow`]: the log follower: the start-up replay and live application of new entries.
+//! - [`live`]: per-tenant learner engines fed by the follower, and the update broadcast.
+//! - [`snapshot`]: engine snapshots, so that a restart replays only the log's tail.
+//! - [`views`]: how decisions are shown, shared by HTTP, SSE, MCP and webhooks.
 //! - [`interventions`]: intervention policies per tenant and the latest decisions.
 //! - [`learners`]: learner state and the SSE stream.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
@@ -41,6 +46,7 @@ pub mod auth;
 pub mod compliance;
 pub mod config;
 pub mod delivery;
+pub mod follow;
 pub mod interventions;
 pub mod learners;
 pub mod live;
@@ -54,8 +60,11 @@ pub mod privacy;
 pub mod probe;
 pub mod problem;
 pub mod simulator;
+pub mod snapshot;
+pub mod state;
 pub mod storage;
 pub mod subject_requests;
+pub mod views;
 pub mod webhook_probe;
 pub mod xapi;
 

@@ -1,24 +1,59 @@
-//! The live learner state: one [`Engine`] per tenant, fed by the writer's commit hook, and a
-//! broadcast of every learner-state change for the SSE stream.
+//! The live learner state: one [`Engine`] per tenant and the intervention policies' memory,
+//! fed by the log's follower ([`crate::follow`]), and a broadcast of every learner-state change
+//! for the SSE stream.
 //!
-//! The engines are updated in the writer thread, after each group commit and before the
-//! requests are acknowledged: so the state always reflects exactly the committed log, in log
-//! order, and a client that reads a learner after its POST was acknowledged sees its event.
+//! The hub applies the log in log order, exactly once, and remembers how far it has got
+//! ([`LearnerHub::applied`]). A handler that appended statements waits until the hub has
+//! applied them before it acknowledges ([`LearnerHub::wait_applied`]): a client that reads a
+//! learner after its POST was acknowledged sees its event.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
 
 use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
 use learnpulse_core::outcome::{
     Effectiveness, Outcomes, TutorOutcome, TutorReportSummary, TutorReports,
 };
-use learnpulse_core::{Engine, EngineParams, LearnerState, LearningEvent, SkillModel};
+use learnpulse_core::{Engine, EngineParams, EngineState, LearnerState, LearningEvent, SkillModel};
 
 use crate::delivery::Decided;
-use crate::storage::{Committed, TenantId};
+use crate::storage::{LogEntry, TenantId};
+
+/// What a stored statement means to the live state, decided once at the edge
+/// (`xapi::mapping::live_input`) and stored beside the statement: a learning event (with the
+/// learner's pseudonyms under older keys, so that the engine keeps one history across a key
+/// rotation) or a tutor's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LiveInput {
+    Event {
+        event: LearningEvent,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        previous: Vec<String>,
+    },
+    TutorReport {
+        action: String,
+        outcome: TutorOutcome,
+    },
+}
+
+impl LiveInput {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("live inputs serialise")
+    }
+
+    /// What a log entry means to the hub; rows of older layouts are decoded from their JSON.
+    pub fn of(entry: &LogEntry) -> Option<LiveInput> {
+        match (&entry.live, &entry.legacy_json) {
+            (Some(live), _) => serde_json::from_str(live).ok(),
+            (None, Some(json)) => crate::xapi::mapping::live_input_from_json(json),
+            (None, None) => None,
+        }
+    }
+}
 
 /// One learner-state change, as pushed to stream subscribers.
 #[derive(Debug, Clone, Serialize)]
@@ -39,10 +74,23 @@ const RECENT_DECISIONS: usize = 10_000;
 #[derive(Default)]
 struct Interventions {
     policies: Arc<PolicySet>,
-    memory: HashMap<String, Memory>,
+    memory: Remembered,
+}
+
+/// What a tenant's interventions remember (derived from the log, so a snapshot keeps it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    by_learner: HashMap<String, Memory>,
     recent: VecDeque<(i64, Decision)>,
     outcomes: Outcomes,
     tutor_reports: TutorReports,
+}
+
+/// One tenant's live state at a sequence number: what a snapshot stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantSnapshot {
+    pub engine: EngineState,
+    pub interventions: Remembered,
 }
 
 impl Interventions {
@@ -53,14 +101,18 @@ impl Interventions {
         state: &LearnerState,
         event: &LearningEvent,
     ) -> Option<Decision> {
-        self.outcomes.observe(event, state);
-        let memory = self.memory.entry(state.learner.clone()).or_default();
+        let remembered = &mut self.memory;
+        remembered.outcomes.observe(event, state);
+        let memory = remembered
+            .by_learner
+            .entry(state.learner.clone())
+            .or_default();
         let decision = intervene::decide(&self.policies, state, event, memory)?;
-        self.outcomes.start(&decision, state);
-        if self.recent.len() == RECENT_DECISIONS {
-            self.recent.pop_front();
+        remembered.outcomes.start(&decision, state);
+        if remembered.recent.len() == RECENT_DECISIONS {
+            remembered.recent.pop_front();
         }
-        self.recent.push_back((seq, decision.clone()));
+        remembered.recent.push_back((seq, decision.clone()));
         Some(decision)
     }
 }
@@ -71,8 +123,10 @@ pub struct LearnerHub {
     engines: RwLock<HashMap<TenantId, Engine>>,
     interventions: Mutex<HashMap<TenantId, Interventions>>,
     updates: broadcast::Sender<Arc<LearnerUpdate>>,
-    /// Where each group commit's decisions go for webhook delivery (set once at start-up).
-    decisions: OnceLock<mpsc::UnboundedSender<Vec<Decided>>>,
+    /// The sequence number through which the log has been applied.
+    applied: watch::Sender<i64>,
+    /// The sequence number of the latest decision (for snapshots: the outbox must have it).
+    last_decision_seq: Mutex<i64>,
 }
 
 impl LearnerHub {
@@ -83,48 +137,21 @@ impl LearnerHub {
             engines: RwLock::new(HashMap::new()),
             interventions: Mutex::new(HashMap::new()),
             updates: broadcast::channel(4_096).0,
-            decisions: OnceLock::new(),
+            applied: watch::Sender::new(0),
+            last_decision_seq: Mutex::new(0),
         }
     }
 
-    /// From now on, every live decision is also sent to `outbox` (webhook delivery).
-    pub fn send_decisions_to(&self, outbox: mpsc::UnboundedSender<Vec<Decided>>) {
-        let _ = self.decisions.set(outbox);
+    /// The sequence number through which the log has been applied.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
     }
 
-    /// Folds an event into its tenant's engine without notifying anyone (start-up replay). The
-    /// policies decide too, so that cooldowns and the recent decisions are as before the restart;
-    /// the decision is returned (the outbox enqueues those it has not seen).
-    pub fn replay(
-        &self,
-        tenant: TenantId,
-        seq: i64,
-        event: &LearningEvent,
-        previous_ids: &[String],
-    ) -> Option<Decision> {
-        let mut engines = self.engines.write().unwrap();
-        let engine = engines
-            .entry(tenant)
-            .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
-        engine.adopt(&event.learner, previous_ids);
-        let state = engine.apply(event);
-        self.interventions
-            .lock()
-            .unwrap()
-            .entry(tenant)
-            .or_default()
-            .decide(seq, state, event)
-    }
-
-    /// Counts a tutor's report of what it did and how it went (live and on replay).
-    pub fn tutor_report(&self, tenant: TenantId, action: &str, outcome: TutorOutcome) {
-        self.interventions
-            .lock()
-            .unwrap()
-            .entry(tenant)
-            .or_default()
-            .tutor_reports
-            .record(action, outcome);
+    /// Resolves once the log has been applied through `seq` (read-after-write for the handler
+    /// that appended it).
+    pub async fn wait_applied(&self, seq: i64) {
+        let mut applied = self.applied.subscribe();
+        let _ = applied.wait_for(|a| *a >= seq).await;
     }
 
     /// What tutors reported, per action.
@@ -133,7 +160,7 @@ impl LearnerHub {
             .lock()
             .unwrap()
             .get(&tenant)
-            .map(|i| i.tutor_reports.summary())
+            .map(|i| i.memory.tutor_reports.summary())
             .unwrap_or_default()
     }
 
@@ -145,6 +172,10 @@ impl LearnerHub {
             .entry(tenant)
             .or_default()
             .policies = Arc::new(policies);
+    }
+
+    pub fn params(&self) -> EngineParams {
+        self.params
     }
 
     /// The knowledge-tracing model the engines use.
@@ -167,7 +198,7 @@ impl LearnerHub {
             .lock()
             .unwrap()
             .get(&tenant)
-            .map(|i| i.outcomes.effectiveness())
+            .map(|i| i.memory.outcomes.effectiveness())
             .unwrap_or_default()
     }
 
@@ -182,7 +213,8 @@ impl LearnerHub {
         interventions
             .get(&tenant)
             .map(|i| {
-                i.recent
+                i.memory
+                    .recent
                     .iter()
                     .rev()
                     .filter(|(_, d)| learners.is_empty() || learners.contains(&d.learner))
@@ -193,70 +225,127 @@ impl LearnerHub {
             .unwrap_or_default()
     }
 
-    /// The commit hook: applies committed events in order and publishes the new states.
-    pub fn apply_committed(&self, committed: &[Committed<'_>]) {
-        let notify = self.updates.receiver_count() > 0;
+    /// Applies log entries in order (the follower's batch, or the replay's), publishes the new
+    /// states to stream subscribers when `publish`, and returns the decisions the policies
+    /// made. Entries at or below [`LearnerHub::applied`] were applied already and are skipped,
+    /// so that the log is applied exactly once.
+    pub fn apply(
+        &self,
+        entries: &[(TenantId, i64, LiveInput)],
+        through: i64,
+        publish: bool,
+    ) -> Vec<Decided> {
+        let notify = publish && self.updates.receiver_count() > 0;
         let mut engines = self.engines.write().unwrap();
         let mut interventions = self.interventions.lock().unwrap();
+        let from = self.applied();
         let mut decided = Vec::new();
-        for c in committed {
-            let Some(event) = &c.statement.event else {
-                if c.statement.verb == crate::xapi::mapping::VERB_TUTORED
-                    && let Ok(json) = serde_json::from_str(&c.statement.json)
-                    && let Some((action, outcome)) = crate::xapi::mapping::tutor_report(&json)
-                {
+        let mut events = 0u64;
+        for (tenant, seq, input) in entries.iter().filter(|(_, seq, _)| *seq > from) {
+            let (event, previous) = match input {
+                LiveInput::Event { event, previous } => (event, previous),
+                LiveInput::TutorReport { action, outcome } => {
                     interventions
-                        .entry(c.tenant)
+                        .entry(*tenant)
                         .or_default()
+                        .memory
                         .tutor_reports
-                        .record(&action, outcome);
+                        .record(action, *outcome);
+                    continue;
                 }
-                continue;
             };
+            events += 1;
             let engine = engines
-                .entry(c.tenant)
+                .entry(*tenant)
                 .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
-            engine.adopt(&event.learner, &c.statement.previous_learner_ids);
+            engine.adopt(&event.learner, previous);
             let state = engine.apply(event);
             let intervention = interventions
-                .entry(c.tenant)
+                .entry(*tenant)
                 .or_default()
-                .decide(c.seq, state, event);
+                .decide(*seq, state, event);
             if let Some(d) = &intervention {
-                metrics::counter!("learnpulse_interventions_total", "policy" => d.policy.clone())
-                    .increment(1);
-                if self.decisions.get().is_some() {
-                    decided.push(Decided {
-                        tenant: c.tenant,
-                        seq: c.seq,
-                        decision: d.clone(),
-                    });
+                if publish {
+                    metrics::counter!("learnpulse_interventions_total", "policy" => d.policy.clone())
+                        .increment(1);
                 }
+                decided.push(Decided {
+                    tenant: *tenant,
+                    seq: *seq,
+                    decision: d.clone(),
+                });
             }
             if notify {
                 let _ = self.updates.send(Arc::new(LearnerUpdate {
-                    tenant: c.tenant,
-                    seq: c.seq,
+                    tenant: *tenant,
+                    seq: *seq,
                     state: state.clone(),
                     intervention,
                 }));
             }
         }
+        if let Some(last) = decided.last() {
+            *self.last_decision_seq.lock().unwrap() = last.seq;
+        }
         metrics::gauge!("learnpulse_learners_in_memory")
             .set(engines.values().map(Engine::learner_count).sum::<usize>() as f64);
+        if publish {
+            metrics::counter!("learnpulse_engine_events_total").increment(events);
+        }
         drop(interventions);
         drop(engines);
-        if !decided.is_empty()
-            && let Some(outbox) = self.decisions.get()
-        {
-            let _ = outbox.send(decided);
+        self.applied.send_if_modified(|a| {
+            let grew = through > *a;
+            *a = (*a).max(through);
+            grew
+        });
+        decided
+    }
+
+    /// Every tenant's state, the sequence number it covers and the latest decision's sequence
+    /// number, taken at one instant (between two applied batches).
+    pub fn snapshot(&self) -> (i64, i64, Vec<(TenantId, TenantSnapshot)>) {
+        let engines = self.engines.read().unwrap();
+        let interventions = self.interventions.lock().unwrap();
+        let covers = self.applied();
+        let last_decision = *self.last_decision_seq.lock().unwrap();
+        let mut tenants: Vec<TenantId> = engines
+            .keys()
+            .chain(interventions.keys())
+            .copied()
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let snapshots = tenants
+            .into_iter()
+            .map(|t| {
+                let snapshot = TenantSnapshot {
+                    engine: engines.get(&t).map(Engine::state).unwrap_or_default(),
+                    interventions: interventions
+                        .get(&t)
+                        .map(|i| i.memory.clone())
+                        .unwrap_or_default(),
+                };
+                (t, snapshot)
+            })
+            .collect();
+        (covers, last_decision, snapshots)
+    }
+
+    /// Starts from snapshots covering the log through `covers` (before anything is applied).
+    pub fn restore(&self, covers: i64, snapshots: Vec<(TenantId, TenantSnapshot)>) {
+        let mut engines = self.engines.write().unwrap();
+        let mut interventions = self.interventions.lock().unwrap();
+        for (tenant, snapshot) in snapshots {
+            engines.insert(
+                tenant,
+                Engine::restore(self.params, self.model.clone(), snapshot.engine),
+            );
+            interventions.entry(tenant).or_default().memory = snapshot.interventions;
         }
-        metrics::counter!("learnpulse_engine_events_total").increment(
-            committed
-                .iter()
-                .filter(|c| c.statement.event.is_some())
-                .count() as u64,
-        );
+        drop(interventions);
+        drop(engines);
+        self.applied.send_replace(covers);
     }
 
     /// Drops these learners' states (erasure); returns how many were held.

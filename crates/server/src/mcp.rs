@@ -28,10 +28,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, t
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
-use crate::learners::{intervention_view, learner_view, overview, visible_learner};
+use crate::learners::{learner_view, overview, visible_learner};
 use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::intervention_view;
 
 /// The MCP server of one session (HTTP) or process (stdio).
 #[derive(Clone)]

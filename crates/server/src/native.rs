@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::state::AppState;
 use crate::xapi::mapping::{NativeFields, native_statement};
 use crate::xapi::{XapiVersion, append, prepare_batch_native};
 

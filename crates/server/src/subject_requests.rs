@@ -22,14 +22,16 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::learners::learner_view;
 use crate::privacy::TenantState;
 use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::state::AppState;
+use crate::storage::log::for_each_tenant_statement;
 use crate::storage::{
     AuditStore, EventLog, PrivacyStore, StoreError, SubjectRequest, TenantId, now_us,
 };
+use crate::storage::{OutboxStore, SnapshotStore};
 
 /// One month, as the deadline of a request.
 const DEADLINE_US: i64 = 30 * 86_400_000_000;
@@ -69,20 +71,16 @@ async fn statements_naming(
     tenant: TenantId,
     needles: Vec<String>,
 ) -> Result<Vec<Value>, StoreError> {
-    let reader = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        reader.storage.scan_tenant(tenant, &mut |json| {
-            if needles.iter().any(|n| json.contains(n.as_str()))
-                && let Ok(v) = serde_json::from_str(json)
-            {
-                out.push(v);
-            }
-        })?;
-        Ok(out)
+    let mut out = Vec::new();
+    for_each_tenant_statement(&*state.storage, tenant, |json| {
+        if needles.iter().any(|n| json.contains(n.as_str()))
+            && let Ok(v) = serde_json::from_str(json)
+        {
+            out.push(v);
+        }
     })
-    .await
-    .map_err(|e| StoreError::Internal(e.to_string()))?
+    .await?;
+    Ok(out)
 }
 
 async fn access(
@@ -148,17 +146,17 @@ async fn erase(
         .erase_learner(caller.tenant, needles(privacy, id), actor_ifis)
         .await?;
     let learner_states = state.hub.forget(caller.tenant, &identifiers);
+    // A snapshot taken before now still holds the erased states: none may outlive the erasure.
+    state.storage.delete_snapshots().await?;
     let consent_rows = state
         .storage
         .erase_consents(caller.tenant, identifiers.clone())
         .await?;
     privacy.forget_consents(&identifiers);
-    let (tenant, learners) = (caller.tenant, identifiers.clone());
     let webhook_messages = state
-        .webhooks
-        .blocking(move |w| w.outbox.forget_learners(tenant, &learners))
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        .storage
+        .forget_learners(caller.tenant, identifiers.clone())
+        .await?;
     Ok(json!({
         "event_log": erased,
         "learner_states": learner_states,

@@ -1,8 +1,7 @@
 //! Property: however many analysts' queries race, a differential-privacy budget is never
 //! overspent, and what the ledger records is exactly what was granted.
 
-use learnpulse_server::storage::sqlite::SqliteOptions;
-use learnpulse_server::storage::{Durability, PrivacyStore, SpendError, SqliteStorage};
+use learnpulse_server::storage::{PrivacyStore, SpendError};
 use proptest::prelude::*;
 use std::sync::Arc;
 
@@ -15,16 +14,13 @@ proptest! {
         spends in proptest::collection::vec(0.01f64..1.5, 2..40),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(SqliteStorage::open(&SqliteOptions {
-            path: dir.path().join("learnpulse.db"),
-            durability: Durability::Process,
-            max_batch_statements: 100,
-        }).unwrap());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
             .build()
             .unwrap();
+        let config = learnpulse_server::Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        let storage = Arc::new(runtime.block_on(learnpulse_server::storage::open(&config)).unwrap());
         let granted: Vec<f64> = runtime.block_on(async {
             let tasks: Vec<_> = spends.iter().map(|&epsilon| {
                 let storage = storage.clone();

@@ -436,7 +436,7 @@ async fn pending_deliveries_survive_a_restart() {
     // commit). Simulate the worst case, an outbox that never saw these decisions: the restart
     // re-derives them from the event log, past the watermark.
     {
-        let db = rusqlite::Connection::open(config.outbox_path()).unwrap();
+        let db = rusqlite::Connection::open(config.data_dir.join("learnpulse.outbox.db")).unwrap();
         db.execute_batch("DELETE FROM messages; UPDATE watermark SET seq = 0;")
             .unwrap();
     }

@@ -29,9 +29,10 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::storage::SnapshotStore;
 use crate::storage::{AccountStore, AuditStore, EventLog, Incident, StoreError, TenantId, now_us};
 
 /// The remediation actions a rule override may name.
@@ -56,6 +57,11 @@ pub async fn enforce_retention(state: &AppState, tenant: TenantId) -> Result<u64
     };
     let before = now_us() - i64::from(days) * 86_400_000_000;
     let purged = state.storage.purge_before(tenant, before).await?;
+    if purged.statements > 0 {
+        // Snapshots hold what the purged events taught the engines: the next start replays
+        // what is left instead.
+        state.storage.delete_snapshots().await?;
+    }
     if purged.statements > 0 {
         state.audit.record(
             tenant,
@@ -141,10 +147,7 @@ async fn remediate(
             "notify_dpo" => {
                 let data = json!({"id": id, "rule": incident.rule, "severity": incident.severity,
                     "evidence": incident.evidence, "subjects": incident.subjects, "tenant": tenant});
-                let queued = state
-                    .webhooks
-                    .blocking(move |w| w.enqueue_incident(tenant, id, data))
-                    .await;
+                let queued = state.webhooks.enqueue_incident(tenant, id, data).await;
                 match queued {
                     Ok(0) => {
                         json!({"action": action, "done": false, "why": "no webhook receiver of this tenant takes compliance.incident events"})

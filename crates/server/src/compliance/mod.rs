@@ -20,9 +20,9 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::state::AppState;
 use crate::storage::{
     AccountStore, AuditStore, EventLog, PrivacyStore, StatementQuery, StoreError, TenantId, now_us,
 };

@@ -16,8 +16,10 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::outbox::{Due, Endpoint, Finish, Next, Receiver};
+use super::outbox::Receiver;
 use super::{Webhooks, breaker::Breaker, now_ms, retry, signing};
+use crate::storage::OutboxStore;
+use crate::storage::outbox::{Due, Endpoint, Finish, Next};
 
 /// Most messages claimed per round.
 const CLAIM: usize = 2_000;
@@ -220,7 +222,7 @@ fn settle(webhooks: &Webhooks, reports: Vec<Attempt>) -> Vec<Finish> {
 }
 
 /// The value, or `None` after logging the error: the loop goes on either way.
-fn logged<T>(result: anyhow::Result<T>, what: &str) -> Option<T> {
+fn logged<T>(result: Result<T, crate::storage::StoreError>, what: &str) -> Option<T> {
     result
         .map_err(|e| tracing::error!(error = %e, "{what}"))
         .ok()
@@ -240,6 +242,7 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
     let (report_tx, mut reports) = mpsc::unbounded_channel::<Attempt>();
     let mut last_prune = Instant::now() - Duration::from_secs(3_600);
     let mut last_gauge = Instant::now() - Duration::from_secs(3_600);
+    let store = webhooks.outbox.store();
     loop {
         if *shutdown.borrow() {
             return;
@@ -252,15 +255,13 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
         if !done.is_empty() {
             let finished = settle(&webhooks, done);
             logged(
-                webhooks
-                    .blocking(move |w| w.outbox.finish(&finished, now_ms()))
-                    .await,
+                store.finish(finished, now_ms()).await,
                 "cannot record webhook attempts",
             );
         }
         if last_gauge.elapsed() > Duration::from_secs(1) {
             last_gauge = Instant::now();
-            let total = webhooks.blocking(|w| w.outbox.pending_total()).await;
+            let total = store.pending_total().await;
             if let Some(total) = logged(total, "cannot count pending webhook messages") {
                 metrics::gauge!("learnpulse_webhook_pending").set(total as f64);
             }
@@ -268,20 +269,16 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
         if last_prune.elapsed() > Duration::from_secs(600) {
             last_prune = Instant::now();
             let keep_ms = config.keep_delivered_hours as i64 * 3_600_000;
-            let pruned = webhooks
-                .blocking(move |w| w.outbox.prune_delivered(now_ms() - keep_ms))
-                .await;
+            let pruned = store.prune_delivered(now_ms() - keep_ms).await;
             logged(pruned, "cannot prune delivered webhook messages");
         }
         // 2. Claim what is due; the lease outlasts an attempt.
         let now = now_ms();
         let lease = now + timeout.as_millis() as i64 + 5_000;
-        let claimed = webhooks
-            .blocking(move |w| w.outbox.claim_due(now, lease, CLAIM))
-            .await;
+        let claimed = store.claim_due(now, lease, CLAIM).await;
         let due = logged(claimed, "cannot read the webhook outbox").unwrap_or_default();
         if due.is_empty() {
-            let next = webhooks.blocking(|w| w.outbox.next_due_ms()).await;
+            let next = store.next_due_ms().await;
             let next = logged(next, "cannot read the webhook outbox").flatten();
             let wait = next.map_or(1_000, |t| (t - now_ms()).clamp(5, 1_000)) as u64;
             tokio::select! {
@@ -344,9 +341,7 @@ pub async fn run(webhooks: Arc<Webhooks>, mut shutdown: watch::Receiver<bool>) {
             }
         }
         if !waiting.is_empty() {
-            let result = webhooks
-                .blocking(move |w| w.outbox.finish(&waiting, now_ms()))
-                .await;
+            let result = store.finish(waiting, now_ms()).await;
             logged(result, "cannot record webhook attempts");
         }
     }

@@ -1,14 +1,15 @@
 //! Outbound delivery: intervention decisions sent to webhook receivers, reliably.
 //!
-//! The path of a decision: the commit hook ([`crate::live`]) hands each group commit's
-//! decisions to [`Webhooks::enqueue`] over a channel; the enqueuer writes one message per
-//! interested receiver into the durable [`outbox`] and wakes the [`dispatcher`], which claims
+//! The path of a decision: the engine's log follower ([`crate::follow`]) hands the decisions of
+//! each batch of log entries to [`Webhooks::enqueue`] over a channel; the enqueuer writes one
+//! message per interested receiver into the durable outbox ([`crate::storage::OutboxStore`],
+//! opened and cached by [`outbox`]) and wakes the [`dispatcher`], which claims
 //! due messages, picks an endpoint of the receiver by weight among those whose circuit lets it
 //! through, signs ([`signing`]) and posts them, and records the outcome: delivered, retried
 //! later on the [`retry`] schedule, or dead-lettered. A [`breaker`] per endpoint stops traffic
 //! to an endpoint that keeps failing and lets a trial through after a while.
 //!
-//! - [`outbox`]: receivers, endpoints, sealed secrets and messages in `learnpulse.outbox.db`.
+//! - [`outbox`]: receivers with their secrets opened, over the stored outbox.
 //! - [`dispatcher`]: the delivery loop and its metrics.
 //! - [`routes`]: `/v1/webhooks`: receivers, secret rotation, messages, dead-letter replay.
 //! - [`signing`], [`retry`], [`breaker`]: the pure pieces.
@@ -29,8 +30,10 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::WebhookConfig;
 use crate::storage::TenantId;
+use crate::storage::outbox::NewMessage;
+use crate::storage::{OutboxStore, StoreError};
 use breaker::Breaker;
-use outbox::{NewMessage, Outbox, Receiver};
+use outbox::{Outbox, Receiver};
 
 /// The event type of an intervention decision's message.
 pub const EVENT_DECISION: &str = "intervention.decided";
@@ -38,7 +41,7 @@ pub const EVENT_DECISION: &str = "intervention.decided";
 pub const EVENT_INCIDENT: &str = "compliance.incident";
 pub const EVENT_TYPES: [&str; 2] = [EVENT_DECISION, EVENT_INCIDENT];
 
-/// One decision of the commit hook, on its way to the outbox.
+/// One decision of the engine's follower, on its way to the outbox.
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub tenant: TenantId,
@@ -62,7 +65,7 @@ pub fn now_ms() -> i64 {
 /// The Standard Webhooks payload of one decision: `type`, `timestamp`, `data`. The decision's
 /// reasons name load signals (cognitive data) and go only to receivers that asked for them.
 pub fn payload(receiver: &Receiver, tenant: TenantId, seq: i64, decision: &Decision) -> String {
-    let mut data = crate::learners::intervention_view(seq, decision, receiver.cognitive_data);
+    let mut data = crate::views::intervention_view(seq, decision, receiver.cognitive_data);
     data["tenant"] = tenant.into();
     envelope(EVENT_DECISION, data)
 }
@@ -87,7 +90,11 @@ impl Webhooks {
 
     /// Turns decisions into messages for every receiver that wants them and writes them, with
     /// the watermark `through_seq`, in one transaction; then wakes the dispatcher.
-    pub fn enqueue(&self, decided: &[Decided], through_seq: i64) -> anyhow::Result<usize> {
+    pub async fn enqueue(
+        &self,
+        decided: &[Decided],
+        through_seq: i64,
+    ) -> Result<usize, StoreError> {
         let mut messages = Vec::new();
         let mut receivers: HashMap<TenantId, Vec<Arc<Receiver>>> = HashMap::new();
         for d in decided {
@@ -110,19 +117,21 @@ impl Webhooks {
         }
         let inserted = self
             .outbox
-            .enqueue(&messages, Some(through_seq), now_ms())?;
+            .store()
+            .enqueue(messages, Some(through_seq), now_ms())
+            .await?;
         self.enqueued(inserted);
         Ok(inserted)
     }
 
     /// Queues a compliance incident for every receiver of the tenant that takes
     /// `compliance.incident` events; returns how many.
-    pub fn enqueue_incident(
+    pub async fn enqueue_incident(
         &self,
         tenant: TenantId,
         incident: i64,
         data: serde_json::Value,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, StoreError> {
         let body = envelope(EVENT_INCIDENT, data);
         let messages: Vec<NewMessage> = self
             .outbox
@@ -138,9 +147,14 @@ impl Webhooks {
                 payload: body.clone(),
             })
             .collect();
-        let inserted = self.outbox.enqueue(&messages, None, now_ms())?;
+        let wanted = messages.len();
+        let inserted = self
+            .outbox
+            .store()
+            .enqueue(messages, None, now_ms())
+            .await?;
         self.enqueued(inserted);
-        Ok(messages.len())
+        Ok(wanted)
     }
 
     fn enqueued(&self, inserted: usize) {
@@ -149,16 +163,6 @@ impl Webhooks {
                 .increment(inserted as u64);
             self.wake.notify_one();
         }
-    }
-
-    /// Runs blocking outbox work off the async threads: every outbox call from async code goes
-    /// through here.
-    pub async fn blocking<T: Send + 'static>(
-        self: &Arc<Self>,
-        work: impl FnOnce(&Webhooks) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || work(&this)).await?
     }
 
     /// Wakes the dispatcher (after a dead-letter replay).
@@ -190,7 +194,7 @@ impl Webhooks {
                     batch.extend(more);
                 }
                 let through = batch.iter().map(|d| d.seq).max().unwrap_or(0);
-                if let Err(e) = this.blocking(move |w| w.enqueue(&batch, through)).await {
+                if let Err(e) = this.enqueue(&batch, through).await {
                     tracing::error!(error = %e, "cannot write webhook messages to the outbox");
                 }
             }

@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::outbox::{Endpoint, Receiver, ReceiverSpec};
+use super::outbox::{Receiver, ReceiverSpec};
 use super::{Webhooks, now_ms};
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem};
+use crate::state::AppState;
+use crate::storage::OutboxStore;
+use crate::storage::outbox::Endpoint;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,21 +29,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replay))
 }
 
-/// [`Webhooks::blocking`], its failure a 500 (logged).
-async fn blocking<T: Send + 'static>(
-    webhooks: &Arc<Webhooks>,
-    work: impl FnOnce(&Webhooks) -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    webhooks.blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "webhook outbox error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "outbox error; see the server log",
-        )
-    })
+/// An outbox failure as a 500 (logged).
+fn failed(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "webhook outbox error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "outbox error; see the server log",
+    )
 }
 
-fn view(webhooks: &Webhooks, r: &Receiver) -> anyhow::Result<Value> {
+async fn view(webhooks: &Webhooks, r: &Receiver) -> Result<Value, ApiError> {
     let now = now_ms();
     let endpoints: Vec<Value> = r
         .endpoints
@@ -58,7 +55,7 @@ fn view(webhooks: &Webhooks, r: &Receiver) -> anyhow::Result<Value> {
         "endpoints": endpoints,
         "secrets_live": r.live_secrets(now).len(),
         "created_ms": r.created_ms,
-        "messages": webhooks.outbox.counts(r.id)?,
+        "messages": webhooks.outbox.store().counts(r.id).await.map_err(failed)?,
     }))
 }
 
@@ -185,26 +182,25 @@ async fn create(
         ));
     }
     let tenant = caller.tenant;
-    let created = blocking(&state.webhooks, move |w| {
-        let spec = ReceiverSpec {
-            name: new.name.trim().to_owned(),
-            max_batch,
-            events,
-            kinds: new.kinds,
-            cognitive_data: new.cognitive_data,
-            endpoints: new.endpoints,
-        };
-        let Some(r) = w.outbox.create_receiver(tenant, &spec, now_ms())? else {
-            return Ok(None);
-        };
-        let mut body = view(w, &r)?;
-        body["secret"] = r.secrets[0].secret.clone().into();
-        Ok(Some(body))
-    })
-    .await?
-    .ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "a receiver of this name exists").with_field("name")
-    })?;
+    let spec = ReceiverSpec {
+        name: new.name.trim().to_owned(),
+        max_batch,
+        events,
+        kinds: new.kinds,
+        cognitive_data: new.cognitive_data,
+        endpoints: new.endpoints,
+    };
+    let webhooks = &state.webhooks;
+    let r = webhooks
+        .outbox
+        .create_receiver(tenant, spec, now_ms())
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::CONFLICT, "a receiver of this name exists").with_field("name")
+        })?;
+    let mut created = view(webhooks, &r).await?;
+    created["secret"] = r.secrets[0].secret.clone().into();
     state.audit.access(
         &caller,
         "webhooks.create",
@@ -223,14 +219,10 @@ async fn create(
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Action::ManageWebhooks)?;
     let tenant = caller.tenant;
-    let list = blocking(&state.webhooks, move |w| {
-        w.outbox
-            .receivers(tenant)
-            .iter()
-            .map(|r| view(w, r))
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
-    .await?;
+    let mut list = Vec::new();
+    for r in state.webhooks.outbox.receivers(tenant) {
+        list.push(view(&state.webhooks, &r).await?);
+    }
     Ok(Json(Value::Array(list)))
 }
 
@@ -251,7 +243,7 @@ async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::ManageWebhooks)?;
     let r = found(&state.webhooks, &caller, id)?;
-    Ok(Json(blocking(&state.webhooks, move |w| view(w, &r)).await?))
+    Ok(Json(view(&state.webhooks, &r).await?))
 }
 
 /// Delete a receiver, its endpoints and every message owed to it.
@@ -271,11 +263,13 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageWebhooks)?;
     let tenant = caller.tenant;
-    if !blocking(&state.webhooks, move |w| {
-        w.outbox.delete_receiver(tenant, id)
-    })
-    .await?
-    {
+    let deleted = state
+        .webhooks
+        .outbox
+        .delete_receiver(tenant, id)
+        .await
+        .map_err(failed)?;
+    if !deleted {
         return Err(ApiError::not_found(format!(
             "no webhook receiver {id} in this tenant"
         )));
@@ -322,11 +316,13 @@ async fn rotate_secret(
     }
     let (tenant, now) = (caller.tenant, now_ms());
     let until = now + grace_secs as i64 * 1_000;
-    let secret = blocking(&state.webhooks, move |w| {
-        w.outbox.rotate_secret(tenant, id, now, until)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no webhook receiver {id} in this tenant")))?;
+    let secret = state
+        .webhooks
+        .outbox
+        .rotate_secret(tenant, id, now, until)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| ApiError::not_found(format!("no webhook receiver {id} in this tenant")))?;
     state.audit.access(
         &caller,
         "webhooks.secret.rotate",
@@ -368,11 +364,15 @@ async fn messages(
     found(&state.webhooks, &caller, id)?;
     let which = filter.state.unwrap_or_else(|| "dead".into());
     let limit = filter.limit.unwrap_or(100).min(1_000);
-    let list = blocking(&state.webhooks, move |w| {
-        w.outbox.messages(id, &which, limit)
-    })
-    .await?
-    .ok_or_else(|| ApiError::bad_request("state", "one of pending, delivered, dead"))?;
+    let code = crate::storage::outbox::state_code(&which)
+        .ok_or_else(|| ApiError::bad_request("state", "one of pending, delivered, dead"))?;
+    let list = state
+        .webhooks
+        .outbox
+        .store()
+        .messages(id, code, limit)
+        .await
+        .map_err(failed)?;
     Ok(Json(
         serde_json::to_value(list).expect("messages serialise"),
     ))
@@ -405,12 +405,14 @@ async fn replay(
     caller.require(Action::ManageWebhooks)?;
     let replay: Replay = crate::problem::parse_json_or_default(&bytes)?;
     found(&state.webhooks, &caller, id)?;
-    let n = blocking(&state.webhooks, move |w| {
-        let n = w.outbox.replay_dead(id, replay.ids.as_deref(), now_ms())?;
-        w.wake();
-        Ok(n)
-    })
-    .await?;
+    let n = state
+        .webhooks
+        .outbox
+        .store()
+        .replay_dead(id, replay.ids, now_ms())
+        .await
+        .map_err(failed)?;
+    state.webhooks.wake();
     state.audit.access(
         &caller,
         "webhooks.replay",

@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem, parse_json};
+use crate::state::AppState;
 use crate::storage::PrivacyStore;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,8 +1,6 @@
 //! What the audit and compliance side keeps: the hash chain, its signed checkpoints, server-wide
 //! secrets and each tenant's rule overrides.
 
-use std::future::Future;
-
 use learnpulse_compliance::audit::{Checkpoint, Entry};
 
 use super::StoreError;
@@ -40,95 +38,95 @@ pub struct Incident {
     pub actions: serde_json::Value,
 }
 
-pub trait AuditStore: Send + Sync {
+storage_trait! {
+pub trait AuditStore {
     /// The tenant's incidents, newest first; only open ones when `open_only`.
-    fn incidents(
+    async fn incidents(
         &self,
         tenant: i64,
         open_only: bool,
-    ) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
+    ) -> Result<Vec<Incident>, StoreError>;
     /// Records a new incident; returns its id.
-    fn open_incident(
+    async fn open_incident(
         &self,
         incident: Incident,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    fn close_incident(&self, id: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn set_incident_actions(
+    ) -> Result<i64, StoreError>;
+    async fn close_incident(&self, id: i64) -> Result<(), StoreError>;
+    async fn set_incident_actions(
         &self,
         id: i64,
         actions: serde_json::Value,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// The last entry's sequence number and hash.
-    fn audit_head(
-        &self,
-    ) -> impl Future<Output = Result<Option<(u64, [u8; 32])>, StoreError>> + Send;
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError>;
     /// Appends chained entries (and a checkpoint of the new head) in one transaction.
-    fn append_audit(
+    async fn append_audit(
         &self,
         entries: Vec<Entry>,
         checkpoint: Option<Checkpoint>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// Entries after `after_seq`, in order, at most `limit`; one tenant's when given.
-    fn audit_entries(
+    async fn audit_entries(
         &self,
         after_seq: u64,
         limit: usize,
         tenant: Option<i64>,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
-    fn audit_checkpoints(&self)
-    -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
-    fn server_secret(
+    ) -> Result<Vec<Entry>, StoreError>;
+    async fn audit_checkpoints(&self)
+    -> Result<Vec<Checkpoint>, StoreError>;
+    async fn server_secret(
         &self,
         purpose: &str,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// The tenant's compliance rule overrides (JSON), when set.
-    fn rule_overrides(
+    async fn rule_overrides(
         &self,
         tenant: i64,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    fn set_rule_overrides(
+    ) -> Result<Option<String>, StoreError>;
+    async fn set_rule_overrides(
         &self,
         tenant: i64,
         json: String,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// Entries of one tenant written at or after `since_us`, in order.
-    fn audit_entries_since(
+    async fn audit_entries_since(
         &self,
         tenant: i64,
         since_us: i64,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+    ) -> Result<Vec<Entry>, StoreError>;
     /// Entries of one tenant whose subject is one of `subjects`, in order.
-    fn audit_entries_about(
+    async fn audit_entries_about(
         &self,
         tenant: i64,
         subjects: Vec<String>,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+    ) -> Result<Vec<Entry>, StoreError>;
     /// Records a data-subject request as received; returns its id.
-    fn open_request(
+    async fn open_request(
         &self,
         request: SubjectRequest,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    fn complete_request(
+    ) -> Result<i64, StoreError>;
+    async fn complete_request(
         &self,
         id: i64,
         summary: String,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// After an erasure: the tenant's requests about these learners keep their kind and dates but
     /// no longer name them (the audit chain links request and pseudonym).
-    fn unname_requests(
+    async fn unname_requests(
         &self,
         tenant: i64,
         learners: Vec<String>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn requests(
+    ) -> Result<(), StoreError>;
+    async fn requests(
         &self,
         tenant: i64,
-    ) -> impl Future<Output = Result<Vec<SubjectRequest>, StoreError>> + Send;
-    fn insert_server_secret(
+    ) -> Result<Vec<SubjectRequest>, StoreError>;
+    async fn insert_server_secret(
         &self,
         purpose: &str,
         sealed: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
+}
 }
 
 /// Every entry after `after_seq` (one tenant's when given), in order, read page by page.

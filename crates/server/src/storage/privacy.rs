@@ -1,8 +1,6 @@
 //! What the privacy side keeps: sealed tenant secrets, policies and rosters, consents, the vault,
 //! re-identifications and differential-privacy budgets. One trait, implemented per backend.
 
-use std::future::Future;
-
 use uuid::Uuid;
 
 use super::{StoreError, TenantId};
@@ -45,91 +43,93 @@ pub enum SpendError {
     Store(StoreError),
 }
 
-pub trait PrivacyStore: Send + Sync {
-    fn tenant_secrets(
+storage_trait! {
+pub trait PrivacyStore {
+    async fn tenant_secrets(
         &self,
         tenant: TenantId,
-    ) -> impl Future<Output = Result<Vec<SealedSecret>, StoreError>> + Send;
-    fn insert_tenant_secret(
+    ) -> Result<Vec<SealedSecret>, StoreError>;
+    async fn insert_tenant_secret(
         &self,
         tenant: TenantId,
         secret: SealedSecret,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn privacy_settings(
+    ) -> Result<(), StoreError>;
+    async fn privacy_settings(
         &self,
         tenant: TenantId,
-    ) -> impl Future<Output = Result<StoredSettings, StoreError>> + Send;
-    fn set_policy(
+    ) -> Result<StoredSettings, StoreError>;
+    async fn set_policy(
         &self,
         tenant: TenantId,
         policy_json: String,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn set_roster(
+    ) -> Result<(), StoreError>;
+    async fn set_roster(
         &self,
         tenant: TenantId,
         sealed: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// Every current consent record of the tenant: (learner pseudonym, record JSON).
-    fn consents(
+    async fn consents(
         &self,
         tenant: TenantId,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// Replaces a learner's consent record and appends the change to its history.
-    fn set_consent(
+    async fn set_consent(
         &self,
         tenant: TenantId,
         learner: String,
         record_json: String,
         by_key: String,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// Every change of a learner's consent record: (record JSON, by key, at).
-    fn consent_history(
+    async fn consent_history(
         &self,
         tenant: TenantId,
         learner: String,
-    ) -> impl Future<Output = Result<Vec<(String, String, i64)>, StoreError>> + Send;
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// Removes the consent records and their history of these learners; returns rows removed.
-    fn erase_consents(
+    async fn erase_consents(
         &self,
         tenant: TenantId,
         learners: Vec<String>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    fn vault_entry(
+    ) -> Result<u64, StoreError>;
+    async fn vault_entry(
         &self,
         tenant: TenantId,
         statement: Uuid,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
-    fn record_reidentification(
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn record_reidentification(
         &self,
         tenant: TenantId,
         statement: Uuid,
         placeholder: String,
         by_key: String,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
     /// Spends `epsilon` of the analyst's `total` budget and records the release, atomically:
     /// concurrent spends never take the remaining budget below zero.
-    fn spend_budget(
+    async fn spend_budget(
         &self,
         tenant: TenantId,
         analyst: String,
         epsilon: f64,
         total: f64,
         query: String,
-    ) -> impl Future<Output = Result<f64, SpendError>> + Send;
-    fn budget_spent(
+    ) -> Result<f64, SpendError>;
+    async fn budget_spent(
         &self,
         tenant: TenantId,
         analyst: String,
-    ) -> impl Future<Output = Result<f64, StoreError>> + Send;
+    ) -> Result<f64, StoreError>;
     /// What each analyst of the tenant has spent: (analyst key, ε spent).
-    fn dp_spent(
+    async fn dp_spent(
         &self,
         tenant: TenantId,
-    ) -> impl Future<Output = Result<Vec<(String, f64)>, StoreError>> + Send;
+    ) -> Result<Vec<(String, f64)>, StoreError>;
     /// Releases, newest first; one analyst's when `analyst` is given.
-    fn ledger(
+    async fn ledger(
         &self,
         tenant: TenantId,
         analyst: Option<String>,
-    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+}
 }

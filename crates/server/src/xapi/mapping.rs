@@ -4,6 +4,7 @@
 //! event, whichever way it came in, can be read back through the xAPI statements resource. The
 //! table of this mapping is in the README ("How xAPI fields map to learning events").
 
+use crate::live::LiveInput;
 use learnpulse_privacy::pipeline;
 use serde_json::{Map, Value, json};
 
@@ -269,26 +270,21 @@ pub fn learning_event_from_json(json: &str) -> Option<LearningEvent> {
         .and_then(|s| learning_event(&s))
 }
 
-/// What a stored statement means to the live state: a learning event (with the learner's older
-/// pseudonyms), a tutor's report, or nothing.
-pub enum LiveInput {
-    Event(LearningEvent, Vec<String>),
-    TutorReport(String, TutorOutcome),
-    Nothing,
+/// What a statement means to the live state (`None`: nothing), decided once at the edge.
+pub fn live_input(statement: &Value) -> Option<LiveInput> {
+    if let Some(event) = learning_event(statement) {
+        return Some(LiveInput::Event {
+            event,
+            previous: previous_learner_ids(statement),
+        });
+    }
+    tutor_report(statement).map(|(action, outcome)| LiveInput::TutorReport { action, outcome })
 }
 
-/// Reads a stored statement for the start-up replay.
-pub fn live_input_from_json(json: &str) -> LiveInput {
-    let Ok(statement) = serde_json::from_str::<Value>(json) else {
-        return LiveInput::Nothing;
-    };
-    if let Some(event) = learning_event(&statement) {
-        return LiveInput::Event(event, previous_learner_ids(&statement));
-    }
-    match tutor_report(&statement) {
-        Some((action, outcome)) => LiveInput::TutorReport(action, outcome),
-        None => LiveInput::Nothing,
-    }
+/// [`live_input`] of a statement as the log stores it (JSON text), for rows stored before the
+/// log kept the live input beside each statement.
+pub fn live_input_from_json(json: &str) -> Option<LiveInput> {
+    live_input(&serde_json::from_str::<Value>(json).ok()?)
 }
 
 /// The activity id prefix of a tutor's action (`.../intervention/hint`).

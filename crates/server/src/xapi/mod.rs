@@ -20,9 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::{Action, Caller};
 use crate::problem::{ApiError, Body, Problem};
+use crate::state::AppState;
 use crate::storage::{EventLog, NewStatement, StatementQuery};
 use learnpulse_privacy::pipeline::Refused;
 use prepare::Authority;
@@ -211,7 +211,9 @@ pub async fn append(
     statements: Vec<NewStatement>,
 ) -> Result<(), ApiError> {
     let n = statements.len() as u64;
-    state.storage.append(caller.tenant, statements).await?;
+    let appended = state.storage.append(caller.tenant, statements).await?;
+    // Acknowledged means applied too: a read after this answer sees the events.
+    state.hub.wait_applied(appended.through_seq).await;
     state
         .audit
         .access(caller, "statements.write", None, json!({"count": n}));

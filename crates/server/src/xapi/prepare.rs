@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::mapping::{VERB_VOIDED, actor_ifi, learning_event, previous_learner_ids};
+use super::mapping::{VERB_VOIDED, actor_ifi, live_input};
 use crate::storage::NewStatement;
 
 /// Who is storing: the authority the server writes into each statement.
@@ -120,8 +120,7 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
         activity,
         registration,
         voids,
-        event: learning_event(&statement),
-        previous_learner_ids: previous_learner_ids(&statement),
+        live: live_input(&statement).map(|l| l.encode()),
         vault: None,
         json: statement.to_string(),
     }

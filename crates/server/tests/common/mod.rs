@@ -18,17 +18,82 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// The storage backends every test suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The backend of the test running in this task (set by [`on_every_backend!`]).
+    pub static BACKEND: Backend;
+}
+
+/// The backend of the current test: SQLite unless [`on_every_backend!`] says otherwise.
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// Runs each listed `async fn name()` once per backend, as `sqlite::name` and
+/// `postgres::name` (the PostgreSQL server on 127.0.0.1:5432; each test gets a database of its
+/// own, named after its data directory).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::common::BACKEND.scope($crate::common::Backend::Sqlite, super::$name()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::common::BACKEND.scope($crate::common::Backend::Postgres, super::$name()).await
+                }
+            )*
+        }
+    };
+}
+
+/// The PostgreSQL server the tests use.
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A database of this test's own on the test server, derived from its data directory (so that
+/// a restart on the same directory finds the same database). `open` creates it.
+pub fn postgres_url(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("{POSTGRES}/lp_test_{:016x}", h.finish())
+}
+
+/// The configuration of a test server on `dir`, on the current test's backend.
 pub fn config(dir: &Path) -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         ..Default::default()
     };
+    if backend() == Backend::Postgres {
+        config.storage.url = Some(postgres_url(dir));
+    }
     config.storage.durability = Durability::Process;
     config.limits.max_body_bytes = 256 * 1024;
     config.limits.max_batch = 200;
     config.limits.max_query_limit = 100;
     config
+}
+
+/// Storage alone on `dir`, on the current test's backend.
+pub async fn storage(dir: &Path) -> learnpulse_server::storage::Storage {
+    learnpulse_server::storage::open(&config(dir))
+        .await
+        .expect("storage opens")
 }
 
 impl TestApp {

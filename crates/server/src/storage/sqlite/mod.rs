@@ -1,24 +1,32 @@
 //! The embedded backend: SQLite in WAL mode, in the data directory.
 //!
-//! One writer thread owns the only writing connection (see [`writer`]); reads use a small pool of
-//! read connections on tokio's blocking threads, which WAL lets run beside the writer.
+//! Three files: `learnpulse.db` (the event log and every table), `learnpulse.index.db` (the
+//! log's secondary indexes, derived data kept off the commit path) and `learnpulse.outbox.db`
+//! (webhook messages, written off the ingest path so that they never wait for the log's
+//! writer). One writer thread owns the only connection that appends to the log (see
+//! [`writer`]); reads use a small pool of connections on tokio's blocking threads, which WAL
+//! lets run beside the writer. After each group commit the writer publishes the new head on a
+//! watch channel: that is how followers in this process learn that the log has grown.
 
 mod audit;
 mod background;
+mod outbox;
 mod privacy;
 mod query;
+mod snapshots;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::log::with_stored;
 use super::{
-    AccountStore, ApiKeyRecord, CommitHook, Durability, Erased, EventLog, NewStatement, Role,
-    StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
+    AccountStore, ApiKeyRecord, Appended, Durability, Erased, EventLog, LogEntry, NewStatement,
+    Role, StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
 use background::{Checkpointer, Indexer, Watermark};
 use writer::{AppendRequest, EraseRequest, PurgeRequest, Request, Writer};
@@ -31,14 +39,29 @@ const QUEUE_DEPTH: usize = 4_096;
 /// Options of the SQLite backend.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    pub path: PathBuf,
+    /// The data directory; created when missing.
+    pub dir: PathBuf,
     pub durability: Durability,
     /// Upper bound of statements in one group commit.
     pub max_batch_statements: usize,
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+/// The event log's file in a data directory.
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("learnpulse.db")
+}
+
 pub struct SqliteStorage {
     options: SqliteOptions,
+    path: PathBuf,
+    committed: watch::Sender<i64>,
+    outbox: outbox::OutboxDb,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
@@ -75,49 +98,63 @@ fn open_connection(
         Durability::Process => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; \
+         PRAGMA secure_delete = ON;"
     ))?;
     Ok(conn)
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the database and its schema. The writer starts with
-    /// [`SqliteStorage::start_writer`], after the caller has replayed the log.
+    /// Opens (creating if needed) the data directory, its databases and their schemas, and
+    /// starts the writer and its background threads.
     pub fn open(options: &SqliteOptions) -> Result<Self, StoreError> {
-        if let Some(dir) = options.path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Internal(format!("{}: {e}", dir.display())))?;
-        }
-        let conn = open_connection(&options.path, options.durability, false)?;
+        std::fs::create_dir_all(&options.dir)
+            .map_err(|e| StoreError::Internal(format!("{}: {e}", options.dir.display())))?;
+        let path = log_path(&options.dir);
+        let conn = open_connection(&path, options.durability, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(SCHEMA)?;
         add_missing_columns(&conn)?;
+        let head: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM statements", [], |r| {
+                r.get(0)
+            })?;
+        drop(conn);
         // The index is derived data (rebuilt from the log if lost), so it never needs fsync.
-        let index = open_connection(&index_path(&options.path), Durability::Process, false)?;
+        let index = open_connection(&index_path(&path), Durability::Process, false)?;
         index.execute_batch("PRAGMA journal_mode = WAL;")?;
         index.execute_batch(INDEX_SCHEMA)?;
         drop(index);
         let readers = ReadPool {
-            path: options.path.clone(),
+            path: path.clone(),
             durability: options.durability,
             idle: Mutex::new(Vec::new()),
         };
         readers.idle.lock().unwrap().push(readers.open()?);
-        Ok(SqliteStorage {
+        let storage = SqliteStorage {
             options: options.clone(),
+            outbox: outbox::OutboxDb::open(
+                &options.dir.join("learnpulse.outbox.db"),
+                options.durability,
+            )?,
+            path,
+            committed: watch::Sender::new(head),
             sender: Mutex::new(None),
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
             indexer: Mutex::new(None),
             watermark: Watermark::default(),
             readers: Arc::new(readers),
-        })
+        };
+        storage.start_writer()?;
+        Ok(storage)
     }
 
-    /// Starts the writer thread; `hook` sees every committed statement in order.
-    fn start_writer(&self, hook: CommitHook) -> Result<(), StoreError> {
+    /// Starts the writer thread and the background threads beside it.
+    fn start_writer(&self) -> Result<(), StoreError> {
         let options = &self.options;
-        let conn = open_connection(&options.path, options.durability, false)?;
+        let path = &self.path;
+        let conn = open_connection(path, options.durability, false)?;
         // The writer never checkpoints (copies the WAL back into the database file) itself:
         // that I/O would stall every request queued behind it. A second thread does it.
         // When the WAL starts over, its file is cut back to 64 MiB.
@@ -126,19 +163,19 @@ impl SqliteStorage {
         // and deleted content is overwritten rather than left in free pages.
         conn.execute(
             "ATTACH DATABASE ?1 AS idx",
-            [index_path(&options.path).to_string_lossy()],
+            [index_path(path).to_string_lossy()],
         )?;
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
-        let writer = Writer::new(conn, hook, options.max_batch_statements)?;
-        let mut wal = options.path.clone().into_os_string();
+        let writer = Writer::new(conn, self.committed.clone(), options.max_batch_statements)?;
+        let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         *self.checkpointer.lock().unwrap() = Some(Checkpointer::start(
-            open_connection(&options.path, options.durability, false)?,
+            open_connection(path, options.durability, false)?,
             PathBuf::from(wal),
         )?);
         *self.indexer.lock().unwrap() = Some(Indexer::start(
-            open_connection(&options.path, options.durability, false)?,
-            open_connection(&index_path(&options.path), Durability::Process, false)?,
+            open_connection(path, options.durability, false)?,
+            open_connection(&index_path(path), Durability::Process, false)?,
             self.watermark.clone(),
         )?);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -152,7 +189,27 @@ impl SqliteStorage {
     }
 
     pub fn path(&self) -> &Path {
-        &self.options.path
+        &self.path
+    }
+
+    /// The head of the log, updated by the writer after every commit.
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.subscribe()
+    }
+
+    /// Stops the writer after it has committed everything queued, then its helpers.
+    pub async fn shutdown(&self) {
+        // Dropping the sender ends the writer's loop once the queue is drained.
+        self.sender.lock().unwrap().take();
+        if let Some(handle) = self.writer.lock().unwrap().take() {
+            let _ = handle.join();
+        }
+        if let Some(indexer) = self.indexer.lock().unwrap().take() {
+            indexer.stop();
+        }
+        if let Some(checkpointer) = self.checkpointer.lock().unwrap().take() {
+            checkpointer.stop();
+        }
     }
 
     /// Every statement with a sequence number up to this one is in the deferred indexes.
@@ -219,27 +276,6 @@ impl ReadPool {
     }
 }
 
-/// Splices the commit-time `stored` property into a statement's JSON text, so that the text can
-/// be stored before its `stored` value is known.
-pub(super) fn with_stored(json: &str, stored_us: i64) -> String {
-    let stored = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(stored_us) * 1_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    let mut out = String::with_capacity(json.len() + 48);
-    out.push_str("{\"stored\":\"");
-    out.push_str(&stored);
-    out.push('"');
-    if json.len() > 2 {
-        out.push(',');
-    }
-    out.push_str(&json[1..]);
-    out
-}
-
 fn role_of(s: String) -> rusqlite::Result<Role> {
     Role::parse(&s)
         .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
@@ -266,10 +302,12 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us, groups";
 
 /// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
     ("api_keys", "expires_us", "INTEGER"),
     ("api_keys", "last_used_us", "INTEGER"),
     ("api_keys", "groups", "TEXT"),
+    // NULL in rows from before followers read it: they decode those rows' JSON instead.
+    ("statements", "live", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -291,7 +329,7 @@ impl EventLog for SqliteStorage {
         &self,
         tenant: TenantId,
         statements: Vec<NewStatement>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Appended, StoreError> {
         self.ask_writer(|reply| {
             Request::Append(AppendRequest {
                 tenant,
@@ -329,46 +367,68 @@ impl EventLog for SqliteStorage {
             .await
     }
 
-    fn start(&self, hook: CommitHook) -> Result<(), StoreError> {
-        self.start_writer(hook)
-    }
-
-    fn replay(&self, visit: &mut dyn FnMut(TenantId, i64, &str)) -> Result<u64, StoreError> {
-        self.readers.with(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT tenant_id, seq, json FROM statements ORDER BY seq")?;
-            let mut rows = stmt.query([])?;
-            let mut n = 0;
-            while let Some(row) = rows.next()? {
-                let json: String = row.get(2)?;
-                visit(row.get(0)?, row.get(1)?, &json);
-                n += 1;
-            }
-            Ok(n)
+    async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT tenant_id, seq, live, CASE WHEN live IS NULL THEN json END \
+                 FROM statements WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
+                Ok(LogEntry {
+                    tenant: r.get(0)?,
+                    seq: r.get(1)?,
+                    live: r.get::<_, Option<String>>(2)?.filter(|l| !l.is_empty()),
+                    legacy_json: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
+        .await
     }
 
-    fn scan_tenant(
+    async fn head(&self) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM statements", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn tenant_statements(
         &self,
         tenant: TenantId,
-        visit: &mut dyn FnMut(&str),
-    ) -> Result<u64, StoreError> {
-        self.readers.with(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT json FROM statements WHERE tenant_id = ?1 AND voided = 0 ORDER BY seq",
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, json FROM statements WHERE tenant_id = ?1 AND seq > ?2 AND voided = 0 \
+                 ORDER BY seq LIMIT ?3",
             )?;
-            let mut rows = stmt.query([tenant])?;
-            let mut n = 0;
-            while let Some(row) = rows.next()? {
-                visit(
-                    row.get_ref(0)?
-                        .as_str()
-                        .map_err(|e| StoreError::Internal(e.to_string()))?,
-                );
-                n += 1;
-            }
-            Ok(n)
+            let rows = stmt.query_map(params![tenant, after_seq, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
+        .await
+    }
+
+    async fn count_statements(&self, tenant: Option<TenantId>) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let n: i64 = match tenant {
+                Some(t) => conn.query_row(
+                    "SELECT count(*) FROM statements WHERE tenant_id = ?1",
+                    [t],
+                    |r| r.get(0),
+                )?,
+                None => conn.query_row("SELECT count(*) FROM statements", [], |r| r.get(0))?,
+            };
+            Ok(n as u64)
+        })
+        .await
     }
 
     async fn erase_learner(
@@ -414,20 +474,6 @@ impl EventLog for SqliteStorage {
             Ok(n as u64)
         })
         .await
-    }
-
-    fn shutdown(&self) {
-        // Dropping the sender ends the writer's loop once the queue is drained.
-        self.sender.lock().unwrap().take();
-        if let Some(handle) = self.writer.lock().unwrap().take() {
-            let _ = handle.join();
-        }
-        if let Some(indexer) = self.indexer.lock().unwrap().take() {
-            indexer.stop();
-        }
-        if let Some(checkpointer) = self.checkpointer.lock().unwrap().take() {
-            checkpointer.stop();
-        }
     }
 }
 

@@ -9,7 +9,7 @@
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::with_stored;
+use crate::storage::log::with_stored;
 use crate::storage::{StatementPage, StatementQuery, StoreError, TenantId};
 
 /// Looks up an interned id; `None` means nothing was ever stored with that value.

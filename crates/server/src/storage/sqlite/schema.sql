@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS statements (
     registration  BLOB,
     voided        INTEGER NOT NULL DEFAULT 0,
     fingerprint   BLOB NOT NULL,
-    json          TEXT NOT NULL         -- the statement as served, without "stored"
+    json          TEXT NOT NULL,        -- the statement as served, without "stored"
+    live          TEXT                  -- what followers need of it (JSON), '' for nothing;
+                                        -- NULL in rows of older layouts (followers read json)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS statements_by_id ON statements(tenant_id, statement_id);
 CREATE INDEX IF NOT EXISTS statements_by_tenant ON statements(tenant_id, seq);
@@ -205,4 +207,13 @@ CREATE TABLE IF NOT EXISTS tenant_settings (
     name       TEXT NOT NULL,
     value      TEXT NOT NULL,
     PRIMARY KEY (tenant_id, name)
+);
+
+-- Engine snapshots (derived data): each tenant's learner engines at one log sequence number, so
+-- that a restart replays only the log's tail. One set at a time; deleting them is always safe.
+CREATE TABLE IF NOT EXISTS engine_snapshots (
+    tenant_id   INTEGER PRIMARY KEY,
+    covers_seq  INTEGER NOT NULL,
+    body        BLOB NOT NULL,
+    created_us  INTEGER NOT NULL
 );

@@ -10,15 +10,15 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::super::{CommitHook, Committed, Erased, NewStatement, StoreError, TenantId, now_us};
+use super::super::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
 
 pub(super) struct AppendRequest {
     pub tenant: TenantId,
     pub statements: Vec<NewStatement>,
-    pub reply: oneshot::Sender<Result<(), StoreError>>,
+    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
 /// Removes a learner's statements (theirs, and every other that names them), their actor row,
@@ -117,14 +117,15 @@ pub(super) struct Writer {
     conn: Connection,
     interner: Interner,
     last_stored_us: i64,
-    hook: CommitHook,
+    /// The head of the log, published after each commit (followers wait on it).
+    committed: watch::Sender<i64>,
     max_batch_statements: usize,
 }
 
 impl Writer {
     pub fn new(
         conn: Connection,
-        hook: CommitHook,
+        committed: watch::Sender<i64>,
         max_batch_statements: usize,
     ) -> rusqlite::Result<Self> {
         let last_stored_us: i64 = conn.query_row(
@@ -136,7 +137,7 @@ impl Writer {
             conn,
             interner: Interner::default(),
             last_stored_us,
-            hook,
+            committed,
             max_batch_statements,
         })
     }
@@ -340,32 +341,32 @@ impl Writer {
         metrics::histogram!("learnpulse_commit_batch_statements").record(size as f64);
         metrics::histogram!("learnpulse_commit_batch_requests").record(batch.len() as f64);
 
-        let mut committed = Vec::with_capacity(size);
-        for (req, result) in batch.iter().zip(&results) {
-            if let Ok(seqs) = result {
-                for (statement, seq) in req.statements.iter().zip(seqs) {
-                    if *seq > 0 {
-                        committed.push(Committed {
-                            tenant: req.tenant,
-                            seq: *seq,
-                            statement,
-                        });
-                    }
-                }
-            }
+        // Sequence numbers are rowids given under the writer's lock, so commit order is
+        // sequence order: publishing the highest one tells followers everything up to it is there.
+        let head = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        if head > 0 {
+            self.committed.send_if_modified(|h| {
+                let grew = head > *h;
+                *h = (*h).max(head);
+                grew
+            });
         }
-        if !committed.is_empty() {
-            (self.hook)(&committed);
-        }
-        drop(committed);
         for (req, result) in batch.into_iter().zip(results) {
-            let _ = req.reply.send(result.map(|_| ()));
+            let _ = req.reply.send(result.map(|seqs| Appended {
+                through_seq: seqs.into_iter().max().unwrap_or(0),
+            }));
         }
     }
 
     /// Appends one request inside its own savepoint. Returns the sequence number of each
-    /// statement; an identical re-post of an existing statement is a no-op and gets 0, so that
-    /// the hook never sees an event twice.
+    /// statement; an identical re-post of an existing statement is a no-op and gets 0 (it is
+    /// not in the log twice, so followers never see an event twice).
     fn append_one(&mut self, req: &AppendRequest) -> Result<Vec<i64>, StoreError> {
         self.conn.execute_batch("SAVEPOINT request")?;
         match self.insert_all(req) {
@@ -405,8 +406,8 @@ impl Writer {
                 .conn
                 .prepare_cached(
                     "INSERT OR IGNORE INTO statements (tenant_id, statement_id, stored_us, actor_id, \
-                     verb_id, activity_id, registration, fingerprint, json) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     verb_id, activity_id, registration, fingerprint, json, live) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(params![
                     tenant,
@@ -418,6 +419,7 @@ impl Writer {
                     st.registration.as_ref().map(|r| r.as_bytes().to_vec()),
                     st.fingerprint.as_slice(),
                     st.json,
+                    st.live.as_deref().unwrap_or(""),
                 ])?;
             if inserted == 0 {
                 self.check_same(tenant, st)?;

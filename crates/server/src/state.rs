@@ -1,0 +1,46 @@
+//! [`AppState`]: what every handler can reach. A leaf module (it holds the parts, it does not
+//! assemble them; `app` does), so that handlers depend on it and not on the server's assembly.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
+
+use crate::auth::KeyCache;
+use crate::config::Config;
+use crate::live::LearnerHub;
+use crate::storage::Storage;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<AppInner>);
+
+pub struct AppInner {
+    pub config: Config,
+    pub storage: Arc<Storage>,
+    /// The audit chain's writer.
+    pub audit: crate::audit::Auditor,
+    /// How far the compliance monitor has verified the audit chain. Held for a whole
+    /// evaluation, so that the monitor and a report request never open the same incident twice.
+    pub chain_check: tokio::sync::Mutex<crate::compliance::ChainCheck>,
+    /// Pulled by the commit hook: the compliance monitor evaluates soon after new events.
+    pub compliance_trigger: Arc<tokio::sync::Notify>,
+    pub keys: KeyCache,
+    pub hub: Arc<LearnerHub>,
+    /// Each tenant's keys, privacy policy, roster and consents.
+    pub privacy: crate::privacy::PrivacyRegistry,
+    /// Webhook receivers, the durable outbox and its dispatcher.
+    pub webhooks: Arc<crate::delivery::Webhooks>,
+    pub metrics: PrometheusHandle,
+    /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
+    pub shutdown: watch::Receiver<bool>,
+    pub openapi_json: OnceLock<String>,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}

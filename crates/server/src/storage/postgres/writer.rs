@@ -1,0 +1,418 @@
+//! The PostgreSQL writer task and its group commit.
+//!
+//! As on SQLite, a commit's cost is mostly fixed (a round trip and a WAL flush), so every append
+//! of this process goes through one task that takes whatever has queued up and commits it in
+//! one transaction. The transaction starts by locking the `log_head` row: writers of other
+//! processes wait there, so sequence numbers are handed out in commit order. Per-request
+//! atomicity needs no savepoints: ids are checked against the log first (under the lock, so no
+//! other writer can insert them meanwhile), and a request with a conflict is left out whole.
+//! Rows go in with one multi-row `INSERT … SELECT FROM unnest(…)` per table.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::{CHANNEL, db_err};
+use crate::storage::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
+
+const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
+
+pub(super) enum Request {
+    Append {
+        tenant: TenantId,
+        statements: Vec<NewStatement>,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Removes a learner's statements (theirs, and every other that names them) with their
+    /// vault entries; between group commits, so that no statement naming them slips in.
+    Erase {
+        tenant: TenantId,
+        needles: Vec<String>,
+        actor_ifis: Vec<String>,
+        reply: oneshot::Sender<Result<Erased, StoreError>>,
+    },
+    Purge {
+        tenant: TenantId,
+        before_us: i64,
+        reply: oneshot::Sender<Result<Erased, StoreError>>,
+    },
+}
+
+pub(super) struct Writer {
+    client: Client,
+    committed: watch::Sender<i64>,
+    max_batch_statements: usize,
+}
+
+/// The columns of the rows one group commit inserts, as arrays for `unnest`.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    tenant: Vec<i64>,
+    id: Vec<Uuid>,
+    stored_us: Vec<i64>,
+    actor: Vec<String>,
+    verb: Vec<String>,
+    activity: Vec<Option<String>>,
+    registration: Vec<Option<Uuid>>,
+    fingerprint: Vec<Vec<u8>>,
+    json: Vec<String>,
+    live: Vec<Option<String>>,
+    vault_tenant: Vec<i64>,
+    vault_id: Vec<Uuid>,
+    vault_sealed: Vec<Vec<u8>>,
+    voids: Vec<(TenantId, Uuid)>,
+}
+
+type Pending = (
+    TenantId,
+    Vec<NewStatement>,
+    oneshot::Sender<Result<Appended, StoreError>>,
+);
+
+impl Writer {
+    pub(super) fn new(
+        client: Client,
+        committed: watch::Sender<i64>,
+        max_batch_statements: usize,
+    ) -> Writer {
+        Writer {
+            client,
+            committed,
+            max_batch_statements,
+        }
+    }
+
+    /// Runs until every sender is dropped (everything received has been committed).
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut size = 0;
+            let mut after = None;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Append {
+                        tenant,
+                        statements,
+                        reply,
+                    } => {
+                        size += statements.len();
+                        batch.push((tenant, statements, reply));
+                    }
+                    other => {
+                        after = Some(other);
+                        break;
+                    }
+                }
+                if size < self.max_batch_statements {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit_group(batch, size).await;
+            }
+            match after {
+                Some(Request::Erase {
+                    tenant,
+                    needles,
+                    actor_ifis,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.erase(tenant, &needles, &actor_ifis).await);
+                }
+                Some(Request::Purge {
+                    tenant,
+                    before_us,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.purge(tenant, before_us).await);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn commit_group(&mut self, batch: Vec<Pending>, size: usize) {
+        let started = std::time::Instant::now();
+        let requests: Vec<(TenantId, &[NewStatement])> =
+            batch.iter().map(|(t, s, _)| (*t, s.as_slice())).collect();
+        match self.try_commit(&requests).await {
+            Ok((results, head)) => {
+                metrics::histogram!("learnpulse_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("learnpulse_commit_batch_statements").record(size as f64);
+                metrics::histogram!("learnpulse_commit_batch_requests").record(batch.len() as f64);
+                self.committed.send_if_modified(|h| {
+                    let grew = head > *h;
+                    *h = (*h).max(head);
+                    grew
+                });
+                for ((_, _, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                for (_, _, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Internal(e.to_string())));
+                }
+            }
+        }
+    }
+
+    /// One group commit: the results per request, and the new head.
+    async fn try_commit(
+        &mut self,
+        requests: &[(TenantId, &[NewStatement])],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, i64), StoreError> {
+        let tx = self.client.transaction().await.map_err(db_err)?;
+        let head_row = tx
+            .query_one(
+                "SELECT seq, stored_us FROM log_head WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        let (mut head, mut last_stored): (i64, i64) = (head_row.get(0), head_row.get(1));
+
+        // The fingerprints of ids already taken, per tenant.
+        let mut asked: HashMap<TenantId, Vec<Uuid>> = HashMap::new();
+        for (tenant, statements) in requests {
+            asked
+                .entry(*tenant)
+                .or_default()
+                .extend(statements.iter().map(|s| s.id));
+        }
+        let mut taken: HashMap<(TenantId, Uuid), Vec<u8>> = HashMap::new();
+        for (tenant, ids) in asked {
+            for row in tx
+                .query(
+                    "SELECT statement_id, fingerprint FROM statements \
+                     WHERE tenant_id = $1 AND statement_id = ANY($2)",
+                    &[&tenant, &ids],
+                )
+                .await
+                .map_err(db_err)?
+            {
+                taken.insert((tenant, row.get(0)), row.get(1));
+            }
+        }
+
+        let mut columns = Columns::default();
+        let mut results = Vec::with_capacity(requests.len());
+        for (tenant, statements) in requests {
+            // A conflict leaves the whole request out; duplicates of stored statements (or of
+            // one earlier in the request) are no-ops.
+            let mut fresh: Vec<&NewStatement> = Vec::new();
+            let mut conflict = None;
+            for st in statements.iter() {
+                let earlier = fresh
+                    .iter()
+                    .find(|f| f.id == st.id)
+                    .map(|f| f.fingerprint.to_vec());
+                match taken.get(&(*tenant, st.id)).cloned().or(earlier) {
+                    Some(fp) if fp == st.fingerprint => {}
+                    Some(_) => {
+                        conflict = Some(st.id);
+                        break;
+                    }
+                    None => fresh.push(st),
+                }
+            }
+            if let Some(id) = conflict {
+                results.push(Err(StoreError::Conflict(id)));
+                continue;
+            }
+            let mut through_seq = 0;
+            for st in fresh {
+                head += 1;
+                last_stored = now_us().max(last_stored + 1);
+                through_seq = head;
+                taken.insert((*tenant, st.id), st.fingerprint.to_vec());
+                columns.push(*tenant, head, last_stored, st);
+            }
+            results.push(Ok(Appended { through_seq }));
+        }
+
+        if !columns.seq.is_empty() {
+            tx.execute(
+                "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor, verb, \
+                 activity, registration, fingerprint, json, live) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
+                 $5::text[], $6::text[], $7::text[], $8::uuid[], $9::bytea[], $10::text[], $11::text[])",
+                &[
+                    &columns.seq,
+                    &columns.tenant,
+                    &columns.id,
+                    &columns.stored_us,
+                    &columns.actor,
+                    &columns.verb,
+                    &columns.activity,
+                    &columns.registration,
+                    &columns.fingerprint,
+                    &columns.json,
+                    &columns.live,
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+            if !columns.vault_id.is_empty() {
+                tx.execute(
+                    "INSERT INTO vault (tenant_id, statement_id, sealed) \
+                     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bytea[]) \
+                     ON CONFLICT (tenant_id, statement_id) DO UPDATE SET sealed = excluded.sealed",
+                    &[
+                        &columns.vault_tenant,
+                        &columns.vault_id,
+                        &columns.vault_sealed,
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+            // A voiding statement cannot itself be voided (xAPI).
+            for (tenant, target) in &columns.voids {
+                tx.execute(
+                    "UPDATE statements SET voided = true \
+                     WHERE tenant_id = $1 AND statement_id = $2 AND verb <> $3",
+                    &[tenant, target, &VOIDED_VERB],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+            tx.execute(
+                "UPDATE log_head SET seq = $1, stored_us = $2 WHERE id = 1",
+                &[&head, &last_stored],
+            )
+            .await
+            .map_err(db_err)?;
+            // Delivered to every listener when (and only if) the transaction commits.
+            tx.execute(
+                &format!("SELECT pg_notify('{CHANNEL}', $1)"),
+                &[&head.to_string()],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok((results, head))
+    }
+
+    async fn erase(
+        &mut self,
+        tenant: TenantId,
+        needles: &[String],
+        actor_ifis: &[String],
+    ) -> Result<Erased, StoreError> {
+        let tx = self.client.transaction().await.map_err(db_err)?;
+        let deleted = tx
+            .query(
+                "DELETE FROM statements WHERE tenant_id = $1 AND (actor = ANY($2) \
+                 OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS n WHERE strpos(json, n) > 0)) \
+                 RETURNING statement_id, actor",
+                &[&tenant, &actor_ifis, &needles],
+            )
+            .await
+            .map_err(db_err)?;
+        let mut erased = forget_satellites(&tx, tenant, &deleted).await?;
+        let actors: std::collections::HashSet<String> = deleted
+            .iter()
+            .map(|r| r.get::<_, String>(1))
+            .filter(|a| actor_ifis.contains(a))
+            .collect();
+        erased.actors = actors.len() as u64;
+        tx.commit().await.map_err(db_err)?;
+        Ok(erased)
+    }
+
+    async fn purge(&mut self, tenant: TenantId, before_us: i64) -> Result<Erased, StoreError> {
+        let tx = self.client.transaction().await.map_err(db_err)?;
+        let deleted = tx
+            .query(
+                "DELETE FROM statements WHERE tenant_id = $1 AND stored_us < $2 \
+                 RETURNING statement_id, actor",
+                &[&tenant, &before_us],
+            )
+            .await
+            .map_err(db_err)?;
+        let mut erased = forget_satellites(&tx, tenant, &deleted).await?;
+        // Learners with nothing left.
+        let actors: Vec<String> = {
+            let mut a: Vec<String> = deleted.iter().map(|r| r.get(1)).collect();
+            a.sort_unstable();
+            a.dedup();
+            a
+        };
+        if !actors.is_empty() {
+            let still: i64 = tx
+                .query_one(
+                    "SELECT count(DISTINCT actor) FROM statements \
+                     WHERE tenant_id = $1 AND actor = ANY($2)",
+                    &[&tenant, &actors],
+                )
+                .await
+                .map_err(db_err)?
+                .get(0);
+            erased.actors = actors.len() as u64 - still as u64;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(erased)
+    }
+}
+
+/// Deletes the vault entries and re-identification records of deleted statements.
+async fn forget_satellites(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: TenantId,
+    deleted: &[tokio_postgres::Row],
+) -> Result<Erased, StoreError> {
+    let ids: Vec<Uuid> = deleted.iter().map(|r| r.get(0)).collect();
+    let mut erased = Erased {
+        statements: ids.len() as u64,
+        ..Erased::default()
+    };
+    if ids.is_empty() {
+        return Ok(erased);
+    }
+    erased.vault_entries = tx
+        .execute(
+            "DELETE FROM vault WHERE tenant_id = $1 AND statement_id = ANY($2)",
+            &[&tenant, &ids],
+        )
+        .await
+        .map_err(db_err)?;
+    tx.execute(
+        "DELETE FROM reidentifications WHERE tenant_id = $1 AND statement_id = ANY($2)",
+        &[&tenant, &ids],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(erased)
+}
+
+impl Columns {
+    fn push(&mut self, tenant: TenantId, seq: i64, stored_us: i64, st: &NewStatement) {
+        self.seq.push(seq);
+        self.tenant.push(tenant);
+        self.id.push(st.id);
+        self.stored_us.push(stored_us);
+        self.actor.push(st.actor.clone());
+        self.verb.push(st.verb.clone());
+        self.activity.push(st.activity.clone());
+        self.registration.push(st.registration);
+        self.fingerprint.push(st.fingerprint.to_vec());
+        self.json.push(st.json.clone());
+        self.live.push(st.live.clone());
+        if let Some(sealed) = &st.vault {
+            self.vault_tenant.push(tenant);
+            self.vault_id.push(st.id);
+            self.vault_sealed.push(sealed.clone());
+        }
+        if let Some(target) = st.voids {
+            self.voids.push((tenant, target));
+        }
+    }
+}

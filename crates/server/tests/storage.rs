@@ -1,0 +1,359 @@
+//! The storage contract, one suite run against every backend (`sqlite::…`, `postgres::…`):
+//! filtered queries, per-request atomicity, conflicts, log order under concurrent writers,
+//! followers' reads, snapshots, accounts. Plus, for SQLite, its deferred index file.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use learnpulse_server::storage::{
+    AccountStore, EventLog, NewStatement, Snapshot, SnapshotStore, StatementQuery, Storage,
+    StoreError,
+};
+use learnpulse_server::xapi::prepare::{Authority, prepare};
+use serde_json::{Value, json};
+
+const REGISTRATION: &str = "9b6a8c2e-54a1-4f43-9a0f-2f3b8a1d7c10";
+
+fn statement(learner: &str, item: usize, registered: bool) -> NewStatement {
+    let mut s = json!({
+        "actor": {"account": {"homePage": "https://lms.example.edu", "name": learner}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+        "object": {"id": format!("https://lms.example.edu/items/{item}")},
+        "result": {"success": true}
+    });
+    if registered {
+        s["context"] = json!({"registration": REGISTRATION});
+    }
+    prepare(
+        s,
+        &Authority {
+            key_id: "lpk_test",
+            version: "1.0.0",
+            now: "2026-11-26T09:30:00Z",
+        },
+    )
+}
+
+async fn open(dir: &std::path::Path) -> Storage {
+    common::storage(dir).await
+}
+
+/// SQLite's indexer has caught up (other backends index on commit).
+async fn wait_indexed(store: &Storage, at_least: i64) {
+    let Storage::Sqlite(sqlite) = store else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sqlite.indexed_through() < at_least {
+        assert!(Instant::now() < deadline, "the indexer did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Ids of every statement matching `q`, newest first, following the cursor across pages.
+async fn ids(store: &Storage, mut q: StatementQuery) -> Vec<String> {
+    q.limit = 7;
+    let mut out = Vec::new();
+    loop {
+        let page = store.query(1, q.clone()).await.unwrap();
+        for s in &page.statements {
+            let v: Value = serde_json::from_str(s).unwrap();
+            out.push(v["id"].as_str().unwrap().to_owned());
+        }
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+fn by_agent(name: &str) -> StatementQuery {
+    StatementQuery {
+        agent: Some(format!("account:https://lms.example.edu|{name}")),
+        ..Default::default()
+    }
+}
+
+fn by_activity(item: usize) -> StatementQuery {
+    StatementQuery {
+        activity: Some(format!("https://lms.example.edu/items/{item}")),
+        ..Default::default()
+    }
+}
+
+fn by_registration() -> StatementQuery {
+    StatementQuery {
+        registration: Some(REGISTRATION.parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+async fn filtered_queries_span_the_index_and_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    // First batch: indexed before the query.
+    let first: Vec<NewStatement> = (0..40)
+        .map(|i| statement(if i % 2 == 0 { "ada" } else { "bo" }, i % 5, i % 4 == 0))
+        .collect();
+    let mut expected_ada: Vec<String> = first
+        .iter()
+        .filter(|s| s.actor.ends_with("|ada"))
+        .map(|s| s.id.to_string())
+        .collect();
+    let mut expected_item3: Vec<String> = first
+        .iter()
+        .filter(|s| s.activity.as_deref() == Some("https://lms.example.edu/items/3"))
+        .map(|s| s.id.to_string())
+        .collect();
+    let mut expected_reg: Vec<String> = first
+        .iter()
+        .filter(|s| s.registration.is_some())
+        .map(|s| s.id.to_string())
+        .collect();
+    store.append(1, first).await.unwrap();
+    wait_indexed(&store, 40).await;
+
+    // Second batch: queried at once, before the indexer can have reached all of it.
+    let second: Vec<NewStatement> = (0..30)
+        .map(|i| statement(if i % 3 == 0 { "ada" } else { "cy" }, i % 5, i % 3 == 0))
+        .collect();
+    expected_ada.extend(
+        second
+            .iter()
+            .filter(|s| s.actor.ends_with("|ada"))
+            .map(|s| s.id.to_string()),
+    );
+    expected_item3.extend(
+        second
+            .iter()
+            .filter(|s| s.activity.as_deref() == Some("https://lms.example.edu/items/3"))
+            .map(|s| s.id.to_string()),
+    );
+    expected_reg.extend(
+        second
+            .iter()
+            .filter(|s| s.registration.is_some())
+            .map(|s| s.id.to_string()),
+    );
+    store.append(1, second).await.unwrap();
+    for v in [&mut expected_ada, &mut expected_item3, &mut expected_reg] {
+        v.reverse(); // newest first
+    }
+
+    for _ in 0..2 {
+        assert_eq!(ids(&store, by_agent("ada")).await, expected_ada);
+        let oldest_first = StatementQuery {
+            ascending: true,
+            ..by_agent("ada")
+        };
+        let mut ascending = ids(&store, oldest_first).await;
+        ascending.reverse();
+        assert_eq!(ascending, expected_ada);
+        assert_eq!(ids(&store, by_activity(3)).await, expected_item3);
+        assert_eq!(ids(&store, by_registration()).await, expected_reg);
+        let both = StatementQuery {
+            activity: by_activity(3).activity,
+            ..by_agent("ada")
+        };
+        let both_ids = ids(&store, both).await;
+        assert!(
+            both_ids
+                .iter()
+                .all(|id| expected_ada.contains(id) && expected_item3.contains(id))
+        );
+        // Again once everything is indexed: the same answers.
+        wait_indexed(&store, 70).await;
+    }
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let batch: Vec<NewStatement> = (0..50)
+        .map(|i| statement(if i % 2 == 0 { "ada" } else { "bo" }, i % 5, i % 4 == 0))
+        .collect();
+    let mut expected_ada: Vec<String> = batch
+        .iter()
+        .filter(|s| s.actor.ends_with("|ada"))
+        .map(|s| s.id.to_string())
+        .collect();
+    let mut expected_reg: Vec<String> = batch
+        .iter()
+        .filter(|s| s.registration.is_some())
+        .map(|s| s.id.to_string())
+        .collect();
+    expected_ada.reverse();
+    expected_reg.reverse();
+    store.append(1, batch).await.unwrap();
+    wait_indexed(&store, 50).await;
+    store.shutdown().await;
+    drop(store);
+    std::fs::remove_file(dir.path().join("learnpulse.index.db")).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("learnpulse.index.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("learnpulse.index.db-shm"));
+    let store = open(dir.path()).await;
+    assert_eq!(
+        ids(&store, by_agent("ada")).await,
+        expected_ada,
+        "answers stay the same meanwhile"
+    );
+    wait_indexed(&store, 50).await;
+    assert_eq!(ids(&store, by_agent("ada")).await, expected_ada);
+    assert_eq!(ids(&store, by_registration()).await, expected_reg);
+    store.shutdown().await;
+}
+
+/// A request with a conflicting statement stores nothing, and does not take down the requests
+/// committed with it; identical re-posts are no-ops that followers never see.
+async fn appends_are_atomic_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()).await);
+    let first = statement("ada", 1, false);
+    let appended = store.append(1, vec![first.clone()]).await.unwrap();
+    assert!(appended.through_seq > 0);
+    assert_eq!(
+        store
+            .append(1, vec![first.clone()])
+            .await
+            .unwrap()
+            .through_seq,
+        0,
+        "same statement: no-op"
+    );
+    let mut changed = first.clone();
+    changed.fingerprint = [9; 16];
+    let good = statement("bo", 2, false);
+    let (conflicting, other) = tokio::join!(
+        store.append(1, vec![statement("cy", 3, false), changed]),
+        store.append(1, vec![good.clone()]),
+    );
+    assert!(matches!(conflicting, Err(StoreError::Conflict(id)) if id == first.id));
+    assert!(other.is_ok());
+    assert_eq!(
+        store.count_statements(Some(1)).await.unwrap(),
+        2,
+        "ada's and bo's only"
+    );
+    assert!(store.statement(1, good.id, false).await.unwrap().is_some());
+    assert!(
+        store.statement(2, good.id, false).await.unwrap().is_none(),
+        "tenant-scoped"
+    );
+    let log = store.read_log(0, 100).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.head().await.unwrap(), log[1].seq);
+    store.shutdown().await;
+}
+
+/// Many concurrent writers: a follower that reads past its watermark as soon as the head moves
+/// never skips a statement (sequence numbers are commit order), and sees each once.
+async fn followers_never_skip_a_row_under_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()).await);
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let batch = (0..4)
+                        .map(|j| statement(&format!("w{w}"), i * 4 + j, false))
+                        .collect();
+                    store.append(1, batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut committed = store.committed();
+    let mut seen = Vec::new();
+    let mut watermark = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 800 {
+        assert!(
+            Instant::now() < deadline,
+            "the follower saw {} of 800",
+            seen.len()
+        );
+        let page = store.read_log(watermark, 50).await.unwrap();
+        if page.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), committed.changed()).await;
+            continue;
+        }
+        for e in &page {
+            assert!(e.seq > watermark);
+            watermark = e.seq;
+            seen.push(e.seq);
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Nothing committed later may sit below what the follower has passed.
+    let all: Vec<i64> = store
+        .read_log(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(all, seen, "the follower saw the whole log, in order, once");
+    store.shutdown().await;
+}
+
+async fn snapshots_replace_each_other_as_a_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    assert!(store.latest_snapshots().await.unwrap().is_empty());
+    let snap = |tenant, covers_seq| Snapshot {
+        tenant,
+        covers_seq,
+        body: vec![tenant as u8; 40],
+        created_us: 1,
+    };
+    store
+        .save_snapshots(vec![snap(1, 10), snap(2, 10)])
+        .await
+        .unwrap();
+    store.save_snapshots(vec![snap(1, 20)]).await.unwrap();
+    assert_eq!(store.latest_snapshots().await.unwrap(), vec![snap(1, 20)]);
+    store.delete_snapshots().await.unwrap();
+    assert!(store.latest_snapshots().await.unwrap().is_empty());
+    store.shutdown().await;
+}
+
+async fn tenants_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let t = store.create_tenant("district-9").await.unwrap();
+    assert!(
+        store.create_tenant("district-9").await.is_err(),
+        "names are unique"
+    );
+    assert!(store.tenants().await.unwrap().iter().any(|x| x.id == t.id));
+    assert_eq!(store.tenant_setting(t.id, "x").await.unwrap(), None);
+    store
+        .set_tenant_setting(t.id, "x", "1".into())
+        .await
+        .unwrap();
+    store
+        .set_tenant_setting(t.id, "x", "2".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tenant_setting(t.id, "x").await.unwrap().as_deref(),
+        Some("2")
+    );
+    store.shutdown().await;
+}
+
+on_every_backend!(
+    filtered_queries_span_the_index_and_the_tail,
+    appends_are_atomic_per_request,
+    followers_never_skip_a_row_under_concurrent_writers,
+    snapshots_replace_each_other_as_a_set,
+    tenants_and_settings,
+);
