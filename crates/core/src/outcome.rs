@@ -158,6 +158,11 @@ fn wilson(successes: u64, n: u64) -> Option<Share> {
 }
 
 impl Outcomes {
+    /// Drops a learner's follow-ups in progress (erasure); the tallies are anonymous sums.
+    pub fn forget(&mut self, learner: &str) {
+        self.pending.remove(learner);
+    }
+
     /// Starts following up a decision, with the learner's state when it was made.
     pub fn start(&mut self, decision: &Decision, state: &LearnerState) {
         let accuracy_before = if state.answers == 0 {

@@ -333,7 +333,13 @@ impl LearnerHub {
     }
 
     /// Starts from snapshots covering the log through `covers` (before anything is applied).
-    pub fn restore(&self, covers: i64, snapshots: Vec<(TenantId, TenantSnapshot)>) {
+    pub fn restore(
+        &self,
+        covers: i64,
+        last_decision_seq: i64,
+        snapshots: Vec<(TenantId, TenantSnapshot)>,
+    ) {
+        *self.last_decision_seq.lock().unwrap() = last_decision_seq;
         let mut engines = self.engines.write().unwrap();
         let mut interventions = self.interventions.lock().unwrap();
         for (tenant, snapshot) in snapshots {
@@ -350,6 +356,16 @@ impl LearnerHub {
 
     /// Drops these learners' states (erasure); returns how many were held.
     pub fn forget(&self, tenant: TenantId, learners: &[String]) -> usize {
+        if let Some(i) = self.interventions.lock().unwrap().get_mut(&tenant) {
+            let memory = &mut i.memory;
+            memory
+                .recent
+                .retain(|(_, d)| !learners.contains(&d.learner));
+            for l in learners {
+                memory.by_learner.remove(l);
+                memory.outcomes.forget(l);
+            }
+        }
         let mut engines = self.engines.write().unwrap();
         let Some(engine) = engines.get_mut(&tenant) else {
             return 0;

@@ -115,6 +115,7 @@ pub async fn restore(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>,
     let model = model_fingerprint(&hub.model(), &hub.params());
     let watermark = storage.outbox_watermark().await?;
     let mut tenants = Vec::with_capacity(stored.len());
+    let mut last_decision = 0;
     for s in stored {
         let why = match decode(&s.body) {
             Err(e) => Some(e),
@@ -127,6 +128,7 @@ pub async fn restore(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>,
                 Some("the outbox lacks some of its decisions".into())
             }
             Ok(e) => {
+                last_decision = last_decision.max(e.last_decision_seq);
                 tenants.push((s.tenant, e.state));
                 None
             }
@@ -136,7 +138,7 @@ pub async fn restore(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>,
             return Ok(None);
         }
     }
-    hub.restore(covers, tenants);
+    hub.restore(covers, last_decision, tenants);
     Ok(Some(covers))
 }
 
