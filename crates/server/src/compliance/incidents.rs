@@ -61,8 +61,6 @@ pub async fn enforce_retention(state: &AppState, tenant: TenantId) -> Result<u64
         // Snapshots hold what the purged events taught the engines: the next start replays
         // what is left instead.
         state.storage.delete_snapshots().await?;
-    }
-    if purged.statements > 0 {
         state.audit.record(
             tenant,
             "system",

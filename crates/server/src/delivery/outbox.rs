@@ -116,9 +116,10 @@ impl Outbox {
         format!("webhook-receiver:{id}").into_bytes()
     }
 
-    fn seal(&self, id: i64, secrets: &[Secret]) -> Vec<u8> {
+    /// Seals a receiver's secrets, bound to its id.
+    fn seal(sealer: &Sealer, id: i64, secrets: &[Secret]) -> Vec<u8> {
         let plain = serde_json::to_vec(secrets).expect("secrets serialise");
-        self.sealer.seal(&Self::owner(id), &plain)
+        sealer.seal(&Self::owner(id), &plain)
     }
 
     /// Reads every receiver into memory (after a change, and at start).
@@ -198,10 +199,7 @@ impl Outbox {
             endpoints: spec.endpoints,
             created_ms: now_ms,
         };
-        let seal = Box::new(move |id: i64| {
-            let plain = serde_json::to_vec(&secrets).expect("secrets serialise");
-            sealer.seal(&Outbox::owner(id), &plain)
-        });
+        let seal = Box::new(move |id: i64| Outbox::seal(&sealer, id, &secrets));
         let Some(id) = self.store.insert_receiver(row, seal).await? else {
             return Ok(None);
         };
@@ -246,7 +244,7 @@ impl Outbox {
             },
         );
         self.store
-            .set_receiver_secrets(id, self.seal(id, &secrets))
+            .set_receiver_secrets(id, Outbox::seal(&self.sealer, id, &secrets))
             .await?;
         self.reload().await?;
         Ok(Some(fresh))

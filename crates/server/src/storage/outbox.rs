@@ -12,6 +12,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoreError, TenantId};
 
+/// A receiver's lists (event types, kinds) as stored: JSON text.
+pub(crate) fn json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("strings serialise")
+}
+
+/// The stored JSON text of a list back (an unreadable one is empty).
+pub(crate) fn parse_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// A message's state, as stored (`state` column).
 pub const PENDING: i64 = 0;
 pub const DELIVERED: i64 = 1;

@@ -6,17 +6,9 @@ use std::collections::HashMap;
 use super::{PostgresStorage, db_err, is_unique_violation};
 use crate::storage::outbox::{
     Counts, Due, Endpoint, Finish, MessageView, NewMessage, OutboxStore, PENDING, ReceiverRow,
-    SealFor, state_name,
+    SealFor, json, parse_list, state_name,
 };
 use crate::storage::{StoreError, TenantId};
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain values serialise")
-}
-
-fn parse_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
 
 impl OutboxStore for PostgresStorage {
     async fn receiver_rows(&self) -> Result<Vec<ReceiverRow>, StoreError> {

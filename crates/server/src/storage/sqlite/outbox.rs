@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{SqliteStorage, open_connection};
 use crate::storage::outbox::{
     Counts, Due, Endpoint, Finish, MessageView, NewMessage, OutboxStore, PENDING, ReceiverRow,
-    SealFor, state_name,
+    SealFor, json, parse_list, state_name,
 };
 use crate::storage::{Durability, StoreError, TenantId};
 
@@ -85,14 +85,6 @@ impl SqliteStorage {
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))?
     }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain values serialise")
-}
-
-fn parse_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 impl OutboxStore for SqliteStorage {
