@@ -16,6 +16,7 @@ mod audit;
 mod kt;
 mod pii;
 mod replay;
+mod storage;
 
 // The request path allocates many small JSON values; mimalloc is markedly faster at that than
 // glibc's allocator (see the README's "Measured" section).
@@ -64,6 +65,12 @@ enum Command {
     /// The tamper-evident audit log: verify the chain, export it for an auditor.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Where the data lives: copy an installation to another backend (SQLite to PostgreSQL).
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
+    /// Apply the schema migrations the configured database has not seen, without serving
+    /// (the server also applies them at start).
+    Migrate(DataDirArg),
     /// FERPA / COPPA / GDPR compliance of a running server's tenant.
     #[command(subcommand)]
     Compliance(ComplianceCommand),
@@ -589,6 +596,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Pii(command) => pii::run(command),
         Command::Audit(command) => audit::run(command).await,
+        Command::Storage(command) => storage::run(command).await,
+        Command::Migrate(dir) => storage::migrate(dir).await,
         Command::Compliance(ComplianceCommand::Report {
             url,
             key,

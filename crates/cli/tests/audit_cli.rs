@@ -47,14 +47,7 @@ async fn audited_activity(dir: &Path) {
     let events: Vec<Value> = (0..6)
         .map(|i| json!({"learner_id": "ada@school.example", "item_id": format!("q{i}"), "skills": ["ratios"], "outcome": "correct"}))
         .collect();
-    let r = client
-        .post(format!("{base}/v1/events"))
-        .bearer_auth(&token)
-        .json(&json!({"events": events}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    common::post_events(&base, &token, &events).await;
     for _ in 0..5 {
         let r = client
             .get(format!("{base}/v1/learners/ada@school.example"))

@@ -87,23 +87,32 @@ impl Auditor {
 
 /// The server's audit signing key, sealed under the master key; created on first start.
 pub async fn signing_key(storage: &Storage, master: &Sealer) -> Result<SigningKey, StoreError> {
-    if let Some(sealed) = storage.server_secret(SIGNING_KEY).await? {
-        let seed = master
-            .open(OWNER, &sealed)
-            .ok()
-            .and_then(|s| <[u8; 32]>::try_from(s).ok())
-            .ok_or_else(|| {
-                StoreError::Internal(
-                    "the audit signing key does not open with this master key".into(),
-                )
-            })?;
-        return Ok(SigningKey::from_bytes(&seed));
+    if let Some(key) = stored_signing_key(storage, master).await? {
+        return Ok(key);
     }
     let seed: [u8; 32] = rand::random();
     storage
         .insert_server_secret(SIGNING_KEY, master.seal(OWNER, &seed))
         .await?;
     Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The audit signing key when the store has one (`None` before the first start).
+pub async fn stored_signing_key(
+    storage: &Storage,
+    master: &Sealer,
+) -> Result<Option<SigningKey>, StoreError> {
+    let Some(sealed) = storage.server_secret(SIGNING_KEY).await? else {
+        return Ok(None);
+    };
+    let seed = master
+        .open(OWNER, &sealed)
+        .ok()
+        .and_then(|s| <[u8; 32]>::try_from(s).ok())
+        .ok_or_else(|| {
+            StoreError::Internal("the audit signing key does not open with this master key".into())
+        })?;
+    Ok(Some(SigningKey::from_bytes(&seed)))
 }
 
 /// Chains `events` after the stored head and appends them (with a signed checkpoint of the new

@@ -29,6 +29,7 @@
 //! - [`ops`], [`metrics`]: health, readiness, Prometheus, OpenAPI.
 //! - [`problem`]: RFC 9457 error bodies.
 //! - [`subject_requests`]: GDPR access and erasure requests across every store.
+//! - [`transfer`]: `storage copy`, moving an installation between backends and verifying it.
 //! - [`delivery`]: webhooks: the durable outbox, the dispatcher (signing, retries, circuit
 //!   breakers, weighted routing, dead letters) and `/v1/webhooks`.
 //! - [`mcp`]: the MCP server for AI tutors (`/mcp` over streamable HTTP, and stdio).
@@ -64,6 +65,7 @@ pub mod snapshot;
 pub mod state;
 pub mod storage;
 pub mod subject_requests;
+pub mod transfer;
 pub mod views;
 pub mod webhook_probe;
 pub mod xapi;

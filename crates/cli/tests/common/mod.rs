@@ -32,3 +32,15 @@ pub async fn start_server(
     }));
     (base, token, stop, running)
 }
+
+/// Posts native events to a server started by [`start_server`] and expects them accepted.
+pub async fn post_events(base: &str, token: &str, events: &[serde_json::Value]) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

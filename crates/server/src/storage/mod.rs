@@ -16,7 +16,9 @@
 //! - [`privacy::PrivacyStore`]: sealed tenant secrets, policies, consents, vault, DP budgets;
 //! - [`audit::AuditStore`]: the audit chain, incidents, subject requests;
 //! - [`outbox::OutboxStore`]: webhook receivers and the messages owed to them;
-//! - [`snapshots::SnapshotStore`]: engine snapshots (derived data, for fast restarts).
+//! - [`snapshots::SnapshotStore`]: engine snapshots (derived data, for fast restarts);
+//! - [`transfer::TransferStore`]: every table read out and written in, to move an installation
+//!   between backends (`learnpulse storage copy`).
 //!
 //! The contract every backend keeps, tested by one suite run against each
 //! (`tests/storage.rs`):
@@ -83,6 +85,7 @@ pub mod postgres;
 pub mod privacy;
 pub mod snapshots;
 pub mod sqlite;
+pub mod transfer;
 
 pub use accounts::{AccountStore, ApiKeyRecord, Role, Tenant};
 pub use audit::{AuditStore, Incident, SubjectRequest};
@@ -90,6 +93,7 @@ pub use log::{Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage,
 pub use outbox::OutboxStore;
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
 pub use snapshots::{Snapshot, SnapshotStore};
+pub use transfer::TransferStore;
 
 use crate::config::Config;
 
@@ -181,6 +185,15 @@ impl Storage {
         each_backend!(self, s => s.shutdown().await)
     }
 
+    /// The schema migrations applied, oldest first. SQLite applies its schema (and adds the
+    /// columns later versions introduced) idempotently at every open, so it has none to list.
+    pub async fn migrations(&self) -> Result<Vec<Migration>, StoreError> {
+        match self {
+            Storage::Sqlite(_) => Ok(Vec::new()),
+            Storage::Postgres(s) => s.migrations().await,
+        }
+    }
+
     /// `sqlite` or `postgres`, for metrics and logs.
     pub fn backend_name(&self) -> &'static str {
         match self {
@@ -188,6 +201,14 @@ impl Storage {
             Storage::Postgres(_) => "postgres",
         }
     }
+}
+
+/// One applied schema migration.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub version: i64,
+    pub name: String,
+    pub applied_us: i64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@ mod outbox;
 mod privacy;
 mod snapshots;
 mod sql;
+mod transfer;
 mod writer;
 
 use std::str::FromStr;
@@ -251,6 +252,26 @@ impl PostgresStorage {
             writer: Mutex::new(Some(handle)),
             listener,
         })
+    }
+
+    /// The migrations this database has applied, oldest first.
+    pub async fn migrations(&self) -> Result<Vec<super::Migration>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT version, name, applied_us FROM learnpulse_migrations ORDER BY version",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| super::Migration {
+                version: r.get(0),
+                name: r.get(1),
+                applied_us: r.get(2),
+            })
+            .collect())
     }
 
     /// A pooled connection.

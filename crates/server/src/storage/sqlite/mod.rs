@@ -14,6 +14,7 @@ mod outbox;
 mod privacy;
 mod query;
 mod snapshots;
+mod transfer;
 mod writer;
 
 use std::path::{Path, PathBuf};

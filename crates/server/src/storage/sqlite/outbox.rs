@@ -76,7 +76,7 @@ impl OutboxDb {
 
 impl SqliteStorage {
     /// Runs `f` on the outbox connection, on a blocking thread.
-    async fn outbox<T: Send + 'static>(
+    pub(super) async fn outbox<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
