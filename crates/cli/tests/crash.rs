@@ -1,11 +1,14 @@
 //! Crash safety: the real binary is killed with SIGKILL while clients are ingesting; after a
-//! restart every acknowledged statement must be there.
+//! restart every acknowledged statement must be there. On the embedded SQLite and on
+//! PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
 
 struct Running {
     child: Child,
@@ -14,9 +17,10 @@ struct Running {
 }
 
 /// Starts `learnpulse serve` on a free port and reads its address (and, on a fresh directory,
-/// the bootstrap token) from its standard output.
-fn start(dir: &std::path::Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_learnpulse"))
+/// the bootstrap token) from its standard output. `storage`: `--storage`, when not SQLite.
+fn start(dir: &std::path::Path, storage: Option<&str>) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_learnpulse"));
+    command
         .args([
             "serve",
             "--listen",
@@ -25,7 +29,12 @@ fn start(dir: &std::path::Path) -> Running {
             "full",
             "--data-dir",
         ])
-        .arg(dir)
+        .arg(dir);
+    if let Some(url) = storage {
+        command.args(["--storage", url]);
+    }
+    let mut child = command
+        .env_remove("LEARNPULSE_STORAGE")
         .env("LEARNPULSE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -66,8 +75,18 @@ fn statement(client: usize, n: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_statement_survives_kill_9() {
+    survives_kill_9(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_statement_survives_kill_9_on_postgres() {
+    survives_kill_9(true).await;
+}
+
+async fn survives_kill_9(on_postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path());
+    let storage = on_postgres.then(|| common::postgres_url(dir.path()));
+    let mut server = start(dir.path(), storage.as_deref());
     let token = server
         .token
         .clone()
@@ -124,7 +143,7 @@ async fn every_acknowledged_statement_survives_kill_9() {
         acknowledged.len()
     );
 
-    let mut restarted = start(dir.path());
+    let mut restarted = start(dir.path(), storage.as_deref());
     assert!(
         restarted.token.is_none(),
         "a restart does not bootstrap again"
@@ -166,7 +185,7 @@ async fn every_acknowledged_statement_survives_kill_9() {
 #[test]
 fn sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path());
+    let mut server = start(dir.path(), None);
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")

@@ -2,7 +2,6 @@
 //! data directory moves to PostgreSQL, the copy's audit chain verifies there with the existing
 //! `audit verify`, and a second copy into the same database is refused.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -17,17 +16,6 @@ fn learnpulse(args: &[&str]) -> Output {
         .env_remove("LEARNPULSE_STORAGE")
         .output()
         .unwrap()
-}
-
-/// A database of this test's own on the local PostgreSQL (`lp_test_*`: CI drops old ones).
-fn postgres_url(dir: &Path) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    dir.hash(&mut h);
-    format!(
-        "postgres://postgres@127.0.0.1:5432/lp_test_{:016x}",
-        h.finish()
-    )
 }
 
 #[tokio::test]
@@ -45,7 +33,7 @@ async fn a_data_directory_moves_to_postgres_and_verifies_there() {
     running.await.unwrap().unwrap();
 
     let data = dir.path().to_str().unwrap();
-    let url = postgres_url(dir.path());
+    let url = common::postgres_url(dir.path());
     let out = learnpulse(&["storage", "copy", "--from", data, "--to", &url]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -86,6 +86,9 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     shutdown: watch::Sender<bool>,
+    /// The follower stops only after the last in-flight request has been answered: those
+    /// requests wait for it to apply what they appended.
+    follower: (watch::Sender<bool>, tokio::task::JoinHandle<()>),
     bootstrap_key: Option<IssuedKey>,
 }
 
@@ -173,7 +176,8 @@ impl Server {
             openapi_json: OnceLock::new(),
         }));
         state.webhooks.spawn(decisions_rx, state.shutdown.clone());
-        tokio::spawn(follower.run(state.shutdown.clone()));
+        let (follower_stop, follower_stopped) = watch::channel(false);
+        let follower = (follower_stop, tokio::spawn(follower.run(follower_stopped)));
         if state.config.snapshots.enabled {
             tokio::spawn(crate::snapshot::periodically(
                 state.storage.clone(),
@@ -209,6 +213,7 @@ impl Server {
             listener,
             router,
             shutdown,
+            follower,
             bootstrap_key,
         })
     }
@@ -239,6 +244,7 @@ impl Server {
             listener,
             router,
             shutdown,
+            follower: (follower_stop, follower_task),
             ..
         } = self;
         let stop = shutdown.clone();
@@ -257,6 +263,8 @@ impl Server {
             })
             .await?;
         let _ = shutdown.send(true);
+        let _ = follower_stop.send(true);
+        let _ = follower_task.await;
         // Every acknowledged request has been applied (handlers wait for it): the hub is at the
         // head of what this process wrote, which is what the snapshot covers.
         if state.config.snapshots.enabled {

@@ -109,6 +109,8 @@ async fn access(
             }));
         }
     }
+    // Every access recorded so far, including those still queued for the chain.
+    state.audit.flush().await;
     let audit = state
         .storage
         .audit_entries_about(caller.tenant, identifiers.clone())

@@ -27,7 +27,6 @@ async fn classroom(app: &TestApp) {
     }
 }
 
-#[tokio::test]
 async fn researchers_get_noisy_counts_with_small_cohorts_suppressed() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -125,7 +124,6 @@ async fn researchers_get_noisy_counts_with_small_cohorts_suppressed() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn budgets_are_enforced_under_concurrent_queries() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -172,3 +170,8 @@ async fn budgets_are_enforced_under_concurrent_queries() {
     assert_eq!(ledger.as_array().unwrap().len(), 11);
     app.stop().await;
 }
+
+on_every_backend!(
+    researchers_get_noisy_counts_with_small_cohorts_suppressed,
+    budgets_are_enforced_under_concurrent_queries,
+);

@@ -36,7 +36,6 @@ fn fired(report: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
 async fn rules_fire_on_what_the_tenant_does() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -164,7 +163,6 @@ async fn rules_fire_on_what_the_tenant_does() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn keys_can_expire_and_expired_keys_stop_working() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -197,7 +195,6 @@ async fn keys_can_expire_and_expired_keys_stop_working() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn a_teacher_cannot_read_outside_their_groups() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -291,7 +288,6 @@ async fn reverse(app: &TestApp, dpo: &str, incident: &Value) -> reqwest::Respons
         .unwrap()
 }
 
-#[tokio::test]
 async fn incidents_open_remediate_reverse_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let (url, received) = webhook().await;
@@ -393,7 +389,6 @@ async fn incidents_open_remediate_reverse_and_close() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn quarantine_restricts_a_learner_until_reversed() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -439,7 +434,6 @@ async fn quarantine_restricts_a_learner_until_reversed() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn new_events_trigger_an_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path());
@@ -476,3 +470,12 @@ async fn new_events_trigger_an_evaluation() {
     assert!(found, "no incident within 10 s of the event");
     app.stop().await;
 }
+
+on_every_backend!(
+    rules_fire_on_what_the_tenant_does,
+    keys_can_expire_and_expired_keys_stop_working,
+    a_teacher_cannot_read_outside_their_groups,
+    incidents_open_remediate_reverse_and_close,
+    quarantine_restricts_a_learner_until_reversed,
+    new_events_trigger_an_evaluation,
+);

@@ -1,22 +1,12 @@
 //! Data-subject requests, black-box: access gathers everything held about a learner; erasure
-//! leaves no trace of them in any store (checked in the raw database files and every cache),
+//! leaves no trace of them in any store (checked in the raw database files on SQLite, every row on PostgreSQL, and every cache),
 //! only the audit chain's pseudonymous tombstone.
 
 mod common;
 
 use common::{TestApp, answered, problem};
+use learnpulse_server::storage::{AccountStore, AuditStore};
 use serde_json::{Value, json};
-
-fn raw_files(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    bytes
-}
 
 fn holds(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -35,7 +25,6 @@ async fn request(app: &TestApp, dpo: &str, kind: &str, learner: &str) -> Value {
     r.json().await.unwrap()
 }
 
-#[tokio::test]
 async fn access_gathers_everything_and_erasure_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -161,9 +150,9 @@ async fn access_gathers_everything_and_erasure_leaves_no_trace() {
     let admin = app.admin.clone();
     app.stop().await;
 
-    // The raw files: no statement text, address, actor identifier, JSON name or statement id
-    // (as the log stores it, 16 raw bytes) of hers is anywhere.
-    let raw = raw_files(dir.path());
+    // The store: no statement text, address, actor identifier, JSON name or statement id of
+    // hers is anywhere.
+    let raw = common::raw_store(dir.path()).await;
     let ifi = format!("account:https://learnpulse.dev/pseudonym|{ada}");
     let name = format!("\"name\":\"{ada}\"");
     for needle in [
@@ -172,62 +161,41 @@ async fn access_gathers_everything_and_erasure_leaves_no_trace() {
         ifi.as_str(),
         name.as_str(),
     ] {
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !holds(&bytes, needle.as_bytes()),
-                "{needle} is still in {}",
-                path.display()
-            );
-        }
+        assert!(!holds(&raw, needle.as_bytes()), "{needle} is still stored");
     }
     for id in &ids[..4] {
-        let bytes = uuid::Uuid::parse_str(id).unwrap();
+        let uuid = uuid::Uuid::parse_str(id).unwrap();
         assert!(
-            !holds(&raw, bytes.as_bytes()),
-            "statement {id} is still in the files"
+            !holds(&raw, uuid.as_bytes()),
+            "statement {id} is still stored"
+        );
+        // As text, only the audit chain still has it (what was done with it, not what it said).
+        let holding = common::tables_holding(dir.path(), id).await;
+        assert!(
+            holding.iter().all(|t| t.starts_with("audit_")),
+            "{holding:?} still hold statement {id}"
         );
     }
     // The pseudonym itself survives only in the audit chain (the tombstone).
-    let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
+    let holding = common::tables_holding(dir.path(), &ada).await;
+    assert!(
+        holding.iter().all(|t| t.starts_with("audit_")),
+        "{holding:?} still name her"
+    );
+    assert!(holding.contains(&"audit_log".to_owned()));
+    let storage = common::storage(dir.path()).await;
+    let tenant = storage.tenants().await.unwrap()[0].id;
+    let about = storage
+        .audit_entries_about(tenant, vec![ada.clone()])
+        .await
         .unwrap();
-    for table in tables.iter().filter(|t| !t.starts_with("audit_")) {
-        let columns: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for column in columns {
-            let n: i64 = conn
-                .query_row(
-                    &format!(
-                        "SELECT count(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE ?1"
-                    ),
-                    [format!("%{ada}%")],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(n, 0, "{table}.{column} still names her");
-        }
-    }
-    let tombstone: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = 'subject.erasure' AND subject = ?1",
-            [&ada],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(tombstone, 1);
-    drop(conn);
+    let tombstones = about
+        .iter()
+        .filter(|e| e.event.action == "subject.erasure")
+        .count();
+    assert_eq!(tombstones, 1);
+    storage.shutdown().await;
+    drop(storage);
 
     // A restart replays the log: she does not come back.
     let app = TestApp::start_with(common::config(dir.path()), Some(admin)).await;
@@ -235,3 +203,5 @@ async fn access_gathers_everything_and_erasure_leaves_no_trace() {
     assert_eq!(app.get("/v1/learners/cy", &app.admin).await.status(), 200);
     app.stop().await;
 }
+
+on_every_backend!(access_gathers_everything_and_erasure_leaves_no_trace,);

@@ -14,7 +14,6 @@ fn wrong(who: &str, i: usize) -> Value {
     s
 }
 
-#[tokio::test]
 async fn struggling_learners_get_interventions_listed_and_streamed() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -92,7 +91,6 @@ async fn struggling_learners_get_interventions_listed_and_streamed() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn a_tenant_sets_its_own_policies_in_toml_and_they_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -138,7 +136,6 @@ message = "Here is a hint."
     app.stop().await;
 }
 
-#[tokio::test]
 async fn a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -182,7 +179,6 @@ async fn a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed() 
     app.stop().await;
 }
 
-#[tokio::test]
 async fn the_probe_times_every_intervention_to_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -197,3 +193,10 @@ async fn the_probe_times_every_intervention_to_the_stream() {
     assert!(report.send_to_stream_ms_p50 > 0.0 && report.send_to_stream_ms_p99 < 2_000.0);
     app.stop().await;
 }
+
+on_every_backend!(
+    struggling_learners_get_interventions_listed_and_streamed,
+    a_tenant_sets_its_own_policies_in_toml_and_they_survive_a_restart,
+    a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed,
+    the_probe_times_every_intervention_to_the_stream,
+);

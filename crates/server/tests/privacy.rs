@@ -6,19 +6,6 @@ mod common;
 use common::{TestApp, answered, problem};
 use serde_json::{Value, json};
 
-/// Every byte SQLite holds for the data directory: the log, its WAL and the index.
-fn raw_store(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("learnpulse") {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    bytes
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -33,7 +20,6 @@ fn with_text(who: &str, text: &str) -> Value {
     s
 }
 
-#[tokio::test]
 async fn raw_identities_and_free_text_pii_never_reach_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -71,13 +57,12 @@ async fn raw_identities_and_free_text_pii_never_reach_the_store() {
     assert_eq!(learner["answers"], 1);
 
     app.stop().await;
-    let raw = raw_store(dir.path());
+    let raw = common::raw_store(dir.path()).await;
     for secret in ["ada.lovelace@school.example", "Lovelace", "7946 0958"] {
-        assert!(!contains(&raw, secret), "{secret} is in the database files");
+        assert!(!contains(&raw, secret), "{secret} is in the store");
     }
 }
 
-#[tokio::test]
 async fn pseudonyms_survive_a_restart_and_differ_between_tenants() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -91,7 +76,6 @@ async fn pseudonyms_survive_a_restart_and_differ_between_tenants() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -220,7 +204,6 @@ async fn consent_gates_refuse_naming_the_consent_or_reduce() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn a_dpo_reidentifies_from_the_vault_and_nobody_else_can() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -277,12 +260,11 @@ async fn a_dpo_reidentifies_from_the_vault_and_nobody_else_can() {
     );
     app.stop().await;
     // The vault and the roster are sealed: neither the name nor the address is in the files.
-    let raw = raw_store(dir.path());
+    let raw = common::raw_store(dir.path()).await;
     assert!(!contains(&raw, "g@school.example"));
     assert!(!contains(&raw, "Hecke"));
 }
 
-#[tokio::test]
 async fn key_rotation_keeps_one_history_per_learner() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -325,7 +307,6 @@ async fn key_rotation_keeps_one_history_per_learner() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn cognitive_data_is_shown_only_to_the_roles_that_need_it() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -360,3 +341,12 @@ async fn cognitive_data_is_shown_only_to_the_roles_that_need_it() {
     assert_eq!(problem(r).await["field"], "cognitive_data_roles");
     app.stop().await;
 }
+
+on_every_backend!(
+    raw_identities_and_free_text_pii_never_reach_the_store,
+    pseudonyms_survive_a_restart_and_differ_between_tenants,
+    consent_gates_refuse_naming_the_consent_or_reduce,
+    a_dpo_reidentifies_from_the_vault_and_nobody_else_can,
+    key_rotation_keeps_one_history_per_learner,
+    cognitive_data_is_shown_only_to_the_roles_that_need_it,
+);

@@ -7,7 +7,6 @@ use std::time::Duration;
 use common::{TestApp, answered, problem};
 use serde_json::{Value, json};
 
-#[tokio::test]
 async fn tenants_never_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -63,7 +62,6 @@ async fn tenants_never_see_each_other() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn roles_and_credentials_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -160,7 +158,6 @@ async fn roles_and_credentials_are_checked() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn native_events_update_the_learner_and_are_readable_as_xapi() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -239,7 +236,6 @@ async fn native_events_update_the_learner_and_are_readable_as_xapi() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn the_stream_pushes_learner_updates() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -288,7 +284,6 @@ async fn the_stream_pushes_learner_updates() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -349,7 +344,6 @@ async fn graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_l
     app.stop().await;
 }
 
-#[tokio::test]
 async fn restart_rebuilds_learner_state_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -374,7 +368,6 @@ async fn restart_rebuilds_learner_state_exactly() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn health_metrics_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -452,7 +445,6 @@ async fn health_metrics_and_openapi() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn a_fitted_model_file_drives_mastery() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model.json");
@@ -487,7 +479,6 @@ async fn a_fitted_model_file_drives_mastery() {
     );
 }
 
-#[tokio::test]
 async fn the_group_overview_puts_the_struggling_learner_first() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -538,3 +529,15 @@ async fn the_group_overview_puts_the_struggling_learner_first() {
     );
     app.stop().await;
 }
+
+on_every_backend!(
+    tenants_never_see_each_other,
+    roles_and_credentials_are_checked,
+    native_events_update_the_learner_and_are_readable_as_xapi,
+    the_stream_pushes_learner_updates,
+    graceful_shutdown_finishes_in_flight_requests_and_restart_replays_the_log,
+    restart_rebuilds_learner_state_exactly,
+    health_metrics_and_openapi,
+    a_fitted_model_file_drives_mastery,
+    the_group_overview_puts_the_struggling_learner_first,
+);

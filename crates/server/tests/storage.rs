@@ -207,6 +207,42 @@ async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     store.shutdown().await;
 }
 
+/// When PostgreSQL drops every connection (a restart, a failover), appends fail with
+/// `Unavailable` rather than hang, and the writer and the pool reconnect by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_that_drop_are_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::BACKEND
+        .scope(common::Backend::Postgres, open(dir.path()))
+        .await;
+    store
+        .append(1, vec![statement("ada", 1, false)])
+        .await
+        .unwrap();
+    let admin = common::postgres_client(dir.path()).await;
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(killed.len() >= 2, "the writer's and the pool's connections");
+    let mut failures = 0;
+    let appended = loop {
+        match store.append(1, vec![statement("ada", 2, false)]).await {
+            Ok(appended) => break appended,
+            Err(StoreError::Unavailable(_)) if failures < 3 => failures += 1,
+            Err(e) => panic!("after {failures} failures: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(appended.through_seq, 2);
+    assert_eq!(store.count_statements(Some(1)).await.unwrap(), 2);
+    store.shutdown().await;
+}
+
 /// A request with a conflicting statement stores nothing, and does not take down the requests
 /// committed with it; identical re-posts are no-ops that followers never see.
 async fn appends_are_atomic_per_request() {

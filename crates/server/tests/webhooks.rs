@@ -154,7 +154,6 @@ async fn against_a_failing_receiver(
     (seen, app, r)
 }
 
-#[tokio::test]
 async fn deliveries_verify_under_the_reference_library_batch_route_and_rotate() {
     let seen = Arc::new(Seen::default());
     let base = start_receiver(seen.clone(), 0).await;
@@ -300,7 +299,6 @@ async fn circuit(app: &TestApp, receiver: &Value) -> String {
     r["endpoints"][0]["circuit"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
 async fn a_failing_endpoint_opens_its_circuit_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let (seen, app, r) = against_a_failing_receiver(dir.path(), "flaky", |_| {}).await;
@@ -345,7 +343,6 @@ async fn a_failing_endpoint_opens_its_circuit_and_recovers() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn dead_letters_are_listed_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let (seen, app, r) = against_a_failing_receiver(dir.path(), "down", |config| {
@@ -391,7 +388,6 @@ async fn dead_letters_are_listed_and_replayed() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn pending_deliveries_survive_a_restart() {
     let port = free_port().await;
     let dir = tempfile::tempdir().unwrap();
@@ -435,11 +431,13 @@ async fn pending_deliveries_survive_a_restart() {
     // A crash can also lose the outbox's last transaction (it is written after the events
     // commit). Simulate the worst case, an outbox that never saw these decisions: the restart
     // re-derives them from the event log, past the watermark.
-    {
-        let db = rusqlite::Connection::open(config.data_dir.join("learnpulse.outbox.db")).unwrap();
-        db.execute_batch("DELETE FROM messages; UPDATE watermark SET seq = 0;")
-            .unwrap();
-    }
+    common::tamper(
+        &config.data_dir,
+        "learnpulse.outbox.db",
+        "DELETE FROM messages; UPDATE watermark SET seq = 0;",
+        "DELETE FROM webhook_messages; UPDATE webhook_watermark SET seq = 0;",
+    )
+    .await;
     seen.requests.lock().unwrap().clear();
     let app = TestApp::start_with(config, Some(admin)).await;
     eventually(
@@ -451,7 +449,6 @@ async fn pending_deliveries_survive_a_restart() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooldowns_and_the_hourly_limit_hold_under_a_concurrent_burst() {
     let seen = Arc::new(Seen::default());
     let base = start_receiver(seen.clone(), 0).await;
@@ -535,7 +532,6 @@ message = "An easier one."
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_throughput_probe_counts_every_message() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -562,7 +558,6 @@ async fn the_throughput_probe_counts_every_message() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn an_erasure_removes_the_learners_undelivered_messages() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path());
@@ -596,3 +591,13 @@ async fn an_erasure_removes_the_learners_undelivered_messages() {
     );
     app.stop().await;
 }
+
+on_every_backend!(
+    deliveries_verify_under_the_reference_library_batch_route_and_rotate,
+    a_failing_endpoint_opens_its_circuit_and_recovers,
+    dead_letters_are_listed_and_replayed,
+    pending_deliveries_survive_a_restart,
+    cooldowns_and_the_hourly_limit_hold_under_a_concurrent_burst,
+    the_throughput_probe_counts_every_message,
+    an_erasure_removes_the_learners_undelivered_messages,
+);

@@ -6,7 +6,6 @@ use common::{TestApp, answered, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-#[tokio::test]
 async fn post_put_get_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -76,7 +75,6 @@ async fn post_put_get_round_trip() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn conflicting_ids_give_409_and_identical_reposts_are_no_ops() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -133,7 +131,6 @@ async fn conflicting_ids_give_409_and_identical_reposts_are_no_ops() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn batches_are_atomic() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -183,7 +180,6 @@ async fn batches_are_atomic() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn version_header_rules() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -234,7 +230,6 @@ async fn version_header_rules() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn queries_filter_and_page_with_more() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -341,7 +336,6 @@ async fn queries_filter_and_page_with_more() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn voided_statements_leave_queries_but_stay_readable() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -380,7 +374,6 @@ async fn voided_statements_leave_queries_but_stay_readable() {
     app.stop().await;
 }
 
-#[tokio::test]
 async fn bad_input_gets_problems_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -428,3 +421,13 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+on_every_backend!(
+    post_put_get_round_trip,
+    conflicting_ids_give_409_and_identical_reposts_are_no_ops,
+    batches_are_atomic,
+    version_header_rules,
+    queries_filter_and_page_with_more,
+    voided_statements_leave_queries_but_stay_readable,
+    bad_input_gets_problems_and_changes_nothing,
+);

@@ -44,3 +44,15 @@ pub async fn post_events(base: &str, token: &str, events: &[serde_json::Value]) 
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A database of the test's own on the local PostgreSQL, named after its data directory
+/// (`lp_test_*`: CI drops old ones). The server creates it on first start.
+pub fn postgres_url(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!(
+        "postgres://postgres@127.0.0.1:5432/lp_test_{:016x}",
+        h.finish()
+    )
+}

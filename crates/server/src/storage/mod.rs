@@ -211,7 +211,7 @@ pub struct Migration {
     pub applied_us: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A statement id is already taken by a different statement.
     #[error("statement {0} already exists with different content")]

@@ -96,6 +96,140 @@ pub async fn storage(dir: &Path) -> learnpulse_server::storage::Storage {
         .expect("storage opens")
 }
 
+/// A connection of the test's own to its PostgreSQL database, to look under the API.
+pub async fn postgres_client(dir: &Path) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&postgres_url(dir), tokio_postgres::NoTls)
+        .await
+        .expect("the test database");
+    tokio::spawn(connection);
+    client
+}
+
+/// The tables of the test's PostgreSQL database.
+async fn postgres_tables(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' ORDER BY table_name",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Everything the store holds for `dir`, to search for what must not be there: on SQLite the
+/// raw bytes of its files (the log, its WAL, the index, the outbox: deleted rows included, which
+/// `secure_delete` overwrites); on PostgreSQL every row of every table as text (rows deleted
+/// there are out of reach of every query at once; the server reclaims their space by VACUUM).
+pub async fn raw_store(dir: &Path) -> Vec<u8> {
+    match backend() {
+        Backend::Sqlite => {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if name.starts_with("learnpulse") {
+                    bytes.extend(std::fs::read(&path).unwrap());
+                }
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let client = postgres_client(dir).await;
+            let mut bytes = Vec::new();
+            for table in postgres_tables(&client).await {
+                for row in client
+                    .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                    .await
+                    .unwrap()
+                {
+                    bytes.extend(row.get::<_, String>(0).into_bytes());
+                    bytes.push(b'\n');
+                }
+            }
+            bytes
+        }
+    }
+}
+
+/// The tables with a row whose text holds `needle`, on either backend.
+pub async fn tables_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let pattern = format!("%{needle}%");
+    let mut found = Vec::new();
+    match backend() {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(dir.join("learnpulse.db")).unwrap();
+            let tables: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for table in tables {
+                let columns: Vec<String> = conn
+                    .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .unwrap()
+                    .query_map([], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let any = columns
+                    .iter()
+                    .map(|c| format!("CAST(\"{c}\" AS TEXT) LIKE ?1"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let n: i64 = conn
+                    .query_row(
+                        &format!("SELECT count(*) FROM \"{table}\" WHERE {any}"),
+                        [&pattern],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                if n > 0 {
+                    found.push(table);
+                }
+            }
+        }
+        Backend::Postgres => {
+            let client = postgres_client(dir).await;
+            for table in postgres_tables(&client).await {
+                let n: i64 = client
+                    .query_one(
+                        &format!("SELECT count(*) FROM \"{table}\" t WHERE t::text LIKE $1"),
+                        &[&pattern],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n > 0 {
+                    found.push(table);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Changes the store under the API (to simulate a crash's losses): `sqlite` runs on the file
+/// `file` of the data directory, `postgres` on the test's database.
+pub async fn tamper(dir: &Path, file: &str, sqlite: &str, postgres: &str) {
+    match backend() {
+        Backend::Sqlite => rusqlite::Connection::open(dir.join(file))
+            .unwrap()
+            .execute_batch(sqlite)
+            .unwrap(),
+        Backend::Postgres => postgres_client(dir)
+            .await
+            .batch_execute(postgres)
+            .await
+            .unwrap(),
+    }
+}
+
 impl TestApp {
     /// Starts a server on `dir`; `admin` is the bootstrap key on a fresh directory, or the one
     /// given (for restarts).

@@ -71,8 +71,13 @@ pub struct PostgresStorage {
 /// Maps a driver error to [`StoreError`]: a lost connection is `Unavailable`, the rest
 /// `Internal` (with the server's message, which names the constraint or column).
 pub(super) fn db_err(e: tokio_postgres::Error) -> StoreError {
-    if e.is_closed() {
-        return StoreError::Unavailable(format!("PostgreSQL connection closed: {e}"));
+    // Class 08 (connection exception) and 57 (operator intervention: a shutdown, a terminated
+    // backend) mean the server went away, not that the request was wrong.
+    let gone = e
+        .code()
+        .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+    if e.is_closed() || gone {
+        return StoreError::Unavailable(format!("PostgreSQL connection lost: {e}"));
     }
     match e.as_db_error() {
         Some(db) => StoreError::Internal(format!("PostgreSQL: {}", db.message())),
@@ -228,22 +233,14 @@ impl PostgresStorage {
         let committed = watch::Sender::new(head);
         let listener = tokio::spawn(listen(config.clone(), committed.clone()));
 
-        let (writer_client, connection) = connect(&config).await?;
-        tokio::spawn(connection);
-        if options.durability == Durability::Process {
-            // Acknowledged once in the server's memory and WAL buffers: survives a crash of
-            // learnpulse, may lose the last commits if PostgreSQL's machine loses power.
-            writer_client
-                .batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(db_err)?;
-        }
         let (tx, rx) = mpsc::channel(4_096);
-        let writer = writer::Writer::new(
-            writer_client,
+        let writer = writer::Writer::start(
+            config.clone(),
+            options.durability,
             committed.clone(),
             options.max_batch_statements,
-        );
+        )
+        .await?;
         let handle = tokio::spawn(writer.run(rx));
         Ok(PostgresStorage {
             pool,

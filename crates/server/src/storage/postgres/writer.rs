@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::{CHANNEL, db_err};
-use crate::storage::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
+use crate::storage::{Appended, Durability, Erased, NewStatement, StoreError, TenantId, now_us};
 
 const VOIDED_VERB: &str = "http://adlnet.gov/expapi/verbs/voided";
 
@@ -42,8 +42,29 @@ pub(super) enum Request {
 
 pub(super) struct Writer {
     client: Client,
+    /// To reconnect when the connection drops (a PostgreSQL restart, a failover).
+    config: tokio_postgres::Config,
+    durability: Durability,
     committed: watch::Sender<i64>,
     max_batch_statements: usize,
+}
+
+/// The writer's own connection, set up for the configured durability.
+pub(super) async fn connect(
+    config: &tokio_postgres::Config,
+    durability: Durability,
+) -> Result<Client, StoreError> {
+    let (client, connection) = super::connect(config).await?;
+    tokio::spawn(connection);
+    if durability == Durability::Process {
+        // Acknowledged once in the server's memory and WAL buffers: survives a crash of
+        // learnpulse, may lose the last commits if PostgreSQL's machine loses power.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(client)
 }
 
 /// The columns of the rows one group commit inserts, as arrays for `unnest`.
@@ -73,16 +94,32 @@ type Pending = (
 );
 
 impl Writer {
-    pub(super) fn new(
-        client: Client,
+    pub(super) async fn start(
+        config: tokio_postgres::Config,
+        durability: Durability,
         committed: watch::Sender<i64>,
         max_batch_statements: usize,
-    ) -> Writer {
-        Writer {
-            client,
+    ) -> Result<Writer, StoreError> {
+        Ok(Writer {
+            client: connect(&config, durability).await?,
+            config,
+            durability,
             committed,
             max_batch_statements,
+        })
+    }
+
+    /// Connects again when the connection has dropped. A request that was in flight when it
+    /// dropped has been answered with an error (not acknowledged: its client retries, and a
+    /// statement that did commit is then accepted as an identical re-post); the next request
+    /// finds a new connection, or an error while PostgreSQL cannot be reached.
+    async fn connected(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
         }
+        self.client = connect(&self.config, self.durability).await?;
+        tracing::warn!("the PostgreSQL writer reconnected");
+        Ok(())
     }
 
     /// Runs until every sender is dropped (everything received has been committed).
@@ -111,8 +148,16 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
+            let connected = self.connected().await;
             if !batch.is_empty() {
-                self.commit_group(batch, size).await;
+                match &connected {
+                    Ok(()) => self.commit_group(batch, size).await,
+                    Err(e) => {
+                        for (_, _, reply) in batch {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
             }
             match after {
                 Some(Request::Erase {
@@ -121,14 +166,22 @@ impl Writer {
                     actor_ifis,
                     reply,
                 }) => {
-                    let _ = reply.send(self.erase(tenant, &needles, &actor_ifis).await);
+                    let result = match &connected {
+                        Ok(()) => self.erase(tenant, &needles, &actor_ifis).await,
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = reply.send(result);
                 }
                 Some(Request::Purge {
                     tenant,
                     before_us,
                     reply,
                 }) => {
-                    let _ = reply.send(self.purge(tenant, before_us).await);
+                    let result = match &connected {
+                        Ok(()) => self.purge(tenant, before_us).await,
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = reply.send(result);
                 }
                 _ => {}
             }
@@ -157,7 +210,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 for (_, _, reply) in batch {
-                    let _ = reply.send(Err(StoreError::Internal(e.to_string())));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
