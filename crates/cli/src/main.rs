@@ -29,7 +29,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "Real-time, privacy-first learning analytics: an xAPI LRS and native event API that models every learner live.",
     long_about = "learnpulse ingests learning events (xAPI statements or its native event API), stores them durably in an \
-embedded SQLite database, updates each learner's model (mastery per skill, cognitive load) on every event, and streams \
+embedded SQLite database (or PostgreSQL, with --storage), updates each learner's model (mastery per skill, cognitive load) on every event, and streams \
 the changes live.\n\nStart with `learnpulse serve --demo` and open the URLs it prints."
 )]
 struct Cli {

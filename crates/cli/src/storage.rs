@@ -61,15 +61,10 @@ pub async fn run(command: StorageCommand) -> anyhow::Result<()> {
         } => {
             let source_location = match &from_storage {
                 Some(url) => Location::parse(url),
-                None => Location::Sqlite(from.clone()),
+                None => Location::parse(&from.to_string_lossy()),
             };
-            if let Location::Sqlite(dir) = &source_location {
-                anyhow::ensure!(
-                    storage::sqlite::log_path(dir).exists(),
-                    "no learnpulse data in {} (no {})",
-                    dir.display(),
-                    storage::sqlite::log_path(dir).display()
-                );
+            if let Some(missing) = source_location.missing_data() {
+                anyhow::bail!(missing);
             }
             let target_location = Location::parse(&to);
             anyhow::ensure!(
@@ -121,10 +116,7 @@ pub async fn run(command: StorageCommand) -> anyhow::Result<()> {
             println!(
                 "serve it with: learnpulse serve --data-dir {} --storage '{}'",
                 from.display(),
-                match &target_location {
-                    Location::Postgres(url) => storage::postgres::redacted(url),
-                    Location::Sqlite(dir) => dir.display().to_string(),
-                }
+                target_location.to_url()
             );
             Ok(())
         }
@@ -153,12 +145,14 @@ pub async fn migrate(dir: DataDirArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line of progress on standard error, rewritten in place on a terminal; one line per
-/// table otherwise (a log keeps the per-table counts).
+/// One line of progress on standard error, rewritten in place on a terminal; otherwise a line
+/// per table, and one every ten seconds during a long one (a log keeps the counts).
 struct ProgressLine {
     terminal: bool,
     current: Option<&'static str>,
     last: (u64, u64),
+    /// Off a terminal, a long table still reports every few seconds.
+    reported: std::time::Instant,
 }
 
 impl ProgressLine {
@@ -167,6 +161,7 @@ impl ProgressLine {
             terminal: std::io::stderr().is_terminal(),
             current: None,
             last: (0, 0),
+            reported: std::time::Instant::now(),
         }
     }
 
@@ -190,6 +185,9 @@ impl ProgressLine {
                 " ".repeat(width - filled.min(width)),
             );
             let _ = std::io::stderr().flush();
+        } else if self.reported.elapsed() >= std::time::Duration::from_secs(10) {
+            self.reported = std::time::Instant::now();
+            eprintln!("  {table:<20} {done:>10} of {total} rows");
         }
     }
 

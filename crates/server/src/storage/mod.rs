@@ -141,6 +141,33 @@ impl Location {
             Location::Postgres(url) => format!("PostgreSQL at {}", postgres::redacted(url)),
         }
     }
+
+    /// The location as `--storage` takes it, without a password.
+    pub fn to_url(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => dir.display().to_string(),
+            Location::Postgres(url) => postgres::redacted(url),
+        }
+    }
+
+    /// Why there is certainly nothing to read here (an embedded directory without a log), for
+    /// commands that read an existing installation; `None` when there may be (a database is
+    /// only known by connecting).
+    pub fn missing_data(&self) -> Option<String> {
+        match self {
+            Location::Sqlite(dir) => {
+                let log = sqlite::log_path(dir);
+                (!log.exists()).then(|| {
+                    format!(
+                        "no learnpulse data in {} (no {})",
+                        dir.display(),
+                        log.display()
+                    )
+                })
+            }
+            Location::Postgres(_) => None,
+        }
+    }
 }
 
 /// Opens the configured backend (creating its schema or running its migrations) and starts

@@ -249,7 +249,7 @@ impl TransferStore for PostgresStorage {
             .query_one(
                 "UPDATE log_head SET \
                  seq = COALESCE((SELECT MAX(seq) FROM statements), 0), \
-                 stored_us = COALESCE((SELECT MAX(stored_us) FROM statements), 0) \
+                 stored_us = COALESCE((SELECT stored_us FROM statements ORDER BY seq DESC LIMIT 1), 0) \
                  WHERE id = 1 RETURNING seq",
                 &[],
             )
