@@ -211,9 +211,15 @@ enum AdminCommand {
 
 #[derive(Args)]
 struct SimulateArgs {
-    /// Server base URL.
-    #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
-    url: String,
+    /// Server base URL, or the nodes of one installation (`--url A,B,C`): batches go to each
+    /// in turn.
+    #[arg(
+        long,
+        env = "LEARNPULSE_URL",
+        default_value = "http://127.0.0.1:8750",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// API token (`key_id.secret`) with the ingest or admin role.
     #[arg(long, env = "LEARNPULSE_KEY")]
     key: String,
@@ -236,8 +242,15 @@ struct SimulateArgs {
 enum BenchCommand {
     /// Concurrent clients post statement batches for a while; prints throughput and latency as JSON.
     Ingest {
-        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
-        url: String,
+        /// The server, or the nodes of one installation (`--url A,B,C` or `--url A --url B`):
+        /// client `c` posts to node `c mod n`.
+        #[arg(
+            long,
+            env = "LEARNPULSE_URL",
+            default_value = "http://127.0.0.1:8750",
+            value_delimiter = ','
+        )]
+        url: Vec<String>,
         #[arg(long, env = "LEARNPULSE_KEY")]
         key: String,
         #[arg(long, default_value_t = 4)]
@@ -363,7 +376,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         println!("(the demo's keys are revoked when the server stops)");
         let config = simulator::SimulatorConfig {
-            url: format!("http://{addr}"),
+            urls: vec![format!("http://{addr}")],
             token: ingest.token.clone(),
             learners: args.demo_learners,
             rate: args.demo_rate,
@@ -577,7 +590,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(a) => {
             init_logging(false);
             let config = simulator::SimulatorConfig {
-                url: a.url,
+                urls: a.url,
                 token: a.key,
                 learners: a.learners,
                 rate: a.rate,
@@ -661,7 +674,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         }) => {
             let report = loadgen::run(loadgen::LoadConfig {
-                url,
+                urls: url,
                 token: key,
                 clients,
                 batch,

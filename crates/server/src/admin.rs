@@ -215,7 +215,7 @@ async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageKeys)?;
     if state.storage.revoke_key(caller.tenant, &key_id).await? {
-        state.keys.forget(&key_id);
+        state.key_changed(&key_id).await;
         tracing::info!(key = %key_id, by = %caller.key_id, "API key revoked");
         state
             .audit

@@ -23,6 +23,7 @@ use crate::auth::{IssuedKey, KeyCache};
 use crate::config::Config;
 use crate::live::LearnerHub;
 use crate::state::{AppInner, AppState};
+use crate::storage::Duty;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -173,26 +174,49 @@ impl Server {
             webhooks,
             metrics,
             shutdown: shutdown_rx,
+            leading: Arc::default(),
             openapi_json: OnceLock::new(),
         }));
         state.webhooks.spawn(decisions_rx, state.shutdown.clone());
+        tokio::spawn(crate::invalidate::run(state.clone()));
         let (follower_stop, follower_stopped) = watch::channel(false);
         let follower = (follower_stop, tokio::spawn(follower.run(follower_stopped)));
+        // Duties one process of the installation performs (the only one, on SQLite).
         if state.config.snapshots.enabled {
-            tokio::spawn(crate::snapshot::periodically(
+            let (storage, hub) = (state.storage.clone(), state.hub.clone());
+            let interval = Duration::from_secs(state.config.snapshots.interval_secs.max(1));
+            let min_entries = state.config.snapshots.min_new_entries as i64;
+            crate::elected::spawn(
                 state.storage.clone(),
-                state.hub.clone(),
-                Duration::from_secs(state.config.snapshots.interval_secs.max(1)),
-                state.config.snapshots.min_new_entries as i64,
+                state.leading.clone(),
+                Duty::Snapshots,
                 state.shutdown.clone(),
-            ));
+                move |stop| {
+                    crate::snapshot::periodically(
+                        storage.clone(),
+                        hub.clone(),
+                        interval,
+                        min_entries,
+                        stop,
+                    )
+                },
+            );
         }
-        tokio::spawn(crate::compliance::incidents::monitor(
-            state.clone(),
-            Duration::from_secs(state.config.compliance.interval_secs.max(1)),
-            Duration::from_secs(state.config.compliance.event_debounce_secs),
+        let monitor_state = state.clone();
+        crate::elected::spawn(
+            state.storage.clone(),
+            state.leading.clone(),
+            Duty::Compliance,
             state.shutdown.clone(),
-        ));
+            move |stop| {
+                crate::compliance::incidents::monitor(
+                    monitor_state.clone(),
+                    Duration::from_secs(monitor_state.config.compliance.interval_secs.max(1)),
+                    Duration::from_secs(monitor_state.config.compliance.event_debounce_secs),
+                    stop,
+                )
+            },
+        );
         let (router, openapi) = routes();
         let _ = state
             .openapi_json
@@ -267,7 +291,9 @@ impl Server {
         let _ = follower_task.await;
         // Every acknowledged request has been applied (handlers wait for it): the hub is at the
         // head of what this process wrote, which is what the snapshot covers.
-        if state.config.snapshots.enabled {
+        // The snapshot duty's leader saves one; another process's would be no newer than what
+        // the leader keeps saving.
+        if state.config.snapshots.enabled && state.leading.leads(Duty::Snapshots) {
             match crate::snapshot::save(&state.storage, &state.hub).await {
                 Ok(Some(covers)) => tracing::info!(covers, "engine snapshot saved"),
                 Ok(None) => {}

@@ -91,10 +91,14 @@ pub async fn signing_key(storage: &Storage, master: &Sealer) -> Result<SigningKe
         return Ok(key);
     }
     let seed: [u8; 32] = rand::random();
-    storage
+    match storage
         .insert_server_secret(SIGNING_KEY, master.seal(OWNER, &seed))
-        .await?;
-    Ok(SigningKey::from_bytes(&seed))
+        .await
+    {
+        Ok(()) => Ok(SigningKey::from_bytes(&seed)),
+        // Another process sharing the storage created it at the same moment: use its.
+        Err(e) => stored_signing_key(storage, master).await?.ok_or(e),
+    }
 }
 
 /// The audit signing key when the store has one (`None` before the first start).

@@ -219,7 +219,13 @@ pub async fn bootstrap(storage: &Storage) -> Result<Option<IssuedKey>, StoreErro
     if !storage.tenants().await?.is_empty() {
         return Ok(None);
     }
-    let tenant = storage.create_tenant("default").await?;
+    let tenant = match storage.create_tenant("default").await {
+        Ok(tenant) => tenant,
+        // Another process sharing the storage bootstrapped it at the same moment (tenant names
+        // are unique): its admin key is the first one, printed there.
+        Err(_) if !storage.tenants().await?.is_empty() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     issue_key(
         storage,
         tenant.id,
@@ -239,6 +245,10 @@ pub struct KeyCache {
 impl KeyCache {
     pub fn forget(&self, key_id: &str) {
         self.entries.lock().unwrap().remove(key_id);
+    }
+
+    pub fn clear(&self) {
+        self.entries.lock().unwrap().clear();
     }
 
     /// The key, and whether it was read from storage just now (rather than from memory).

@@ -32,12 +32,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// replayed decisions are the ones the live server made).
 pub async fn load_all(storage: &Storage, hub: &crate::live::LearnerHub) -> Result<(), StoreError> {
     for tenant in storage.tenants().await? {
-        if let Some(text) = storage.tenant_setting(tenant.id, SETTING).await? {
-            match serde_json::from_str::<PolicySet>(&text) {
-                Ok(set) => hub.set_policies(tenant.id, set),
-                Err(e) => {
-                    tracing::error!(tenant = tenant.id, error = %e, "stored intervention policies do not parse; using the built-in ones")
-                }
+        load_tenant(storage, hub, tenant.id).await?;
+    }
+    Ok(())
+}
+
+/// Loads one tenant's stored policies into the hub (after another process changed them).
+pub async fn load_tenant(
+    storage: &Storage,
+    hub: &crate::live::LearnerHub,
+    tenant: TenantId,
+) -> Result<(), StoreError> {
+    if let Some(text) = storage.tenant_setting(tenant, SETTING).await? {
+        match serde_json::from_str::<PolicySet>(&text) {
+            Ok(set) => hub.set_policies(tenant, set),
+            Err(e) => {
+                tracing::error!(tenant, error = %e, "stored intervention policies do not parse; using the built-in ones")
             }
         }
     }
@@ -105,6 +115,13 @@ async fn put_policies(
         .set_tenant_setting(caller.tenant, SETTING, text)
         .await?;
     state.hub.set_policies(caller.tenant, set.clone());
+    if let Err(e) = state
+        .storage
+        .announce(crate::storage::Change::Policies(caller.tenant))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot announce a policy change to other processes");
+    }
     state.audit.access(
         &caller,
         "interventions.policies.change",

@@ -15,10 +15,14 @@
 //!   not the server's assembly).
 //! - [`storage`]: everything kept, one trait per concern, the enum of backends and
 //!   [`storage::open`]; [`storage::sqlite`] (embedded, the default) and [`storage::postgres`].
+//! - [`elected`]: duties one process of an installation performs (compliance monitoring,
+//!   snapshots), led through [`storage::leadership`].
 //! - [`follow`]: the log follower: the start-up replay and live application of new entries.
 //! - [`live`]: per-tenant learner engines fed by the follower, and the update broadcast.
 //! - [`snapshot`]: engine snapshots, so that a restart replays only the log's tail.
 //! - [`views`]: how decisions are shown, shared by HTTP, SSE, MCP and webhooks.
+//! - [`invalidate`]: applies changes announced by other processes (keys, privacy state,
+//!   policies, erasures) to this process's caches.
 //! - [`interventions`]: intervention policies per tenant and the latest decisions.
 //! - [`learners`]: learner state and the SSE stream.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
@@ -47,8 +51,10 @@ pub mod auth;
 pub mod compliance;
 pub mod config;
 pub mod delivery;
+pub mod elected;
 pub mod follow;
 pub mod interventions;
+pub mod invalidate;
 pub mod learners;
 pub mod live;
 pub mod loadgen;

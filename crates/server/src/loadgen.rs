@@ -1,5 +1,6 @@
 //! An ingest load generator (`learnpulse bench ingest`): N concurrent clients post batches of
-//! realistic xAPI statements for a fixed time and report throughput and request latency.
+//! realistic xAPI statements for a fixed time and report throughput and request latency. Given
+//! several servers (the nodes of one installation), client `c` posts to server `c mod n`.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,8 @@ use serde_json::json;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub url: String,
+    /// The servers' base URLs (at least one).
+    pub urls: Vec<String>,
     pub token: String,
     pub clients: usize,
     /// Statements per request (1 = single-statement POSTs).
@@ -74,17 +76,26 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The statements resource of each server (at least one).
+pub fn statements_endpoints(urls: &[String]) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(!urls.is_empty(), "at least one server URL");
+    Ok(urls
+        .iter()
+        .map(|url| format!("{}/xAPI/statements", url.trim_end_matches('/')))
+        .collect())
+}
+
 pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(
         config.clients > 0 && config.batch > 0,
         "clients and batch must be at least 1"
     );
-    let endpoint = format!("{}/xAPI/statements", config.url.trim_end_matches('/'));
+    let endpoints = statements_endpoints(&config.urls)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..config.clients {
         let (endpoint, token, batch, duration) = (
-            endpoint.clone(),
+            endpoints[c % endpoints.len()].clone(),
             config.token.clone(),
             config.batch,
             config.duration,

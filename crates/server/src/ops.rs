@@ -24,6 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Health {
     pub status: &'static str,
     pub learners_in_memory: usize,
+    /// The installation-wide duties this process leads (`compliance`, `snapshots`): all of
+    /// them on the embedded backend; on PostgreSQL, one process leads each.
+    pub leads: Vec<&'static str>,
+    /// Why the process is not ready, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Liveness: the process answers.
@@ -32,24 +38,40 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
         learners_in_memory: state.hub.learner_count(),
+        leads: state.leading.names(),
+        reason: None,
     })
 }
 
-/// Readiness: the log has been replayed and the writer accepts events; 503 while starting or
-/// shutting down.
+/// Readiness: the log has been replayed and the storage answers; 503 (with the reason) while
+/// shutting down or while the storage cannot be reached.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ready = !*state.shutdown.borrow();
-    let status = if ready {
+    let (status, reason) = if *state.shutdown.borrow() {
+        ("shutting down", None)
+    } else {
+        use crate::storage::EventLog;
+        match tokio::time::timeout(std::time::Duration::from_secs(2), state.storage.head()).await {
+            Ok(Ok(_)) => ("ready", None),
+            Ok(Err(e)) => ("storage unavailable", Some(e.to_string())),
+            Err(_) => (
+                "storage unavailable",
+                Some("the storage did not answer within 2 s".to_owned()),
+            ),
+        }
+    };
+    let code = if status == "ready" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
-        status,
+        code,
         Json(Health {
-            status: if ready { "ready" } else { "shutting down" },
+            status,
             learners_in_memory: state.hub.learner_count(),
+            leads: state.leading.names(),
+            reason,
         }),
     )
 }

@@ -97,6 +97,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // Unavailable means "not now" (storage unreachable, shutting down): say when to retry.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.www_authenticate {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -172,4 +176,19 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         let field = if path == "." { "body".to_owned() } else { path };
         ApiError::bad_request(field, e.into_inner().to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_storage_is_a_503_that_says_when_to_retry() {
+        let response = ApiError::from(StoreError::Unavailable("PostgreSQL connection lost".into()))
+            .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let ok = ApiError::not_found("x").into_response();
+        assert!(ok.headers().get(header::RETRY_AFTER).is_none());
+    }
 }

@@ -20,8 +20,9 @@ use crate::xapi::mapping::{EXT, VERB_ANSWERED};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
-    /// Base URL of the server (`http://127.0.0.1:8750`).
-    pub url: String,
+    /// Base URLs of the server, or of the nodes of one installation (batches go to each in
+    /// turn).
+    pub urls: Vec<String>,
     /// `key_id.secret` of a key with the `ingest` role.
     pub token: String,
     pub learners: usize,
@@ -204,7 +205,7 @@ pub async fn run(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let endpoint = format!("{}/xAPI/statements", config.url.trim_end_matches('/'));
+    let endpoints = crate::loadgen::statements_endpoints(&config.urls)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut learners: Vec<SimLearner> = (0..config.learners)
         .map(|i| SimLearner::new(i, config.groups, &mut rng))
@@ -244,9 +245,10 @@ pub async fn run(
             continue;
         }
         let n = batch.len() as u64;
+        let endpoint = &endpoints[report.requests as usize % endpoints.len()];
         report.requests += 1;
         let sent = client
-            .post(&endpoint)
+            .post(endpoint)
             .bearer_auth(&config.token)
             .header("X-Experience-API-Version", "1.0.3")
             .json(&batch)

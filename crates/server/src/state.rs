@@ -35,7 +35,24 @@ pub struct AppInner {
     pub metrics: PrometheusHandle,
     /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
     pub shutdown: watch::Receiver<bool>,
+    /// The installation-wide duties this process leads now.
+    pub leading: Arc<crate::elected::Leading>,
     pub openapi_json: OnceLock<String>,
+}
+
+impl AppInner {
+    /// A key was revoked or its expiry changed: this process and every other sharing the
+    /// storage forget their cached copy.
+    pub async fn key_changed(&self, key_id: &str) {
+        self.keys.forget(key_id);
+        if let Err(e) = self
+            .storage
+            .announce(crate::storage::Change::Key(key_id.to_owned()))
+            .await
+        {
+            tracing::warn!(key = key_id, error = %e, "cannot announce a key change to other processes");
+        }
+    }
 }
 
 impl Deref for AppState {

@@ -155,6 +155,18 @@ async fn erase(
         .erase_consents(caller.tenant, identifiers.clone())
         .await?;
     privacy.forget_consents(&identifiers);
+    // Every other process drops her too: its engines (which followed the log) and its copy of
+    // the tenant's consents.
+    if let Err(e) = state
+        .storage
+        .announce(crate::storage::Change::Erased(
+            caller.tenant,
+            identifiers.clone(),
+        ))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot announce an erasure to other processes");
+    }
     let webhook_messages = state
         .storage
         .forget_learners(caller.tenant, identifiers.clone())

@@ -141,11 +141,12 @@ pub async fn run(config: WebhookProbeConfig) -> anyhow::Result<WebhookProbeRepor
     while counter.messages.load(Ordering::SeqCst) < config.learners && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = client
+    client
         .delete(format!("{}/v1/webhooks/{}", config.url, receiver["id"]))
         .bearer_auth(&config.token)
         .send()
-        .await;
+        .await?
+        .error_for_status()?;
     let received = counter.messages.load(Ordering::SeqCst);
     let (first, last) = counter
         .first_last

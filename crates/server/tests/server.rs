@@ -260,13 +260,7 @@ async fn the_stream_pushes_learner_updates() {
         200
     );
 
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
-            .await
-            .expect("an update within 10 s");
-        text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
-    }
+    let text = common::next_sse_event(&mut stream).await;
     assert!(text.contains("event: learner"), "{text}");
     let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
     let update: Value = serde_json::from_str(data).unwrap();
@@ -371,15 +365,19 @@ async fn restart_rebuilds_learner_state_exactly() {
 async fn health_metrics_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    // The only node leads every installation-wide duty (at once on SQLite; on PostgreSQL as
+    // soon as it has taken their locks).
+    let mut health = Value::Null;
+    for _ in 0..100 {
+        let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        health = r.json().await.unwrap();
+        if health["leads"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health["leads"], json!(["compliance", "snapshots"]));
     assert_eq!(
         app.client
             .get(app.url("/readyz"))

@@ -69,20 +69,44 @@ fn issued(d: &[u8]) -> bool {
     }
 }
 
+/// Card numbers in runs of digit groups. A run may hold more than one number, or a card beside
+/// other digits ("+44 20 7946 0958 4111 1111 1111 1111"): from each group, the longest span of
+/// whole groups with an issuer's prefix and a valid checksum is a card.
 pub fn credit_cards(text: &str, out: &mut Vec<Candidate>) {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let re = pattern(&RE, r"\b(?:\d[ -]?){11,18}\d\b");
-    for m in re.find_iter(text) {
-        let d = digits(m.as_str());
-        if (12..=19).contains(&d.len()) && issued(&d) && luhn(&d) {
-            out.push(Candidate {
-                start: m.start(),
-                end: m.end(),
-                kind: "CREDIT_CARD",
-                score: 1.0,
+    let re = pattern(&RE, r"\b\d+(?:[ -]\d+)*\b");
+    let group = pattern_digits();
+    for run in re.find_iter(text) {
+        let groups: Vec<(usize, usize)> = group
+            .find_iter(run.as_str())
+            .map(|g| (run.start() + g.start(), run.start() + g.end()))
+            .collect();
+        let mut i = 0;
+        while i < groups.len() {
+            let found = (i..groups.len()).rev().find(|&j| {
+                let d = digits(&text[groups[i].0..groups[j].1]);
+                (12..=19).contains(&d.len()) && issued(&d) && luhn(&d)
             });
+            match found {
+                Some(j) => {
+                    out.push(Candidate {
+                        start: groups[i].0,
+                        end: groups[j].1,
+                        kind: "CREDIT_CARD",
+                        score: 1.0,
+                    });
+                    i = j + 1;
+                }
+                None => i += 1,
+            }
         }
     }
+}
+
+/// One group of digits.
+fn pattern_digits() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    pattern(&RE, r"\d+")
 }
 
 pub fn us_ssn(text: &str, out: &mut Vec<Candidate>) {

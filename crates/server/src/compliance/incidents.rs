@@ -167,7 +167,7 @@ async fn remediate(
                         .await
                         .unwrap_or(false);
                     if ok {
-                        state.keys.forget(&key.key_id);
+                        state.key_changed(&key.key_id).await;
                         suspended.push(
                             json!({"key": key.key_id, "previous_expires_us": key.expires_us}),
                         );
@@ -326,7 +326,7 @@ async fn reverse(
                 .storage
                 .set_key_expiry(caller.tenant, key_id, key["previous_expires_us"].as_i64())
                 .await?;
-            state.keys.forget(key_id);
+            state.key_changed(key_id).await;
         }
         for learner in outcome["learners"].as_array().cloned().unwrap_or_default() {
             let record = serde_json::from_value(learner["previous"].clone())

@@ -10,9 +10,11 @@
 //! derived from the event's sequence number and the receiver (`msg_<seq>_<receiver>`), so
 //! enqueuing twice is a no-op.
 //!
-//! Claims are leases. One process owns the outbox, so at start no attempt is in flight and
-//! every lease is released: a message whose attempt a crash or a stop cut short is due at once.
-//! Delivery is at least once, never at most once.
+//! Claims are leases: a claimed message is due again when its lease runs out, so a message
+//! whose attempt a crash cut short is retried by whichever process claims it next. On the
+//! embedded backend one process owns the outbox, so at start no attempt is in flight and every
+//! lease is released at once; when processes share the storage, another process's attempt may
+//! be in flight, so leases only run out. Delivery is at least once, never at most once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -95,9 +97,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Opens the receivers and releases the leases left by a stop or a crash.
+    /// Opens the receivers and, when this process is the storage's only one, releases the
+    /// leases left by a stop or a crash.
     pub async fn open(store: Arc<Storage>, sealer: Sealer) -> anyhow::Result<Outbox> {
-        store.release_leases(crate::delivery::now_ms()).await?;
+        if !store.is_shared() {
+            store.release_leases(crate::delivery::now_ms()).await?;
+        }
         let outbox = Outbox {
             store,
             sealer,

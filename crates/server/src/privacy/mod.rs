@@ -193,6 +193,9 @@ pub struct PrivacyRegistry {
     tenants: RwLock<HashMap<TenantId, Arc<TenantState>>>,
     /// Serialises loading and changes, so two requests never create two first keys.
     changes: tokio::sync::Mutex<()>,
+    /// Counts the cached states dropped ([`Self::forget_tenant`], [`Self::clear`]): a load that
+    /// began before a drop may hold what the drop was about, so it is used but not cached.
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 impl PrivacyRegistry {
@@ -201,6 +204,7 @@ impl PrivacyRegistry {
             master,
             tenants: RwLock::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
+            dropped: Default::default(),
         }
     }
 
@@ -217,24 +221,43 @@ impl PrivacyRegistry {
         if let Some(t) = self.tenants.read().unwrap().get(&tenant) {
             return Ok(t.clone());
         }
-        let consents = storage
-            .consents(tenant)
-            .await?
-            .into_iter()
-            .filter_map(|(learner, json)| Some((learner, serde_json::from_str(&json).ok()?)))
-            .collect();
+        let dropped = self.dropped_count();
+        let consents = load_consents(storage, tenant).await?;
         let state = self
             .load(storage, tenant, Arc::new(RwLock::new(consents)))
             .await?;
-        Ok(self.install(state))
+        Ok(self.install(state, dropped))
     }
 
-    fn install(&self, state: TenantState) -> Arc<TenantState> {
+    fn dropped_count(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Drops the cached state of `tenant` (another process changed it): the next request
+    /// loads it again from storage.
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        let mut tenants = self.tenants.write().unwrap();
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tenants.remove(&tenant);
+    }
+
+    /// Drops every tenant's cached state.
+    pub fn clear(&self) {
+        let mut tenants = self.tenants.write().unwrap();
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tenants.clear();
+    }
+
+    /// Caches a state loaded while `dropped` states had been dropped, unless more have been
+    /// dropped since (it may predate the change that dropped them).
+    fn install(&self, state: TenantState, dropped: u64) -> Arc<TenantState> {
         let state = Arc::new(state);
-        self.tenants
-            .write()
-            .unwrap()
-            .insert(state.tenant, state.clone());
+        let mut tenants = self.tenants.write().unwrap();
+        if self.dropped_count() == dropped {
+            tenants.insert(state.tenant, state.clone());
+        }
         state
     }
 
@@ -280,8 +303,19 @@ impl PrivacyRegistry {
     ) -> Result<TenantState, StoreError> {
         let mut secrets = storage.tenant_secrets(tenant).await?;
         for purpose in [PSEUDONYM, VAULT] {
-            if !secrets.iter().any(|s| s.purpose == purpose) {
-                secrets.push(self.new_secret(storage, tenant, purpose, 1).await?);
+            if secrets.iter().any(|s| s.purpose == purpose) {
+                continue;
+            }
+            match self.new_secret(storage, tenant, purpose, 1).await {
+                Ok(secret) => secrets.push(secret),
+                // Another process sharing the storage created the tenant's first key at the
+                // same moment (the key is unique per tenant, purpose and version): use its.
+                Err(e) => {
+                    secrets = storage.tenant_secrets(tenant).await?;
+                    if !secrets.iter().any(|s| s.purpose == purpose) {
+                        return Err(e);
+                    }
+                }
             }
         }
         let mut pseudonymiser: Option<Pseudonymiser> = None;
@@ -328,14 +362,26 @@ impl PrivacyRegistry {
         })
     }
 
+    /// Loads the tenant's state again after a change (the caller holds `changes`, so this
+    /// must not wait for it: an announced change may have dropped the cached state meanwhile).
     async fn reload(
         &self,
         storage: &Storage,
         tenant: TenantId,
     ) -> Result<Arc<TenantState>, StoreError> {
-        let current = self.tenant(storage, tenant).await?;
-        let state = self.load(storage, tenant, current.consents.clone()).await?;
-        Ok(self.install(state))
+        let dropped = self.dropped_count();
+        let cached = self
+            .tenants
+            .read()
+            .unwrap()
+            .get(&tenant)
+            .map(|t| t.consents.clone());
+        let consents = match cached {
+            Some(consents) => consents,
+            None => Arc::new(RwLock::new(load_consents(storage, tenant).await?)),
+        };
+        let state = self.load(storage, tenant, consents).await?;
+        Ok(self.install(state, dropped))
     }
 
     pub async fn set_policy(
@@ -352,7 +398,9 @@ impl PrivacyRegistry {
                 serde_json::to_string(policy).expect("policies serialise"),
             )
             .await?;
-        self.reload(storage, tenant).await
+        let state = self.reload(storage, tenant).await?;
+        announce(storage, tenant).await;
+        Ok(state)
     }
 
     pub async fn set_roster(
@@ -367,7 +415,9 @@ impl PrivacyRegistry {
         storage
             .set_roster(tenant, self.master.seal(&roster_owner(tenant), &plain))
             .await?;
-        self.reload(storage, tenant).await
+        let state = self.reload(storage, tenant).await?;
+        announce(storage, tenant).await;
+        Ok(state)
     }
 
     /// Adds a new current pseudonym key; returns its version.
@@ -377,6 +427,7 @@ impl PrivacyRegistry {
         let version = current.key_version + 1;
         self.new_secret(storage, tenant, PSEUDONYM, version).await?;
         self.reload(storage, tenant).await?;
+        announce(storage, tenant).await;
         Ok(version)
     }
 
@@ -394,6 +445,32 @@ impl PrivacyRegistry {
             .set_consent(tenant, learner.clone(), json, by_key)
             .await?;
         state.consents.write().unwrap().insert(learner, record);
+        announce(storage, tenant).await;
         Ok(())
+    }
+}
+
+/// The tenant's stored consent records, by learner pseudonym.
+async fn load_consents(
+    storage: &Storage,
+    tenant: TenantId,
+) -> Result<HashMap<String, ConsentRecord>, StoreError> {
+    Ok(storage
+        .consents(tenant)
+        .await?
+        .into_iter()
+        .filter_map(|(learner, json)| Some((learner, serde_json::from_str(&json).ok()?)))
+        .collect())
+}
+
+/// Tells the other processes sharing the storage that the tenant's privacy state changed (they
+/// drop their cached copy; this one, which already holds the new state, drops it too and
+/// reloads on the next request). A failed announcement is logged: the change itself is stored.
+pub async fn announce(storage: &Storage, tenant: TenantId) {
+    if let Err(e) = storage
+        .announce(crate::storage::Change::Privacy(tenant))
+        .await
+    {
+        tracing::warn!(tenant, error = %e, "cannot announce a privacy change to other processes");
     }
 }

@@ -79,6 +79,8 @@ macro_rules! storage_trait {
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
+pub mod leadership;
 pub mod log;
 pub mod outbox;
 pub mod postgres;
@@ -89,6 +91,8 @@ pub mod transfer;
 
 pub use accounts::{AccountStore, ApiKeyRecord, Role, Tenant};
 pub use audit::{AuditStore, Incident, SubjectRequest};
+pub use changes::Change;
+pub use leadership::{Duty, Leadership};
 pub use log::{Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage, StatementQuery};
 pub use outbox::OutboxStore;
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};

@@ -415,6 +415,18 @@ impl TestApp {
 }
 
 /// A valid `answered` statement of learner `who` on `item`.
+/// The next event of an SSE stream, as its text (`event: …\ndata: …`); panics after 10 s.
+pub async fn next_sse_event(stream: &mut Response) -> String {
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an event within 10 s");
+        text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+    }
+    text
+}
+
 pub fn answered(who: &str, item: &str, correct: bool) -> Value {
     json!({
         "actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example.edu", "name": who}},

@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod leadership;
 mod log;
 mod outbox;
 mod privacy;
@@ -23,6 +24,8 @@ mod snapshots;
 mod sql;
 mod transfer;
 mod writer;
+
+pub use leadership::HeldLock;
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -48,6 +51,8 @@ pub const MIGRATIONS: [(i64, &str, &str); 2] = [
 
 /// The channel the writers notify after each commit.
 const CHANNEL: &str = "learnpulse_log";
+/// The channel changes to cached state are announced on (`storage::changes`).
+const CHANGES_CHANNEL: &str = "learnpulse_changes";
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -61,8 +66,12 @@ pub struct PostgresOptions {
 }
 
 pub struct PostgresStorage {
+    /// To open the connections of their own that duties' locks need.
+    config: tokio_postgres::Config,
     pool: Pool,
     committed: watch::Sender<i64>,
+    /// Changes announced by any process (`storage::changes`), from the listener.
+    changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
     sender: Mutex<Option<mpsc::Sender<writer::Request>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     listener: tokio::task::JoinHandle<()>,
@@ -121,7 +130,12 @@ async fn connect(
     ),
     StoreError,
 > {
-    config.connect(NoTls).await.map_err(db_err)
+    // Whatever the reason (refused, unknown database, connections not allowed), a process that
+    // cannot connect cannot serve: unavailable, not a failed request.
+    config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))
 }
 
 /// Creates the database when it does not exist yet (connecting to the server's `postgres`
@@ -146,8 +160,14 @@ async fn ensure_database(config: &tokio_postgres::Config) -> Result<(), StoreErr
             tracing::info!(database = %name, "PostgreSQL database created");
             Ok(())
         }
-        // Another process created it meanwhile.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        // Another process created it meanwhile (caught by the check, or, when both passed it,
+        // by the catalog's unique index).
+        Err(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                || is_unique_violation(&e) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(db_err(e)),
     }
 }
@@ -231,7 +251,8 @@ impl PostgresStorage {
             row.get::<_, i64>(0)
         };
         let committed = watch::Sender::new(head);
-        let listener = tokio::spawn(listen(config.clone(), committed.clone()));
+        let changes = tokio::sync::broadcast::Sender::new(crate::storage::changes::BACKLOG);
+        let listener = tokio::spawn(listen(config.clone(), committed.clone(), changes.clone()));
 
         let (tx, rx) = mpsc::channel(4_096);
         let writer = writer::Writer::start(
@@ -243,12 +264,31 @@ impl PostgresStorage {
         .await?;
         let handle = tokio::spawn(writer.run(rx));
         Ok(PostgresStorage {
+            config,
             pool,
             committed,
+            changes,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             listener,
         })
+    }
+
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<crate::storage::Change> {
+        self.changes.subscribe()
+    }
+
+    /// `NOTIFY learnpulse_changes`: every process's listener hears it (this one's too).
+    pub(crate) async fn announce(&self, change: &crate::storage::Change) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "SELECT pg_notify($1, $2)",
+                &[&CHANGES_CHANNEL, &change.encode()],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// The migrations this database has applied, oldest first.
@@ -311,8 +351,15 @@ impl PostgresStorage {
 
 /// Turns `NOTIFY learnpulse_log` from any process into the local head; reconnects when the
 /// connection drops, and reads the head itself after every (re)connection and once a second,
-/// so that a lost notification delays followers by a second at most.
-async fn listen(config: tokio_postgres::Config, committed: watch::Sender<i64>) {
+/// so that a lost notification delays followers by a second at most. `NOTIFY
+/// learnpulse_changes` from any process becomes `changes`; announcements sent while the
+/// listener was reconnecting are lost, so after a reconnection it announces
+/// [`Change::Everything`](crate::storage::Change::Everything).
+async fn listen(
+    config: tokio_postgres::Config,
+    committed: watch::Sender<i64>,
+    changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
+) {
     let advance = |head: i64| {
         committed.send_if_modified(|h| {
             let grew = head > *h;
@@ -320,6 +367,7 @@ async fn listen(config: tokio_postgres::Config, committed: watch::Sender<i64>) {
             grew
         });
     };
+    let mut first = true;
     loop {
         let Ok((client, mut connection)) = connect(&config).await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -329,26 +377,37 @@ async fn listen(config: tokio_postgres::Config, committed: watch::Sender<i64>) {
         let io = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(Ok(message)) = messages.next().await {
-                if let AsyncMessage::Notification(n) = message
-                    && let Ok(head) = n.payload().parse::<i64>()
-                {
-                    let _ = notes_tx.send(head);
+                if let AsyncMessage::Notification(n) = message {
+                    let _ = notes_tx.send((n.channel().to_owned(), n.payload().to_owned()));
                 }
             }
         });
         if client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {CHANGES_CHANNEL}"))
             .await
             .is_err()
         {
             io.abort();
             continue;
         }
+        if !first {
+            let _ = changes.send(crate::storage::Change::Everything);
+        }
+        first = false;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 note = notes.recv() => match note {
-                    Some(head) => advance(head),
+                    Some((channel, payload)) if channel == CHANNEL => {
+                        if let Ok(head) = payload.parse::<i64>() {
+                            advance(head);
+                        }
+                    }
+                    Some((_, payload)) => {
+                        if let Some(change) = crate::storage::Change::decode(&payload) {
+                            let _ = changes.send(change);
+                        }
+                    }
                     None => break, // the connection ended
                 },
                 _ = tick.tick() => match client.query_one("SELECT seq FROM log_head WHERE id = 1", &[]).await {

@@ -102,15 +102,27 @@ impl OutboxStore for PostgresStorage {
     }
 
     async fn delete_receiver(&self, tenant: TenantId, id: i64) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        Ok(client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        // The cascade deletes the receiver's messages; lock them first, in id order, the order
+        // in which `finish` updates them, so that a dispatcher settling attempts meanwhile
+        // waits for us (or we for it) instead of deadlocking.
+        tx.execute(
+            "SELECT 1 FROM webhook_messages WHERE receiver = $1 AND tenant = $2 \
+             ORDER BY id FOR UPDATE",
+            &[&id, &tenant],
+        )
+        .await
+        .map_err(db_err)?;
+        let deleted = tx
             .execute(
                 "DELETE FROM webhook_receivers WHERE id = $1 AND tenant = $2",
                 &[&id, &tenant],
             )
             .await
-            .map_err(db_err)?
-            > 0)
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(deleted > 0)
     }
 
     async fn set_receiver_secrets(&self, id: i64, sealed: Vec<u8>) -> Result<(), StoreError> {
@@ -239,7 +251,9 @@ impl OutboxStore for PostgresStorage {
         Ok(row.get(0))
     }
 
-    async fn finish(&self, finished: Vec<Finish>, now_ms: i64) -> Result<(), StoreError> {
+    async fn finish(&self, mut finished: Vec<Finish>, now_ms: i64) -> Result<(), StoreError> {
+        // In id order, as `delete_receiver` locks them: no deadlock between the two.
+        finished.sort_by(|a, b| a.id.cmp(&b.id));
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_err)?;
         let stmt = tx

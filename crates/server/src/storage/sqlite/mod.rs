@@ -62,6 +62,8 @@ pub struct SqliteStorage {
     options: SqliteOptions,
     path: PathBuf,
     committed: watch::Sender<i64>,
+    /// Announced changes (`storage::changes`): this process is the only one.
+    changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
     outbox: outbox::OutboxDb,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -140,6 +142,7 @@ impl SqliteStorage {
             )?,
             path,
             committed: watch::Sender::new(head),
+            changes: tokio::sync::broadcast::Sender::new(crate::storage::changes::BACKLOG),
             sender: Mutex::new(None),
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
@@ -196,6 +199,14 @@ impl SqliteStorage {
     /// The head of the log, updated by the writer after every commit.
     pub fn committed(&self) -> watch::Receiver<i64> {
         self.committed.subscribe()
+    }
+
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<crate::storage::Change> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn announce(&self, change: crate::storage::Change) {
+        let _ = self.changes.send(change);
     }
 
     /// Stops the writer after it has committed everything queued, then its helpers.
