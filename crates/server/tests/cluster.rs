@@ -187,6 +187,50 @@ async fn nodes_starting_together_bootstrap_once_and_create_one_first_key() {
     b.stop().await;
 }
 
+/// A dashboard whose node died reconnects to another with `Last-Event-ID`: that node decided
+/// the same interventions from the same log, under the same ids, and sends what was missed.
+async fn a_stream_resumes_at_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = nodes(dir.path()).await;
+    let teacher = a.key(&a.admin, "teacher").await;
+    let batch: Vec<Value> = (0..4)
+        .map(|i| {
+            let mut s = answered("cy", &format!("q{i}"), false);
+            s["timestamp"] = serde_json::json!(format!("2026-11-26T09:{i:02}:00Z"));
+            s
+        })
+        .collect();
+    assert_eq!(
+        a.post_statements(&a.admin, &Value::Array(batch))
+            .await
+            .status(),
+        200
+    );
+    let at_a: Vec<Value> = a.get_json("/v1/interventions", &teacher).await;
+    let missed = at_a[0]["seq"].as_i64().unwrap();
+    within("B has decided it too", async || {
+        b.get_json::<Vec<Value>>("/v1/interventions", &teacher)
+            .await
+            == at_a
+    })
+    .await;
+    let mut stream = b
+        .client
+        .get(b.url("/v1/stream?group=class-7b"))
+        .bearer_auth(&teacher)
+        .header("Last-Event-ID", (missed - 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let text = common::next_sse_event(&mut stream).await;
+    assert!(text.contains("event: intervention"), "{text}");
+    assert!(text.contains(&format!("id: {missed}")), "{text}");
+    drop(stream);
+    a.stop().await;
+    b.stop().await;
+}
+
 /// PostgreSQL stops taking connections to the database (as when it is down): ingest answers 503
 /// with `Retry-After`, `/readyz` says why, and both recover by themselves when it is back.
 async fn a_database_that_goes_away_gives_503_and_comes_back() {
@@ -278,5 +322,6 @@ mod postgres {
         a_revoked_key_and_a_withdrawn_consent_are_enforced_at_every_node,
         nodes_starting_together_bootstrap_once_and_create_one_first_key,
         a_database_that_goes_away_gives_503_and_comes_back,
+        a_stream_resumes_at_another_node,
     );
 }
