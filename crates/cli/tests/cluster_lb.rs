@@ -108,26 +108,16 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
                         statement(c, n)
                     })
                     .collect();
-                loop {
-                    let r = http
-                        .post(format!("{front}/xAPI/statements"))
-                        .bearer_auth(&token)
-                        .header("X-Experience-API-Version", "1.0.3")
-                        .timeout(Duration::from_secs(5))
-                        .json(&batch)
-                        .send()
-                        .await;
-                    if let Ok(r) = r
-                        && r.status() == 200
-                        && let Ok(ids) = r.json::<Vec<String>>().await
-                    {
-                        acknowledged.extend(ids);
-                        break;
-                    }
-                    retries += 1;
-                    assert!(retries < 500, "the load balancer never took the batch");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                let (ids, tries) = common::post_until_taken(
+                    &http,
+                    std::slice::from_ref(&front),
+                    &mut 0,
+                    &token,
+                    &batch,
+                )
+                .await;
+                acknowledged.extend(ids);
+                retries += tries;
             }
             (acknowledged, retries)
         }));
@@ -152,24 +142,7 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
     );
 
     // Every acknowledged statement is there, read through the load balancer.
-    let mut stored = std::collections::HashSet::new();
-    let mut next = "/xAPI/statements?limit=500".to_owned();
-    while !next.is_empty() {
-        let page: Value = http
-            .get(format!("{front}{next}"))
-            .bearer_auth(&token)
-            .header("X-Experience-API-Version", "1.0.3")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for s in page["statements"].as_array().unwrap() {
-            stored.insert(s["id"].as_str().unwrap().to_owned());
-        }
-        next = page["more"].as_str().unwrap().to_owned();
-    }
+    let stored = common::stored_ids(&front, &token).await;
     let lost = acknowledged
         .iter()
         .filter(|id| !stored.contains(*id))

@@ -148,7 +148,7 @@ async fn survives_kill_9(on_postgres: bool) {
         restarted.token.is_none(),
         "a restart does not bootstrap again"
     );
-    let stored = stored_ids(&restarted.base, &token).await;
+    let stored = common::stored_ids(&restarted.base, &token).await;
     let lost: Vec<&String> = acknowledged
         .iter()
         .filter(|id| !stored.contains(*id))
@@ -162,30 +162,6 @@ async fn survives_kill_9(on_postgres: bool) {
     );
     restarted.child.kill().unwrap();
     restarted.child.wait().unwrap();
-}
-
-/// Every stored statement id, read through `base`.
-async fn stored_ids(base: &str, token: &str) -> std::collections::HashSet<String> {
-    let http = reqwest::Client::new();
-    let mut stored = std::collections::HashSet::new();
-    let mut next = "/xAPI/statements?limit=500".to_owned();
-    while !next.is_empty() {
-        let page: Value = http
-            .get(format!("{base}{next}"))
-            .bearer_auth(token)
-            .header("X-Experience-API-Version", "1.0.3")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for s in page["statements"].as_array().unwrap() {
-            stored.insert(s["id"].as_str().unwrap().to_owned());
-        }
-        next = page["more"].as_str().unwrap().to_owned();
-    }
-    stored
 }
 
 /// Three nodes on one PostgreSQL database; clients post to their node and, when it fails,
@@ -222,26 +198,10 @@ async fn one_of_three_nodes_killed_loses_nothing_acknowledged() {
                     .collect();
                 // Until some node takes it (a node that died mid-request may or may not have
                 // committed it: the retry is then an identical re-post).
-                loop {
-                    let r = http
-                        .post(format!("{}/xAPI/statements", bases[node]))
-                        .bearer_auth(&token)
-                        .header("X-Experience-API-Version", "1.0.3")
-                        .timeout(Duration::from_secs(5))
-                        .json(&batch)
-                        .send()
-                        .await;
-                    if let Ok(r) = r
-                        && r.status() == 200
-                        && let Ok(ids) = r.json::<Vec<String>>().await
-                    {
-                        acknowledged.extend(ids);
-                        break;
-                    }
-                    retries += 1;
-                    assert!(retries < 1_000, "no node takes the batch");
-                    node = (node + 1) % 3;
-                }
+                let (ids, tries) =
+                    common::post_until_taken(&http, &bases, &mut node, &token, &batch).await;
+                acknowledged.extend(ids);
+                retries += tries;
             }
             (acknowledged, retries)
         }));
@@ -262,7 +222,7 @@ async fn one_of_three_nodes_killed_loses_nothing_acknowledged() {
         acknowledged.len()
     );
 
-    let stored = stored_ids(&bases[1], &token).await;
+    let stored = common::stored_ids(&bases[1], &token).await;
     let lost = acknowledged
         .iter()
         .filter(|id| !stored.contains(*id))

@@ -56,3 +56,60 @@ pub fn postgres_url(dir: &Path) -> String {
         h.finish()
     )
 }
+
+/// Every stored statement id, read through `base`.
+pub async fn stored_ids(base: &str, token: &str) -> std::collections::HashSet<String> {
+    let http = reqwest::Client::new();
+    let mut stored = std::collections::HashSet::new();
+    let mut next = "/xAPI/statements?limit=500".to_owned();
+    while !next.is_empty() {
+        let page: serde_json::Value = http
+            .get(format!("{base}{next}"))
+            .bearer_auth(token)
+            .header("X-Experience-API-Version", "1.0.3")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for s in page["statements"].as_array().unwrap() {
+            stored.insert(s["id"].as_str().unwrap().to_owned());
+        }
+        next = page["more"].as_str().unwrap().to_owned();
+    }
+    stored
+}
+
+/// Posts `batch` to `bases[*node]` until one takes it (200), moving to the next base after each
+/// failure (a refused connection, a 5xx, a timeout); returns the acknowledged ids and how many
+/// attempts failed.
+pub async fn post_until_taken(
+    http: &reqwest::Client,
+    bases: &[String],
+    node: &mut usize,
+    token: &str,
+    batch: &[serde_json::Value],
+) -> (Vec<String>, u32) {
+    let mut failed = 0;
+    loop {
+        let r = http
+            .post(format!("{}/xAPI/statements", bases[*node]))
+            .bearer_auth(token)
+            .header("X-Experience-API-Version", "1.0.3")
+            .timeout(std::time::Duration::from_secs(5))
+            .json(batch)
+            .send()
+            .await;
+        if let Ok(r) = r
+            && r.status() == 200
+            && let Ok(ids) = r.json::<Vec<String>>().await
+        {
+            return (ids, failed);
+        }
+        failed += 1;
+        assert!(failed < 500, "no server takes the batch");
+        *node = (*node + 1) % bases.len();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
