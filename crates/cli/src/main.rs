@@ -120,6 +120,10 @@ struct ServeArgs {
     /// created or migrated at start); unset for the embedded SQLite in the data directory.
     #[arg(long, env = "LEARNPULSE_STORAGE", hide_env_values = true)]
     storage: Option<String>,
+    /// The cache the nodes of one installation share (L2): `redis://host:port`; unset for
+    /// none (each process caches hot reads on its own).
+    #[arg(long, env = "LEARNPULSE_CACHE", hide_env_values = true)]
+    cache: Option<String>,
     /// How hard commits try to survive failures [default: full].
     #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
@@ -318,6 +322,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(url) = &args.storage {
         config.storage.url = Some(url.clone());
+    }
+    if let Some(url) = &args.cache {
+        config.cache.url = Some(url.clone());
     }
     if let Some(d) = args.durability {
         config.storage.durability = match d {

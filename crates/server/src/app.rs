@@ -156,6 +156,8 @@ impl Server {
             "event log replayed"
         );
 
+        let cache = crate::cache::Shared::open(config.cache.url.as_deref())?;
+        let keys = KeyCache::new(config.cache.l1_entries, Arc::new(cache));
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -168,7 +170,7 @@ impl Server {
             audit,
             chain_check: Default::default(),
             compliance_trigger: compliance_trigger.clone(),
-            keys: KeyCache::default(),
+            keys,
             hub,
             privacy,
             webhooks,

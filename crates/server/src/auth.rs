@@ -5,9 +5,7 @@
 //! of the secret is stored; secrets are 256 random bits, so a fast hash is enough (there is
 //! nothing to brute-force). What each role may do is decided in one place, [`allowed`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -236,19 +234,32 @@ pub async fn bootstrap(storage: &Storage) -> Result<Option<IssuedKey>, StoreErro
     .map(Some)
 }
 
-/// Verified keys, kept for [`KEY_CACHE_TTL`].
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
-}
+/// Key records, kept for [`KEY_CACHE_TTL`] in this process (L1) and, when configured, in Redis
+/// (L2) for every node (`crate::cache`).
+pub struct KeyCache(crate::cache::Tiered<ApiKeyRecord>);
 
 impl KeyCache {
-    pub fn forget(&self, key_id: &str) {
-        self.entries.lock().unwrap().remove(key_id);
+    pub fn new(entries: u64, shared: std::sync::Arc<crate::cache::Shared>) -> Self {
+        KeyCache(crate::cache::Tiered::new(
+            "keys",
+            entries,
+            KEY_CACHE_TTL,
+            shared,
+        ))
     }
 
-    pub fn clear(&self) {
-        self.entries.lock().unwrap().clear();
+    /// The key changed here: every layer forgets it.
+    pub async fn invalidate(&self, key_id: &str) {
+        self.0.invalidate(key_id).await;
+    }
+
+    /// Another process changed the key (and cleared the shared layer).
+    pub fn forget_local(&self, key_id: &str) {
+        self.0.forget_local(key_id);
+    }
+
+    pub fn clear_local(&self) {
+        self.0.clear_local();
     }
 
     /// The key, and whether it was read from storage just now (rather than from memory).
@@ -257,19 +268,8 @@ impl KeyCache {
         storage: &Storage,
         key_id: &str,
     ) -> Result<(Option<ApiKeyRecord>, bool), ApiError> {
-        if let Some((record, at)) = self.entries.lock().unwrap().get(key_id)
-            && at.elapsed() < KEY_CACHE_TTL
-        {
-            return Ok((Some(record.clone()), false));
-        }
-        let record = storage.key(key_id).await?;
-        if let Some(r) = &record {
-            self.entries
-                .lock()
-                .unwrap()
-                .insert(key_id.to_owned(), (r.clone(), Instant::now()));
-        }
-        Ok((record, true))
+        let (record, layer) = self.0.get_or_load(key_id, || storage.key(key_id)).await?;
+        Ok((record, layer == crate::cache::Layer::L3))
     }
 }
 

@@ -18,11 +18,73 @@ pub struct Config {
     /// Fitted knowledge-tracing parameters (`learnpulse kt fit`); textbook BKT when absent.
     pub model: Option<PathBuf>,
     pub storage: StorageConfig,
+    pub cache: CacheConfig,
     pub limits: Limits,
     pub compliance: ComplianceConfig,
     pub webhooks: WebhookConfig,
     pub mcp: McpConfig,
     pub snapshots: SnapshotConfig,
+}
+
+/// The cache of hot reads (`crate::cache`). In the file either a URL (`cache = "redis://…"`)
+/// or a table (`[cache]` with `url`, `l1_entries`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "CacheSpec")]
+pub struct CacheConfig {
+    /// The shared layer (L2): `redis://host:port` for Redis; unset for none (each process
+    /// caches on its own).
+    pub url: Option<String>,
+    /// Entries each in-process cache (L1) holds at most.
+    pub l1_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            url: None,
+            l1_entries: 100_000,
+        }
+    }
+}
+
+/// The two spellings of `cache` in the configuration file.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CacheSpec {
+    Url(String),
+    Table(CacheTable),
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CacheTable {
+    url: Option<String>,
+    l1_entries: u64,
+}
+
+impl Default for CacheTable {
+    fn default() -> Self {
+        let d = CacheConfig::default();
+        CacheTable {
+            url: d.url,
+            l1_entries: d.l1_entries,
+        }
+    }
+}
+
+impl From<CacheSpec> for CacheConfig {
+    fn from(spec: CacheSpec) -> Self {
+        match spec {
+            CacheSpec::Url(url) => CacheConfig {
+                url: Some(url),
+                ..CacheConfig::default()
+            },
+            CacheSpec::Table(t) => CacheConfig {
+                url: t.url,
+                l1_entries: t.l1_entries,
+            },
+        }
+    }
 }
 
 /// Engine snapshots: the learner engines' state saved now and then and at shutdown, so that a
@@ -212,6 +274,7 @@ impl Default for Config {
             log_json: false,
             model: None,
             storage: StorageConfig::default(),
+            cache: CacheConfig::default(),
             limits: Limits::default(),
             compliance: ComplianceConfig::default(),
             webhooks: WebhookConfig::default(),

@@ -27,7 +27,7 @@ pub async fn run(state: AppState) {
 
 async fn apply(state: &AppState, change: Change) {
     match change {
-        Change::Key(id) => state.keys.forget(&id),
+        Change::Key(id) => state.keys.forget_local(&id),
         Change::Privacy(tenant) => state.privacy.forget_tenant(tenant),
         Change::Policies(tenant) => {
             if let Err(e) =
@@ -41,7 +41,7 @@ async fn apply(state: &AppState, change: Change) {
             state.privacy.forget_tenant(tenant);
         }
         Change::Everything => {
-            state.keys.clear();
+            state.keys.clear_local();
             state.privacy.clear();
             if let Err(e) = crate::interventions::load_all(&state.storage, &state.hub).await {
                 tracing::warn!(error = %e, "cannot reload intervention policies");

@@ -7,6 +7,7 @@
 //! - [`app`]: state, router assembly, start-up (bootstrap, replay), graceful shutdown.
 //! - [`audit`]: the auditor: every access and action becomes an entry of the hash chain.
 //! - [`compliance`]: gathers facts about a tenant, runs the compliance rules, reports.
+//! - [`cache`]: the multi-layer cache of hot reads (L1 in process, L2 Redis, L3 the database).
 //! - [`auth`]: API keys (Bearer / Basic), roles and the one permission table.
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
 //!   statements resource.
@@ -48,6 +49,7 @@ pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod compliance;
 pub mod config;
 pub mod delivery;

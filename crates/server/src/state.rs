@@ -44,7 +44,7 @@ impl AppInner {
     /// A key was revoked or its expiry changed: this process and every other sharing the
     /// storage forget their cached copy.
     pub async fn key_changed(&self, key_id: &str) {
-        self.keys.forget(key_id);
+        self.keys.invalidate(key_id).await;
         if let Err(e) = self
             .storage
             .announce(crate::storage::Change::Key(key_id.to_owned()))

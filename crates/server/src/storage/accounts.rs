@@ -50,7 +50,7 @@ pub struct Tenant {
 }
 
 /// An API key as stored: the secret only as its SHA-256.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     pub key_id: String,
     pub tenant_id: TenantId,
