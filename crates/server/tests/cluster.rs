@@ -115,15 +115,7 @@ async fn a_revoked_key_and_a_withdrawn_consent_are_enforced_at_every_node() {
         404,
         "B knows the key (and has it cached now)"
     );
-    let key_id = teacher.split('.').next().unwrap();
-    let r = a
-        .client
-        .delete(a.url(&format!("/v1/admin/keys/{key_id}")))
-        .bearer_auth(&a.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    a.revoke(&teacher).await;
     let took = within("B refuses the revoked key", async || {
         b.get("/v1/learners/nobody", &teacher).await.status() == 401
     })

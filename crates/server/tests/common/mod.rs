@@ -397,6 +397,19 @@ impl TestApp {
     }
 
     /// Creates a tenant; returns its admin token.
+    /// Revokes the key of `token` with the admin key.
+    pub async fn revoke(&self, token: &str) {
+        let key_id = token.split('.').next().unwrap();
+        let r = self
+            .client
+            .delete(self.url(&format!("/v1/admin/keys/{key_id}")))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
     pub async fn tenant(&self, name: &str) -> String {
         let r = self
             .client
