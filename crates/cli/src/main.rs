@@ -270,6 +270,10 @@ enum BenchCommand {
     Interventions {
         #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
         url: String,
+        /// Read the stream at this node instead (another node of the installation: times an
+        /// event from the node that took it to a dashboard on another).
+        #[arg(long)]
+        stream_url: Option<String>,
         #[arg(long, env = "LEARNPULSE_KEY")]
         key: String,
         /// Fresh learners, three wrong answers each.
@@ -663,9 +667,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Interventions { url, key, rounds }) => {
+        Command::Bench(BenchCommand::Interventions {
+            url,
+            stream_url,
+            key,
+            rounds,
+        }) => {
             let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
                 url,
+                stream_url,
                 token: key,
                 rounds,
             })

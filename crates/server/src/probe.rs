@@ -12,7 +12,11 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
+    /// Where the events are posted.
     pub url: String,
+    /// Where the stream is read: another node of the installation, to time an event's way from
+    /// the node that took it to a dashboard on another; `None`: the same server.
+    pub stream_url: Option<String>,
     pub token: String,
     pub rounds: usize,
 }
@@ -81,8 +85,12 @@ pub async fn run(config: ProbeConfig) -> anyhow::Result<ProbeReport> {
             .await?;
         pseudonyms.extend(map);
     }
+    let stream_base = config
+        .stream_url
+        .as_deref()
+        .map_or(base.clone(), |u| u.trim_end_matches('/').to_owned());
     let stream = client
-        .get(format!("{base}/v1/stream"))
+        .get(format!("{stream_base}/v1/stream"))
         .bearer_auth(&config.token)
         .send()
         .await?

@@ -223,6 +223,24 @@ async fn a_stream_resumes_at_another_node() {
     b.stop().await;
 }
 
+/// `bench interventions --stream-url`: events posted at A, their interventions timed on B's
+/// stream.
+async fn the_probe_times_events_from_one_node_to_another_nodes_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = nodes(dir.path()).await;
+    let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+        url: a.base.clone(),
+        stream_url: Some(b.base.clone()),
+        token: a.admin.clone(),
+        rounds: 5,
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.received, 5, "{report:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
 /// PostgreSQL stops taking connections to the database (as when it is down): ingest answers 503
 /// with `Retry-After`, `/readyz` says why, and both recover by themselves when it is back.
 async fn a_database_that_goes_away_gives_503_and_comes_back() {
@@ -315,5 +333,6 @@ mod postgres {
         nodes_starting_together_bootstrap_once_and_create_one_first_key,
         a_database_that_goes_away_gives_503_and_comes_back,
         a_stream_resumes_at_another_node,
+        the_probe_times_events_from_one_node_to_another_nodes_stream,
     );
 }

@@ -184,6 +184,7 @@ async fn the_probe_times_every_intervention_to_the_stream() {
     let app = TestApp::start(dir.path()).await;
     let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
         url: app.base.clone(),
+        stream_url: None,
         token: app.admin.clone(),
         rounds: 5,
     })
