@@ -1,7 +1,6 @@
 //! Applies the changes other processes announce (`storage::changes`) to this process's caches:
 //! API keys, each tenant's privacy state, intervention policies, and erased learners' engines.
-//! Announcements from this process arrive here too and are harmless: each handler's own
-//! change is already in place, and dropping a cached copy only makes the next request reload it.
+//! (This process's own changes are already in place where they were made.)
 
 use crate::state::AppState;
 use crate::storage::Change;

@@ -464,8 +464,8 @@ async fn load_consents(
 }
 
 /// Tells the other processes sharing the storage that the tenant's privacy state changed (they
-/// drop their cached copy; this one, which already holds the new state, drops it too and
-/// reloads on the next request). A failed announcement is logged: the change itself is stored.
+/// drop their cached copy; this one already holds the new state). A failed announcement is
+/// logged: the change itself is stored.
 pub async fn announce(storage: &Storage, tenant: TenantId) {
     if let Err(e) = storage
         .announce(crate::storage::Change::Privacy(tenant))

@@ -1,11 +1,13 @@
 //! Changes to what processes cache (API keys, a tenant's privacy state, its intervention
-//! policies), announced to every process that shares the storage, this one included, so that
-//! a key revoked or a consent withdrawn at one node is enforced at every node within moments.
+//! policies, erased learners), announced to every other process that shares the storage, so
+//! that a key revoked or a consent withdrawn at one node is enforced at every node within
+//! moments. The process that made the change has already updated its own caches.
 //!
-//! SQLite has one process: an announcement goes to this process's subscribers. PostgreSQL
-//! sends it with `NOTIFY learnpulse_changes`, which the listener of every process (the same one
-//! that follows the log) turns into the same local broadcast. A subscriber that falls behind
-//! (`Lagged`) must forget everything it caches: it cannot know what it missed.
+//! SQLite has one process: there is nobody to tell, and its subscribers hear nothing.
+//! PostgreSQL sends an announcement with `NOTIFY learnpulse_changes`, tagged with the sending
+//! process's origin; the listener of every process (the one that follows the log) turns the
+//! others' into a local broadcast. A subscriber that falls behind (`Lagged`) must forget
+//! everything it caches: it cannot know what it missed.
 
 use tokio::sync::broadcast;
 
@@ -62,18 +64,15 @@ impl Change {
 }
 
 impl Storage {
-    /// Tells every process sharing this storage (this one too) that `change` happened.
+    /// Tells every other process sharing this storage that `change` happened.
     pub async fn announce(&self, change: Change) -> Result<(), StoreError> {
         match self {
-            Storage::Sqlite(s) => {
-                s.announce(change);
-                Ok(())
-            }
+            Storage::Sqlite(_) => Ok(()),
             Storage::Postgres(s) => s.announce(&change).await,
         }
     }
 
-    /// Every change announced from now on, by any process.
+    /// Every change other processes announce from now on.
     pub fn changes(&self) -> broadcast::Receiver<Change> {
         each_backend!(self, s => s.changes())
     }

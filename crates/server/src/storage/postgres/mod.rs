@@ -70,8 +70,10 @@ pub struct PostgresStorage {
     config: tokio_postgres::Config,
     pool: Pool,
     committed: watch::Sender<i64>,
-    /// Changes announced by any process (`storage::changes`), from the listener.
+    /// Changes announced by other processes (`storage::changes`), from the listener.
     changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
+    /// Tags this process's announcements, so that its listener skips them.
+    origin: u64,
     sender: Mutex<Option<mpsc::Sender<writer::Request>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     listener: tokio::task::JoinHandle<()>,
@@ -252,7 +254,13 @@ impl PostgresStorage {
         };
         let committed = watch::Sender::new(head);
         let changes = tokio::sync::broadcast::Sender::new(crate::storage::changes::BACKLOG);
-        let listener = tokio::spawn(listen(config.clone(), committed.clone(), changes.clone()));
+        let origin: u64 = rand::random();
+        let listener = tokio::spawn(listen(
+            config.clone(),
+            committed.clone(),
+            changes.clone(),
+            origin,
+        ));
 
         let (tx, rx) = mpsc::channel(4_096);
         let writer = writer::Writer::start(
@@ -268,6 +276,7 @@ impl PostgresStorage {
             pool,
             committed,
             changes,
+            origin,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             listener,
@@ -278,13 +287,17 @@ impl PostgresStorage {
         self.changes.subscribe()
     }
 
-    /// `NOTIFY learnpulse_changes`: every process's listener hears it (this one's too).
+    /// `NOTIFY learnpulse_changes` with `<origin> <change>`: every other process's listener
+    /// passes it on.
     pub(crate) async fn announce(&self, change: &crate::storage::Change) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
                 "SELECT pg_notify($1, $2)",
-                &[&CHANGES_CHANNEL, &change.encode()],
+                &[
+                    &CHANGES_CHANNEL,
+                    &format!("{:016x} {}", self.origin, change.encode()),
+                ],
             )
             .await
             .map_err(db_err)?;
@@ -352,14 +365,16 @@ impl PostgresStorage {
 /// Turns `NOTIFY learnpulse_log` from any process into the local head; reconnects when the
 /// connection drops, and reads the head itself after every (re)connection and once a second,
 /// so that a lost notification delays followers by a second at most. `NOTIFY
-/// learnpulse_changes` from any process becomes `changes`; announcements sent while the
+/// learnpulse_changes` from any other process becomes `changes`; announcements sent while the
 /// listener was reconnecting are lost, so after a reconnection it announces
 /// [`Change::Everything`](crate::storage::Change::Everything).
 async fn listen(
     config: tokio_postgres::Config,
     committed: watch::Sender<i64>,
     changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
+    origin: u64,
 ) {
+    let own = format!("{origin:016x}");
     let advance = |head: i64| {
         committed.send_if_modified(|h| {
             let grew = head > *h;
@@ -404,7 +419,10 @@ async fn listen(
                         }
                     }
                     Some((_, payload)) => {
-                        if let Some(change) = crate::storage::Change::decode(&payload) {
+                        let (from, change) = payload.split_once(' ').unwrap_or(("", &payload));
+                        if from != own
+                            && let Some(change) = crate::storage::Change::decode(change)
+                        {
                             let _ = changes.send(change);
                         }
                     }

@@ -62,7 +62,7 @@ pub struct SqliteStorage {
     options: SqliteOptions,
     path: PathBuf,
     committed: watch::Sender<i64>,
-    /// Announced changes (`storage::changes`): this process is the only one.
+    /// Changes announced by other processes (`storage::changes`): there are none.
     changes: tokio::sync::broadcast::Sender<crate::storage::Change>,
     outbox: outbox::OutboxDb,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
@@ -201,12 +201,9 @@ impl SqliteStorage {
         self.committed.subscribe()
     }
 
+    /// Nothing is ever sent: no other process shares this storage.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<crate::storage::Change> {
         self.changes.subscribe()
-    }
-
-    pub(crate) fn announce(&self, change: crate::storage::Change) {
-        let _ = self.changes.send(change);
     }
 
     /// Stops the writer after it has committed everything queued, then its helpers.
