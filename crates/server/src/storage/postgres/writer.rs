@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::{CHANNEL, db_err};
@@ -42,11 +42,72 @@ pub(super) enum Request {
 
 pub(super) struct Writer {
     client: Client,
+    /// The group commit's statements, prepared on `client`.
+    prepared: Prepared,
     /// To reconnect when the connection drops (a PostgreSQL restart, a failover).
     config: tokio_postgres::Config,
     durability: Durability,
     committed: watch::Sender<i64>,
     max_batch_statements: usize,
+}
+
+/// The group commit's statements, prepared once per connection: a commit then sends each as
+/// one Bind/Execute instead of a Parse/Describe round trip first.
+#[derive(Clone)]
+struct Prepared {
+    lock_head: Statement,
+    taken: Statement,
+    insert_statements: Statement,
+    insert_vault: Statement,
+    void: Statement,
+    advance_head: Statement,
+    notify: Statement,
+}
+
+impl Prepared {
+    async fn on(client: &Client) -> Result<Prepared, StoreError> {
+        let prepare = |sql: String| async move { client.prepare(&sql).await.map_err(db_err) };
+        Ok(Prepared {
+            lock_head: prepare(
+                "SELECT seq, stored_us FROM log_head WHERE id = 1 FOR UPDATE".into(),
+            )
+            .await?,
+            taken: prepare(
+                "SELECT statement_id, fingerprint FROM statements \
+                 WHERE tenant_id = $1 AND statement_id = ANY($2)"
+                    .into(),
+            )
+            .await?,
+            insert_statements: prepare(
+                "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor, verb, \
+                 activity, registration, fingerprint, json, live) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
+                 $5::text[], $6::text[], $7::text[], $8::uuid[], $9::bytea[], $10::text[], \
+                 $11::text[])"
+                    .into(),
+            )
+            .await?,
+            insert_vault: prepare(
+                "INSERT INTO vault (tenant_id, statement_id, sealed) \
+                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bytea[]) \
+                 ON CONFLICT (tenant_id, statement_id) DO UPDATE SET sealed = excluded.sealed"
+                    .into(),
+            )
+            .await?,
+            // A voiding statement cannot itself be voided (xAPI).
+            void: prepare(
+                "UPDATE statements SET voided = true \
+                 WHERE tenant_id = $1 AND statement_id = $2 AND verb <> $3"
+                    .into(),
+            )
+            .await?,
+            advance_head: prepare(
+                "UPDATE log_head SET seq = $1, stored_us = $2 WHERE id = 1".into(),
+            )
+            .await?,
+            notify: prepare(format!("SELECT pg_notify('{CHANNEL}', $1)")).await?,
+        })
+    }
 }
 
 /// The writer's own connection, set up for the configured durability.
@@ -100,8 +161,11 @@ impl Writer {
         committed: watch::Sender<i64>,
         max_batch_statements: usize,
     ) -> Result<Writer, StoreError> {
+        let client = connect(&config, durability).await?;
+        let prepared = Prepared::on(&client).await?;
         Ok(Writer {
-            client: connect(&config, durability).await?,
+            client,
+            prepared,
             config,
             durability,
             committed,
@@ -117,7 +181,9 @@ impl Writer {
         if !self.client.is_closed() {
             return Ok(());
         }
-        self.client = connect(&self.config, self.durability).await?;
+        let client = connect(&self.config, self.durability).await?;
+        self.prepared = Prepared::on(&client).await?;
+        self.client = client;
         tracing::warn!("the PostgreSQL writer reconnected");
         Ok(())
     }
@@ -221,12 +287,10 @@ impl Writer {
         &mut self,
         requests: &[(TenantId, &[NewStatement])],
     ) -> Result<(Vec<Result<Appended, StoreError>>, i64), StoreError> {
+        let prepared = self.prepared.clone();
         let tx = self.client.transaction().await.map_err(db_err)?;
         let head_row = tx
-            .query_one(
-                "SELECT seq, stored_us FROM log_head WHERE id = 1 FOR UPDATE",
-                &[],
-            )
+            .query_one(&prepared.lock_head, &[])
             .await
             .map_err(db_err)?;
         let (mut head, mut last_stored): (i64, i64) = (head_row.get(0), head_row.get(1));
@@ -242,11 +306,7 @@ impl Writer {
         let mut taken: HashMap<(TenantId, Uuid), Vec<u8>> = HashMap::new();
         for (tenant, ids) in asked {
             for row in tx
-                .query(
-                    "SELECT statement_id, fingerprint FROM statements \
-                     WHERE tenant_id = $1 AND statement_id = ANY($2)",
-                    &[&tenant, &ids],
-                )
+                .query(&prepared.taken, &[&tenant, &ids])
                 .await
                 .map_err(db_err)?
             {
@@ -292,10 +352,7 @@ impl Writer {
 
         if !columns.seq.is_empty() {
             tx.execute(
-                "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor, verb, \
-                 activity, registration, fingerprint, json, live) \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
-                 $5::text[], $6::text[], $7::text[], $8::uuid[], $9::bytea[], $10::text[], $11::text[])",
+                &prepared.insert_statements,
                 &[
                     &columns.seq,
                     &columns.tenant,
@@ -314,9 +371,7 @@ impl Writer {
             .map_err(db_err)?;
             if !columns.vault_id.is_empty() {
                 tx.execute(
-                    "INSERT INTO vault (tenant_id, statement_id, sealed) \
-                     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bytea[]) \
-                     ON CONFLICT (tenant_id, statement_id) DO UPDATE SET sealed = excluded.sealed",
+                    &prepared.insert_vault,
                     &[
                         &columns.vault_tenant,
                         &columns.vault_id,
@@ -326,29 +381,18 @@ impl Writer {
                 .await
                 .map_err(db_err)?;
             }
-            // A voiding statement cannot itself be voided (xAPI).
             for (tenant, target) in &columns.voids {
-                tx.execute(
-                    "UPDATE statements SET voided = true \
-                     WHERE tenant_id = $1 AND statement_id = $2 AND verb <> $3",
-                    &[tenant, target, &VOIDED_VERB],
-                )
+                tx.execute(&prepared.void, &[tenant, target, &VOIDED_VERB])
+                    .await
+                    .map_err(db_err)?;
+            }
+            tx.execute(&prepared.advance_head, &[&head, &last_stored])
                 .await
                 .map_err(db_err)?;
-            }
-            tx.execute(
-                "UPDATE log_head SET seq = $1, stored_us = $2 WHERE id = 1",
-                &[&head, &last_stored],
-            )
-            .await
-            .map_err(db_err)?;
             // Delivered to every listener when (and only if) the transaction commits.
-            tx.execute(
-                &format!("SELECT pg_notify('{CHANNEL}', $1)"),
-                &[&head.to_string()],
-            )
-            .await
-            .map_err(db_err)?;
+            tx.execute(&prepared.notify, &[&head.to_string()])
+                .await
+                .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok((results, head))
