@@ -20,7 +20,7 @@ summary() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('
 "$B" serve --data-dir "$work/one" --storage "$pg/lp_bench_one" --listen 127.0.0.1:8771 > "$work/one.log" 2>&1 &
 one=$!
 until curl -sf http://127.0.0.1:8771/readyz > /dev/null; do sleep 0.1; done
-token=$(grep -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/one.log" | head -1)
+token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/one.log")
 "$B" bench ingest --url http://127.0.0.1:8771 --key "$token" --clients 4 --batch 100 --seconds "$secs" > "$work/one-ingest.json"
 echo "1 node, ingest: $(summary "$work/one-ingest.json" statements_per_second latency_ms_p99)"
 "$B" simulate --url http://127.0.0.1:8771 --key "$token" --learners 2000 --rate "$rate" > /dev/null 2>&1 &
@@ -33,7 +33,7 @@ kill -TERM $one; wait $one 2> /dev/null || true
 
 # Three nodes behind HAProxy.
 LEARNPULSE_STORAGE="$pg/lp_bench_three" LP_PORT=8780 scripts/cluster.sh start "$work/three" > "$work/three.out"
-token=$(grep -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/three.out" | head -1)
+token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/three.out")
 "$B" bench ingest --url http://127.0.0.1:8780 --key "$token" --clients 4 --batch 100 --seconds "$secs" > "$work/three-ingest.json"
 echo "3 nodes via HAProxy, ingest: $(summary "$work/three-ingest.json" statements_per_second latency_ms_p99)"
 "$B" simulate --url http://127.0.0.1:8781,http://127.0.0.1:8782,http://127.0.0.1:8783 --key "$token" \

@@ -37,7 +37,7 @@ start)
   LP_FRONT="127.0.0.1:$port" LP_NODE1="127.0.0.1:$((port + 1))" LP_NODE2="127.0.0.1:$((port + 2))" \
     LP_NODE3="127.0.0.1:$((port + 3))" haproxy -D -p "$dir/haproxy.pid" -f deploy/haproxy.cfg
   echo "learnpulse cluster: http://127.0.0.1:$port (HAProxy) -> nodes on ports $((port + 1))-$((port + 3)), storage ${storage%%\?*}"
-  grep -h "token:" "$dir"/node*.log | head -1 || true
+  grep -h -m1 "token:" "$dir"/node1.log || true
   ;;
 stop)
   [ -f "$dir/haproxy.pid" ] && kill "$(cat "$dir/haproxy.pid")" 2> /dev/null || true

@@ -16,7 +16,7 @@ run() { # label binary
   "$2" serve --data-dir "$dir" "${storage[@]}" --listen "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
   local pid=$!
   until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
-  local token; token=$(grep -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$dir/serve.log" | head -1)
+  local token; token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$dir/serve.log")
   "$2" bench ingest --url "http://127.0.0.1:$port" --key "$token" --clients 4 --batch 100 --seconds "$secs" > "$dir/bench.json"
   kill -TERM $pid; wait $pid 2> /dev/null || true
   python3 -c "import json; print('$1', round(json.load(open('$dir/bench.json'))['statements_per_second']))"

@@ -12,7 +12,7 @@ run() {
   "$B" serve --data-dir "$d" --listen 127.0.0.1:$port > "$d/serve.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do grep -q "token" "$d/serve.log" && break; sleep 0.1; done
-  local token; token=$(grep -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$d/serve.log" | head -1)
+  local token; token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$d/serve.log")
   if [ "$mode" = off ]; then
     curl -s -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/json' \
       -d '{"keep_raw_identity": true, "redact_free_text": false}' "http://127.0.0.1:$port/v1/privacy/policy" > /dev/null

@@ -37,7 +37,7 @@ echo "backend,statements_before,statements_per_second,p99_ms" > "$work/runs.csv"
 for b in sqlite postgres; do
   start $b
   ready_after $b > /dev/null
-  token[$b]=$(grep -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/$b/serve.log" | head -1)
+  token[$b]=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$work/$b/serve.log")
   total[$b]=0
 done
 while [ "${total[sqlite]}" -lt "$target" ] || [ "${total[postgres]}" -lt "$target" ]; do
