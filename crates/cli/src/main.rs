@@ -13,6 +13,7 @@ use learnpulse_server::storage::{AccountStore, Durability, Role, Storage};
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
 mod audit;
+mod cache_bench;
 mod kt;
 mod pii;
 mod replay;
@@ -280,6 +281,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         rounds: usize,
     },
+    /// Zipf-distributed reads of learner states over many learners through the node's cache
+    /// layers (memory, Redis, the database); prints each layer's share and latency as JSON.
+    Cache(cache_bench::CacheBench),
     /// Webhook delivery throughput: runs a receiver here, registers it, makes the server decide
     /// one intervention per fresh learner and counts what arrives; prints JSON. Admin key.
     Webhooks {
@@ -647,6 +651,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Cache(args)) => cache_bench::run(args).await,
         Command::Bench(BenchCommand::Webhooks {
             url,
             key,

@@ -195,7 +195,7 @@ async fn the_server_refits_on_its_own_log_and_loads_the_new_model() {
         .p_correct(fitted.params("ratios").initial_log_odds());
     let hub = &server.state().hub;
     assert_eq!(hub.learner_count(), 30, "the log was replayed");
-    let engine_prediction = hub.predict(1, "new-learner", "ratios");
+    let engine_prediction = hub.predict(1, "new-learner", "ratios").await.unwrap();
     assert!(
         (engine_prediction - expected).abs() < 1e-12,
         "{engine_prediction} vs {expected}"

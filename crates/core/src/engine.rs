@@ -199,6 +199,16 @@ impl SkillModel {
     pub fn params(&self, skill: &str) -> &BktParams {
         self.skills.get(skill).unwrap_or(&self.fallback)
     }
+
+    /// P(known) and P(correct) of a learner's next answer on `skill`, from their state when
+    /// there is one (a learner or a skill not seen yet starts from the prior).
+    pub fn predict(&self, learner: Option<&LearnerState>, skill: &str) -> (f64, f64) {
+        let bkt = self.params(skill);
+        let x = learner
+            .and_then(|l| l.skills.get(skill))
+            .map_or_else(|| bkt.initial_log_odds(), |s| s.log_odds_known);
+        (sigmoid(x), bkt.p_correct(x))
+    }
 }
 
 /// What an engine has learned (its learners and item norms), apart from its parameters and
@@ -241,6 +251,15 @@ impl Engine {
         }
     }
 
+    /// The item norms only: what a snapshot keeps of the engine when its learners' states are
+    /// kept one by one.
+    pub fn item_state(&self) -> EngineState {
+        EngineState {
+            learners: HashMap::new(),
+            items: self.items.clone(),
+        }
+    }
+
     /// An engine that goes on from a snapshot's state: applying the rest of the log to it gives
     /// what applying the whole log to a new engine gives.
     pub fn restore(params: EngineParams, model: Arc<SkillModel>, state: EngineState) -> Self {
@@ -255,13 +274,7 @@ impl Engine {
     /// What the engine would say about `learner`'s next answer on `skill` now: P(known) and
     /// P(correct), for learners and skills it has not seen too.
     pub fn predict(&self, learner: &str, skill: &str) -> (f64, f64) {
-        let bkt = self.model.params(skill);
-        let x = self
-            .learners
-            .get(learner)
-            .and_then(|l| l.skills.get(skill))
-            .map_or_else(|| bkt.initial_log_odds(), |s| s.log_odds_known);
-        (sigmoid(x), bkt.p_correct(x))
+        self.model.predict(self.learners.get(learner), skill)
     }
 
     pub fn learner(&self, id: &str) -> Option<&LearnerState> {
@@ -279,6 +292,28 @@ impl Engine {
     /// Removes a learner's state (erasure). Item norms, which aggregate every learner, stay.
     pub fn forget(&mut self, learner: &str) -> bool {
         self.learners.remove(learner).is_some()
+    }
+
+    /// Whether the engine holds `learner`'s state now.
+    pub fn holds(&self, learner: &str) -> bool {
+        self.learners.contains_key(learner)
+    }
+
+    /// Takes a learner's state out of memory (it is kept elsewhere; [`Engine::insert`] puts it
+    /// back). Unlike [`Engine::forget`], nothing is lost.
+    pub fn evict(&mut self, learner: &str) -> Option<LearnerState> {
+        self.learners.remove(learner)
+    }
+
+    /// Puts a learner's state (loaded from where it was kept) into memory.
+    pub fn insert(&mut self, state: LearnerState) {
+        self.learners.insert(state.learner.clone(), state);
+    }
+
+    /// An event whose learner's state already includes it (the state was loaded from a copy
+    /// made after it): only the item norms, which every event feeds, learn from it.
+    pub fn apply_to_items(&mut self, event: &LearningEvent) {
+        learn_item_norm(&mut self.items, event);
     }
 
     /// Carries a learner's history over to a new id: when `learner` is unknown and one of
@@ -320,11 +355,7 @@ impl Engine {
             }
             _ => None,
         };
-        if let Some(ms) = event.response_time_ms.filter(|_| event.is_scored()) {
-            item.count += 1;
-            item.mean_ms += (ms as f64 - item.mean_ms) / item.count as f64;
-            item.log_times.push(ms);
-        }
+        learn_item_norm(&mut self.items, event);
 
         let state = self
             .learners
@@ -436,6 +467,16 @@ impl Engine {
             .and_then(|k| state.skills.get(k).map(|s| (k.as_str(), s)));
         state.risk = Risk::assess(&state.load, current);
         state
+    }
+}
+
+/// A scored answer's response time joins its item's norm.
+fn learn_item_norm(items: &mut HashMap<String, ItemNorm>, event: &LearningEvent) {
+    if let Some(ms) = event.response_time_ms.filter(|_| event.is_scored()) {
+        let item = items.entry(event.item.clone()).or_default();
+        item.count += 1;
+        item.mean_ms += (ms as f64 - item.mean_ms) / item.count as f64;
+        item.log_times.push(ms);
     }
 }
 

@@ -126,7 +126,14 @@ impl Server {
             }
             None => learnpulse_core::SkillModel::default(),
         };
-        let hub = Arc::new(LearnerHub::new(EngineParams::default(), Arc::new(model)));
+        // The cache's shared layer (L2) serves API keys and learner states.
+        let cache = Arc::new(crate::cache::Shared::open(config.cache.url.as_deref())?);
+        let hub = Arc::new(LearnerHub::new(
+            EngineParams::default(),
+            Arc::new(model),
+            crate::cache::learners::LearnerLayers::new(storage.clone(), cache.clone()),
+            config.cache.learners_in_memory,
+        ));
         crate::interventions::load_all(&storage, &hub).await?;
 
         // Start-up replay: from the newest valid snapshot (or the beginning), follow the log to
@@ -156,8 +163,7 @@ impl Server {
             "event log replayed"
         );
 
-        let cache = crate::cache::Shared::open(config.cache.url.as_deref())?;
-        let keys = KeyCache::new(config.cache.l1_entries, Arc::new(cache));
+        let keys = KeyCache::new(config.cache.l1_entries, cache);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

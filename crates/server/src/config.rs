@@ -36,6 +36,10 @@ pub struct CacheConfig {
     pub url: Option<String>,
     /// Entries each in-process cache (L1) holds at most.
     pub l1_entries: u64,
+    /// Learner states a node keeps in memory (its L1 of learners) beyond those whose state
+    /// changed since the last engine snapshot, which stay until a snapshot keeps them. Others
+    /// are loaded from L2 or the database when an event or a read needs them.
+    pub learners_in_memory: usize,
 }
 
 impl Default for CacheConfig {
@@ -43,6 +47,7 @@ impl Default for CacheConfig {
         CacheConfig {
             url: None,
             l1_entries: 100_000,
+            learners_in_memory: 200_000,
         }
     }
 }
@@ -60,6 +65,7 @@ enum CacheSpec {
 struct CacheTable {
     url: Option<String>,
     l1_entries: u64,
+    learners_in_memory: usize,
 }
 
 impl Default for CacheTable {
@@ -68,6 +74,7 @@ impl Default for CacheTable {
         CacheTable {
             url: d.url,
             l1_entries: d.l1_entries,
+            learners_in_memory: d.learners_in_memory,
         }
     }
 }
@@ -82,6 +89,7 @@ impl From<CacheSpec> for CacheConfig {
             CacheSpec::Table(t) => CacheConfig {
                 url: t.url,
                 l1_entries: t.l1_entries,
+                learners_in_memory: t.learners_in_memory,
             },
         }
     }

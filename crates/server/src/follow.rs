@@ -49,6 +49,7 @@ impl Follower {
                 .iter()
                 .filter_map(|e| LiveInput::of(e).map(|input| (e.tenant, e.seq, input)))
                 .collect();
+            self.hub.prepare(&inputs).await?;
             let decided = self.hub.apply(&inputs, through, publish);
             let fresh: Vec<Decided> = decided
                 .into_iter()

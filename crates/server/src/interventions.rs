@@ -171,10 +171,7 @@ async fn list(
         // A key scoped to groups sees its groups' learners only.
         .filter(|(_, d)| {
             caller.groups.is_none()
-                || state
-                    .hub
-                    .learner(tenant, &d.learner)
-                    .is_some_and(|l| caller.sees_any(l.groups.iter()))
+                || caller.sees_any(state.hub.groups_of(tenant, &d.learner).iter())
         })
         .take(limit)
         .map(|(seq, d)| intervention_view(seq, &d, cognitive))

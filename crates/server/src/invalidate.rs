@@ -1,5 +1,6 @@
 //! Applies the changes other processes announce (`storage::changes`) to this process's caches:
-//! API keys, each tenant's privacy state, intervention policies, and erased learners' engines.
+//! API keys, each tenant's privacy state, intervention policies, erased learners' engines, and
+//! which learners the newest snapshot keeps.
 //! (This process's own changes are already in place where they were made.)
 
 use crate::state::AppState;
@@ -36,12 +37,20 @@ async fn apply(state: &AppState, change: Change) {
             }
         }
         Change::Erased(tenant, learners) => {
-            state.hub.forget(tenant, &learners);
+            if let Err(e) =
+                crate::snapshot::erase(&state.storage, &state.hub, tenant, &learners).await
+            {
+                tracing::warn!(tenant, error = %e, "cannot scrub erased learners from the snapshot");
+            }
             state.privacy.forget_tenant(tenant);
         }
+        Change::Snapshot(covers) => state.hub.snapshot_saved(covers),
         Change::Everything => {
             state.keys.clear_local();
             state.privacy.clear();
+            if let Err(e) = crate::snapshot::learn_latest(&state.storage, &state.hub).await {
+                tracing::warn!(error = %e, "cannot read the newest snapshot's point");
+            }
             if let Err(e) = crate::interventions::load_all(&state.storage, &state.hub).await {
                 tracing::warn!(error = %e, "cannot reload intervention policies");
             }

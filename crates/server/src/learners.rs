@@ -57,10 +57,10 @@ pub async fn visible_learner(
     caller.require(Action::ReadLearners)?;
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
     let cognitive = privacy.sees_cognitive_data(caller.role);
-    let learner = privacy
-        .learner_keys(id)
-        .iter()
-        .find_map(|key| state.hub.learner(caller.tenant, key));
+    let learner = state
+        .hub
+        .first_learner(caller.tenant, &privacy.learner_keys(id))
+        .await?;
     // The audit entry names the learner by pseudonym, found or not.
     let subject = learner
         .as_ref()
@@ -182,6 +182,7 @@ pub async fn overview(
     let mut learners: Vec<LearnerRow> = state
         .hub
         .group(caller.tenant, &id)
+        .await?
         .into_iter()
         .filter(|l| !privacy.restricted(&l.learner))
         .map(|l| LearnerRow {
@@ -313,15 +314,11 @@ async fn stream(
             .recent_interventions(caller.tenant, &filter.1, usize::MAX)
             .into_iter()
             .filter(|(seq, d)| {
+                let groups = state.hub.groups_of(caller.tenant, &d.learner);
                 *seq > last
                     && !privacy.restricted(&d.learner)
-                    && state
-                        .hub
-                        .learner(caller.tenant, &d.learner)
-                        .is_some_and(|l| {
-                            caller.sees_any(l.groups.iter())
-                                && filter.0.group.as_ref().is_none_or(|g| l.groups.contains(g))
-                        })
+                    && caller.sees_any(groups.iter())
+                    && filter.0.group.as_ref().is_none_or(|g| groups.contains(g))
             })
             .collect();
         missed.reverse();

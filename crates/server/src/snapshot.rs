@@ -1,5 +1,7 @@
 //! Engine snapshots: the hub's state per tenant, saved now and then and at shutdown, so that a
-//! restart reads the newest snapshot and replays only the log's tail.
+//! restart reads the newest snapshot and replays only the log's tail. Each snapshot also keeps,
+//! in the same transaction, every learner whose state changed since the previous one: a
+//! learner the hub lets go of is loaded from there (`crate::live::resident`).
 //!
 //! A snapshot is derived data, trusted only when everything about it checks out: its checksum,
 //! its format, the knowledge-tracing model and engine parameters it was made with, and the
@@ -17,10 +19,13 @@ use tokio::sync::watch;
 use learnpulse_core::{EngineParams, SkillModel};
 
 use crate::live::{LearnerHub, TenantSnapshot};
-use crate::storage::{OutboxStore, Snapshot, SnapshotStore, Storage, StoreError, now_us};
+use crate::storage::{
+    Change, OutboxStore, Snapshot, SnapshotStore, Storage, StoreError, TenantId, now_us,
+};
 
 /// Bumped whenever [`TenantSnapshot`]'s meaning changes: older snapshots are then ignored.
-const FORMAT: u32 = 1;
+/// (2: learners are kept one by one, beside the snapshot.)
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -65,10 +70,11 @@ fn decode(body: &[u8]) -> Result<Envelope, String> {
 }
 
 /// Saves the hub's state, when the outbox has caught up with its decisions (it is given a
-/// moment to). Returns the sequence number the snapshot covers, or `None` when there was
-/// nothing to save or the outbox lagged.
+/// moment to), and tells the other processes. Returns the sequence number the snapshot covers,
+/// or `None` when there was nothing to save or the outbox lagged.
 pub async fn save(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>, StoreError> {
-    let (covers, last_decision, tenants) = hub.snapshot();
+    let saving = hub.saving.lock().await;
+    let (covers, last_decision, tenants, learners) = hub.snapshot();
     if covers == 0 || tenants.is_empty() {
         return Ok(None);
     }
@@ -86,6 +92,7 @@ pub async fn save(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>, St
     }
     let model = model_fingerprint(&hub.model(), &hub.params());
     let created_us = now_us();
+    let kept = learners.len();
     let snapshots = tenants
         .into_iter()
         .map(|(tenant, state)| Snapshot {
@@ -100,9 +107,51 @@ pub async fn save(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>, St
             }),
         })
         .collect();
-    storage.save_snapshots(snapshots).await?;
+    storage.save_snapshots(snapshots, learners).await?;
+    drop(saving);
+    hub.snapshot_saved(covers);
+    if let Err(e) = storage.announce(Change::Snapshot(covers)).await {
+        tracing::warn!(error = %e, "cannot announce the snapshot; other nodes learn of it later");
+    }
     metrics::gauge!("learnpulse_snapshot_covers_seq").set(covers as f64);
+    tracing::debug!(covers, learners_kept = kept, "engine snapshot saved");
     Ok(Some(covers))
+}
+
+/// After an erasure (here, or announced by another process): drops the learners from memory
+/// and L2, and scrubs them from the newest snapshot and the kept states, so that no copy of
+/// their state outlives the erasure. Every process does it (idempotent): one whose snapshot
+/// was being saved as the erasure happened scrubs what it saved.
+pub async fn erase(
+    storage: &Storage,
+    hub: &LearnerHub,
+    tenant: TenantId,
+    learners: &[String],
+) -> Result<usize, StoreError> {
+    let _saving = hub.saving.lock().await;
+    let held = hub.forget(tenant, learners);
+    let stored = storage.latest_snapshots().await?;
+    let scrubbed = match stored.into_iter().find(|s| s.tenant == tenant) {
+        None => None,
+        Some(s) => match decode(&s.body) {
+            Ok(mut envelope) => {
+                envelope.state.forget(learners);
+                Some(Snapshot {
+                    body: encode(&envelope),
+                    ..s
+                })
+            }
+            // Not usable anyway: it goes.
+            Err(_) => {
+                storage.delete_snapshots().await?;
+                None
+            }
+        },
+    };
+    storage
+        .scrub_snapshot(scrubbed, tenant, learners.to_vec())
+        .await?;
+    Ok(held)
 }
 
 /// Starts the hub from the newest snapshot when it is valid; returns the sequence number it
@@ -142,6 +191,15 @@ pub async fn restore(storage: &Storage, hub: &LearnerHub) -> Result<Option<i64>,
     Ok(Some(covers))
 }
 
+/// Catches up with snapshots other processes saved (after missed announcements).
+pub async fn learn_latest(storage: &Storage, hub: &LearnerHub) -> Result<(), StoreError> {
+    let covers = storage.latest_snapshot_covers().await?;
+    if covers > 0 {
+        hub.snapshot_saved(covers);
+    }
+    Ok(())
+}
+
 /// Saves a snapshot every `interval` when at least `min_entries` entries were applied since
 /// the last one; ends on shutdown (the final snapshot is `Server::run`'s).
 pub async fn periodically(
@@ -161,10 +219,7 @@ pub async fn periodically(
             continue;
         }
         match save(&storage, &hub).await {
-            Ok(Some(covers)) => {
-                last = covers;
-                tracing::debug!(covers, "engine snapshot saved");
-            }
+            Ok(Some(covers)) => last = covers,
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot save an engine snapshot"),
         }

@@ -27,11 +27,11 @@ use crate::learners::learner_view;
 use crate::privacy::TenantState;
 use crate::problem::{ApiError, Body, Problem, parse_json};
 use crate::state::AppState;
+use crate::storage::OutboxStore;
 use crate::storage::log::for_each_tenant_statement;
 use crate::storage::{
     AuditStore, EventLog, PrivacyStore, StoreError, SubjectRequest, TenantId, now_us,
 };
-use crate::storage::{OutboxStore, SnapshotStore};
 
 /// One month, as the deadline of a request.
 const DEADLINE_US: i64 = 30 * 86_400_000_000;
@@ -91,9 +91,10 @@ async fn access(
 ) -> Result<Value, StoreError> {
     let identifiers = privacy.identifiers(id);
     let statements = statements_naming(state, caller.tenant, needles(privacy, id)).await?;
-    let learner_state = identifiers
-        .iter()
-        .find_map(|k| state.hub.learner(caller.tenant, k))
+    let learner_state = state
+        .hub
+        .first_learner(caller.tenant, &identifiers)
+        .await?
         // Their own data, cognitive data included.
         .map(|l| learner_view(&l, true));
     let mut consent_history = Vec::new();
@@ -147,9 +148,14 @@ async fn erase(
         .storage
         .erase_learner(caller.tenant, needles(privacy, id), actor_ifis)
         .await?;
-    let learner_states = state.hub.forget(caller.tenant, &identifiers);
-    // A snapshot taken before now still holds the erased states: none may outlive the erasure.
-    state.storage.delete_snapshots().await?;
+    // States in memory or kept (a learner not in memory is still counted).
+    let mut learner_states = 0;
+    for i in &identifiers {
+        learner_states += usize::from(state.hub.learner(caller.tenant, i).await?.is_some());
+    }
+    // The newest snapshot and the kept states hold the erased states too: none may outlive
+    // the erasure.
+    crate::snapshot::erase(&state.storage, &state.hub, caller.tenant, &identifiers).await?;
     let consent_rows = state
         .storage
         .erase_consents(caller.tenant, identifiers.clone())

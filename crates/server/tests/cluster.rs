@@ -312,6 +312,54 @@ async fn a_database_that_goes_away_gives_503_and_comes_back() {
     app.stop().await;
 }
 
+/// Two nodes that hold two learners each, sharing Redis as L2: the snapshot one node saves lets
+/// both drop learners, and every learner reads the same at both, whoever took its events.
+async fn learners_leave_memory_at_every_node_and_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = common::config(dir.path());
+        c.cache.learners_in_memory = 2;
+        c.cache.url = Some("redis://127.0.0.1:6379".into());
+        c.snapshots.interval_secs = 1;
+        c.snapshots.min_new_entries = 1;
+        c
+    };
+    let a = TestApp::start_with(config(), None).await;
+    let b = TestApp::start_with(config(), Some(a.admin.clone())).await;
+    let learners: Vec<String> = (0..8).map(|i| format!("mem-{i}")).collect();
+    let held = async |app: &TestApp| {
+        let h: Value = app.get_json("/healthz", &app.admin).await;
+        h["learners_in_memory"].as_u64().unwrap()
+    };
+    for round in 0..4 {
+        let node = if round % 2 == 0 { &a } else { &b };
+        let batch: Vec<Value> = learners
+            .iter()
+            .map(|l| answered(l, &format!("q{round}"), round != 1))
+            .collect();
+        assert_eq!(
+            node.post_statements(&node.admin, &Value::Array(batch))
+                .await
+                .status(),
+            200
+        );
+        // The leader's snapshot, announced, lets both nodes drop all but two.
+        within("both nodes drop learners", async || {
+            held(&a).await <= 2 && held(&b).await <= 2
+        })
+        .await;
+    }
+    for l in &learners {
+        let path = format!("/v1/learners/{l}");
+        let at_a: Value = a.get_json(&path, &a.admin).await;
+        let at_b: Value = b.get_json(&path, &b.admin).await;
+        assert_eq!(at_a["answers"], 4, "{at_a}");
+        assert_eq!(at_a, at_b);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
 /// These need several processes on one database: PostgreSQL only.
 macro_rules! on_postgres {
     ($($name:ident),* $(,)?) => {
@@ -332,6 +380,7 @@ mod postgres {
         a_revoked_key_and_a_withdrawn_consent_are_enforced_at_every_node,
         nodes_starting_together_bootstrap_once_and_create_one_first_key,
         a_database_that_goes_away_gives_503_and_comes_back,
+        learners_leave_memory_at_every_node_and_read_the_same,
         a_stream_resumes_at_another_node,
         the_probe_times_events_from_one_node_to_another_nodes_stream,
     );

@@ -67,7 +67,7 @@ async fn snapshot_and_tail_equal_a_full_replay() {
         let last = s.body.len() - 2;
         s.body[last] ^= 0x55;
     }
-    storage.save_snapshots(snaps).await.unwrap();
+    storage.save_snapshots(snaps, Vec::new()).await.unwrap();
     storage.shutdown().await;
     drop(storage);
     let app = TestApp::start_with(common::config(dir.path()), Some(admin.clone())).await;

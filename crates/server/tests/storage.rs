@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use learnpulse_server::storage::{
-    AccountStore, EventLog, NewStatement, Snapshot, SnapshotStore, StatementQuery, Storage,
-    StoreError,
+    AccountStore, EventLog, KeptLearner, NewStatement, Snapshot, SnapshotStore, StatementQuery,
+    Storage, StoreError,
 };
 use learnpulse_server::xapi::prepare::{Authority, prepare};
 use serde_json::{Value, json};
@@ -350,12 +350,60 @@ async fn snapshots_replace_each_other_as_a_set() {
         body: vec![tenant as u8; 40],
         created_us: 1,
     };
+    let kept = |learner: &str, covers_seq| KeptLearner {
+        tenant: 1,
+        learner: learner.into(),
+        covers_seq,
+        body: format!("{learner}@{covers_seq}").into_bytes(),
+    };
+    let kept_of = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(store.latest_snapshot_covers().await.unwrap(), 0);
     store
-        .save_snapshots(vec![snap(1, 10), snap(2, 10)])
+        .save_snapshots(
+            vec![snap(1, 10), snap(2, 10)],
+            vec![kept("ada", 10), kept("bo", 10)],
+        )
         .await
         .unwrap();
-    store.save_snapshots(vec![snap(1, 20)]).await.unwrap();
+    store
+        .save_snapshots(vec![snap(1, 20)], vec![kept("ada", 20)])
+        .await
+        .unwrap();
     assert_eq!(store.latest_snapshots().await.unwrap(), vec![snap(1, 20)]);
+    assert_eq!(store.latest_snapshot_covers().await.unwrap(), 20);
+    // Kept states outlive the set they came with; an older copy never replaces a newer one.
+    store
+        .save_snapshots(vec![snap(1, 15)], vec![kept("ada", 15)])
+        .await
+        .unwrap();
+    let mut found = store
+        .kept_learners(1, kept_of(&["ada", "bo", "cy"]))
+        .await
+        .unwrap();
+    found.sort_by(|a, b| a.learner.cmp(&b.learner));
+    assert_eq!(found, vec![kept("ada", 20), kept("bo", 10)]);
+    assert!(
+        store
+            .kept_learners(2, kept_of(&["ada"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An erasure scrubs the tenant's snapshot and the learner's kept state.
+    let scrubbed = Snapshot {
+        body: vec![9; 40],
+        ..snap(1, 15)
+    };
+    store
+        .scrub_snapshot(Some(scrubbed.clone()), 1, kept_of(&["ada"]))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_snapshots().await.unwrap(), vec![scrubbed]);
+    let left = store
+        .kept_learners(1, kept_of(&["ada", "bo"]))
+        .await
+        .unwrap();
+    assert_eq!(left, vec![kept("bo", 10)]);
     store.delete_snapshots().await.unwrap();
     assert!(store.latest_snapshots().await.unwrap().is_empty());
     store.shutdown().await;

@@ -12,7 +12,10 @@
 //! change announcements make every other process drop its L1 copy (`crate::invalidate`).
 //!
 //! Only values that may sit in Redis go through L2: API key records (the secret as its SHA-256
-//! only). Keys that unseal data never leave the process.
+//! only) and learner states (pseudonymous; [`learners`]). Keys that unseal data, and the
+//! tenants' rosters, never leave the process.
+
+pub mod learners;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,9 +77,41 @@ impl Shared {
     }
 
     async fn delete(&self, key: &str) {
-        if let Shared::Redis(r) = self {
-            let _: Layered<i64> = r.run(redis::cmd("DEL").arg(key)).await;
+        self.delete_many(&[key.to_owned()]).await;
+    }
+
+    async fn delete_many(&self, keys: &[String]) {
+        if let (Shared::Redis(r), false) = (self, keys.is_empty()) {
+            let _: Layered<i64> = r.run(redis::cmd("DEL").arg(keys)).await;
         }
+    }
+
+    /// Several values in one round trip.
+    async fn get_many(&self, keys: &[String]) -> Layered<Vec<Option<Vec<u8>>>> {
+        match self {
+            Shared::None => Layered::Absent,
+            Shared::Redis(_) if keys.is_empty() => Layered::Answer(Vec::new()),
+            Shared::Redis(r) => r.run(redis::cmd("MGET").arg(keys)).await,
+        }
+    }
+
+    /// Runs a Lua script (atomic in Redis) over `keys` with `args`; whether it ran.
+    async fn script(&self, source: &str, keys: &[String], args: Vec<Vec<u8>>) -> bool {
+        match self {
+            Shared::None => false,
+            Shared::Redis(r) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(source).arg(keys.len()).arg(keys);
+                for a in args {
+                    cmd.arg(a);
+                }
+                matches!(r.run::<redis::Value>(&mut cmd).await, Layered::Answer(_))
+            }
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, Shared::None)
     }
 }
 
@@ -138,6 +173,14 @@ impl RedisLayer {
     }
 }
 
+/// Counts lookups of one cache in one layer (`learnpulse_cache_lookups_total`).
+pub fn count(cache: &'static str, layer: &'static str, result: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!("learnpulse_cache_lookups_total", "cache" => cache, "layer" => layer, "result" => result)
+            .increment(n);
+    }
+}
+
 /// Where a lookup found its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
@@ -178,8 +221,7 @@ where
     }
 
     fn count(&self, layer: &'static str, result: &'static str) {
-        metrics::counter!("learnpulse_cache_lookups_total", "cache" => self.name, "layer" => layer, "result" => result)
-            .increment(1);
+        count(self.name, layer, result, 1);
     }
 
     /// The value for `key`: from L1, else L2, else `load` (L3), which may find nothing (not

@@ -106,11 +106,15 @@ pub async fn gather(
     let now = now_us();
     let privacy = state.privacy.tenant(&state.storage, tenant).await?;
     let p = &privacy.policy;
-    let learners = privacy
-        .consents()
+    let consents = privacy.consents();
+    let holding = state
+        .hub
+        .holding(tenant, consents.iter().map(|(p, _)| p.clone()).collect())
+        .await?;
+    let learners = consents
         .into_iter()
         .map(|(pseudonym, r)| LearnerFacts {
-            holds_data: state.hub.learner(tenant, &pseudonym).is_some(),
+            holds_data: holding.contains(&pseudonym),
             pseudonym,
             under_13: r.under_13,
             parental_consent_verified: r.parental_consent_verified,

@@ -25,6 +25,9 @@ pub enum Change {
     /// These learners (their pseudonyms and identifiers) were erased from the tenant: drop them
     /// from memory, and the tenant's cached privacy state with them.
     Erased(TenantId, Vec<String>),
+    /// An engine snapshot through this sequence number was saved: the learners it kept may
+    /// leave memory.
+    Snapshot(i64),
     /// Announcements may have been missed (a listener reconnected): forget everything cached.
     Everything,
 }
@@ -43,6 +46,7 @@ impl Change {
                 "erased:{t}:{}",
                 serde_json::to_string(learners).expect("strings serialise")
             ),
+            Change::Snapshot(covers) => format!("snapshot:{covers}"),
             Change::Everything => "everything:".to_owned(),
         }
     }
@@ -57,6 +61,7 @@ impl Change {
                 let (tenant, learners) = value.split_once(':')?;
                 Change::Erased(tenant.parse().ok()?, serde_json::from_str(learners).ok()?)
             }
+            "snapshot" => Change::Snapshot(value.parse().ok()?),
             "everything" => Change::Everything,
             _ => return None,
         })
@@ -89,6 +94,7 @@ mod tests {
             Change::Privacy(7),
             Change::Policies(12),
             Change::Erased(3, vec!["p1_ab".into(), "ada:x".into()]),
+            Change::Snapshot(5_000),
             Change::Everything,
         ] {
             assert_eq!(Change::decode(&c.encode()), Some(c));

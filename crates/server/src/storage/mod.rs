@@ -96,7 +96,7 @@ pub use leadership::{Duty, Leadership};
 pub use log::{Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage, StatementQuery};
 pub use outbox::OutboxStore;
 pub use privacy::{LedgerEntry, PrivacyStore, SealedSecret, SpendError, StoredSettings};
-pub use snapshots::{Snapshot, SnapshotStore};
+pub use snapshots::{KeptLearner, Snapshot, SnapshotStore};
 pub use transfer::TransferStore;
 
 use crate::config::Config;

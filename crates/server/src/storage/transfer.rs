@@ -7,8 +7,8 @@
 //! activities, and keeps the outbox in a file of its own). Rows travel as [`Cell`]s; a column's
 //! [`Kind`] says how a backend stores the cell (a UUID is 16 bytes, a flag is 0 or 1).
 //!
-//! Derived data is not copied: the secondary indexes, engine snapshots and `log_head` are
-//! rebuilt by the target. What the copy itself must do (fill the live inputs of old rows,
+//! Derived data is not copied: the secondary indexes, engine snapshots, kept learner states and
+//! `log_head` are rebuilt by the target. What the copy itself must do (fill the live inputs of old rows,
 //! verify counts and the audit chain) is in `crate::transfer`.
 
 use super::StoreError;
@@ -379,5 +379,6 @@ mod tests {
         }
         assert!(table("statements").is_some());
         assert!(table("engine_snapshots").is_none(), "snapshots are derived");
+        assert!(table("learner_states").is_none(), "kept states are derived");
     }
 }

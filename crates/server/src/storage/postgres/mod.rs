@@ -40,12 +40,17 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 2] = [
+pub const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
         "event log, outbox, snapshots",
         include_str!("log_schema.sql"),
+    ),
+    (
+        3,
+        "learner states kept one by one",
+        include_str!("learner_states_schema.sql"),
     ),
 ];
 

@@ -15,6 +15,17 @@ CREATE TABLE IF NOT EXISTS tenants (
     created_us  INTEGER NOT NULL
 );
 
+-- Learner states kept one by one (derived data), written with each engine snapshot: every
+-- learner whose state changed since the previous snapshot, at the snapshot's sequence number.
+-- The hub loads a learner it does not hold in memory from here.
+CREATE TABLE IF NOT EXISTS learner_states (
+    tenant_id   INTEGER NOT NULL,
+    learner     TEXT NOT NULL,
+    covers_seq  INTEGER NOT NULL,
+    body        BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, learner)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id         TEXT PRIMARY KEY,
     tenant_id      INTEGER NOT NULL REFERENCES tenants(id),

@@ -1,0 +1,639 @@
+//! The live learner state: one [`Engine`] per tenant and the intervention policies' memory,
+//! fed by the log's follower ([`crate::follow`]), and a broadcast of every learner-state change
+//! for the SSE stream.
+//!
+//! The hub applies the log in log order, exactly once, and remembers how far it has got
+//! ([`LearnerHub::applied`]). A handler that appended statements waits until the hub has
+//! applied them before it acknowledges ([`LearnerHub::wait_applied`]): a client that reads a
+//! learner after its POST was acknowledged sees its event.
+//!
+//! The hub holds a tenant's item norms, policies and decision history always, but learners only
+//! while they are in use: [`resident`] says which may leave memory, and
+//! [`crate::cache::learners`] finds the others (L2 Redis, L3 the states kept with each
+//! snapshot). The follower loads the learners of a batch before applying it
+//! ([`LearnerHub::prepare`]); reads load the one they need ([`LearnerHub::learner`]).
+
+mod loading;
+pub mod resident;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
+use learnpulse_core::outcome::{
+    Effectiveness, Outcomes, TutorOutcome, TutorReportSummary, TutorReports,
+};
+use learnpulse_core::{Engine, EngineParams, EngineState, LearnerState, LearningEvent, SkillModel};
+
+use crate::cache::learners::LearnerLayers;
+use crate::delivery::Decided;
+use crate::storage::{KeptLearner, LogEntry, TenantId};
+use resident::{LearnerKey, Residency};
+
+/// What a stored statement means to the live state, decided once at the edge
+/// (`xapi::mapping::live_input`) and stored beside the statement: a learning event (with the
+/// learner's pseudonyms under older keys, so that the engine keeps one history across a key
+/// rotation) or a tutor's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LiveInput {
+    Event {
+        event: LearningEvent,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        previous: Vec<String>,
+    },
+    TutorReport {
+        action: String,
+        outcome: TutorOutcome,
+    },
+}
+
+impl LiveInput {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("live inputs serialise")
+    }
+
+    /// What a log entry means to the hub; rows of older layouts are decoded from their JSON.
+    pub fn of(entry: &LogEntry) -> Option<LiveInput> {
+        match (&entry.live, &entry.legacy_json) {
+            (Some(live), _) => serde_json::from_str(live).ok(),
+            (None, Some(json)) => crate::xapi::mapping::live_input_from_json(json),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One learner-state change, as pushed to stream subscribers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnerUpdate {
+    #[serde(skip)]
+    pub tenant: TenantId,
+    /// Sequence number of the statement that caused the change.
+    pub seq: i64,
+    pub state: LearnerState,
+    /// The intervention the tenant's policies decided on after this event, if any.
+    pub intervention: Option<Decision>,
+}
+
+/// Decisions kept in memory per tenant, newest last (for `GET /v1/interventions`).
+const RECENT_DECISIONS: usize = 10_000;
+
+/// A tenant's intervention policies and what they remember.
+#[derive(Default)]
+struct Interventions {
+    policies: Arc<PolicySet>,
+    memory: Remembered,
+}
+
+/// What a tenant's interventions remember (derived from the log, so a snapshot keeps it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    by_learner: HashMap<String, Memory>,
+    recent: VecDeque<(i64, Decision)>,
+    outcomes: Outcomes,
+    tutor_reports: TutorReports,
+}
+
+impl Remembered {
+    /// Drops what is remembered about these learners (erasure).
+    fn forget(&mut self, learners: &[String]) {
+        self.recent.retain(|(_, d)| !learners.contains(&d.learner));
+        for l in learners {
+            self.by_learner.remove(l);
+            self.outcomes.forget(l);
+        }
+    }
+}
+
+/// One tenant's live state at a sequence number, apart from its learners (kept one by one as
+/// [`KeptState`]s): what a snapshot stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantSnapshot {
+    /// The item norms (the engine's learners are kept one by one).
+    pub engine: EngineState,
+    /// The decision history (what each learner's policies remember is kept with the learner).
+    pub interventions: Remembered,
+    /// Who has been seen working in which group.
+    #[serde(default)]
+    pub groups: Groups,
+}
+
+impl TenantSnapshot {
+    /// Drops these learners (erasure: a snapshot must not outlive it).
+    pub fn forget(&mut self, learners: &[String]) {
+        self.interventions.forget(learners);
+        for members in self.groups.values_mut() {
+            for l in learners {
+                members.remove(l);
+            }
+        }
+        self.groups.retain(|_, members| !members.is_empty());
+    }
+}
+
+/// A tenant's groups and the learners seen working in each: always in memory, so that a group's
+/// view can find its learners when they are not.
+pub type Groups = BTreeMap<String, BTreeSet<String>>;
+
+/// Everything the hub keeps about one learner, as L2 and L3 hold it: the engine's state and
+/// what the tenant's policies remember about them (cooldowns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeptState {
+    pub state: LearnerState,
+    #[serde(default)]
+    pub memory: Memory,
+}
+
+impl KeptState {
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("learner states serialise")
+    }
+}
+
+impl Interventions {
+    /// Follows up earlier decisions with this event, then decides on it.
+    fn decide(
+        &mut self,
+        seq: i64,
+        state: &LearnerState,
+        event: &LearningEvent,
+    ) -> Option<Decision> {
+        let remembered = &mut self.memory;
+        remembered.outcomes.observe(event, state);
+        let memory = remembered
+            .by_learner
+            .entry(state.learner.clone())
+            .or_default();
+        let decision = intervene::decide(&self.policies, state, event, memory)?;
+        remembered.outcomes.start(&decision, state);
+        if remembered.recent.len() == RECENT_DECISIONS {
+            remembered.recent.pop_front();
+        }
+        remembered.recent.push_back((seq, decision.clone()));
+        Some(decision)
+    }
+}
+
+/// What the hub holds, under one lock: engines (item norms and the learners in memory),
+/// interventions, which learners are in memory, and the groups.
+struct Held {
+    engines: HashMap<TenantId, Engine>,
+    interventions: HashMap<TenantId, Interventions>,
+    residency: Residency,
+    groups: HashMap<TenantId, Groups>,
+}
+
+impl Held {
+    fn engine(
+        &mut self,
+        tenant: TenantId,
+        params: EngineParams,
+        model: &Arc<SkillModel>,
+    ) -> &mut Engine {
+        self.engines
+            .entry(tenant)
+            .or_insert_with(|| Engine::with_model(params, model.clone()))
+    }
+
+    /// Puts a learner found below L1 into memory (unless it is there already).
+    fn admit(
+        &mut self,
+        tenant: TenantId,
+        kept: KeptState,
+        covers: i64,
+        applied: i64,
+        params: EngineParams,
+        model: &Arc<SkillModel>,
+    ) {
+        let key = (tenant, kept.state.learner.clone());
+        if self.residency.holds(&key) {
+            return;
+        }
+        self.interventions
+            .entry(tenant)
+            .or_default()
+            .memory
+            .by_learner
+            .insert(key.1.clone(), kept.memory);
+        self.engine(tenant, params, model).insert(kept.state);
+        self.residency.admit(key, covers, applied);
+    }
+
+    /// Takes the settled learners over capacity out of memory; returns their states.
+    fn evict_over_capacity(&mut self) -> Vec<(TenantId, KeptState)> {
+        let mut out = Vec::new();
+        for (tenant, learner) in self.residency.evict_over_capacity() {
+            let memory = self
+                .interventions
+                .get_mut(&tenant)
+                .and_then(|i| i.memory.by_learner.remove(&learner))
+                .unwrap_or_default();
+            if let Some(state) = self
+                .engines
+                .get_mut(&tenant)
+                .and_then(|e| e.evict(&learner))
+            {
+                out.push((tenant, KeptState { state, memory }));
+            }
+        }
+        out
+    }
+
+    fn kept(&self, key: &LearnerKey) -> Option<KeptState> {
+        let state = self.engines.get(&key.0)?.learner(&key.1)?.clone();
+        let memory = self
+            .interventions
+            .get(&key.0)
+            .and_then(|i| i.memory.by_learner.get(&key.1))
+            .cloned()
+            .unwrap_or_default();
+        Some(KeptState { state, memory })
+    }
+}
+
+pub struct LearnerHub {
+    params: EngineParams,
+    model: Arc<SkillModel>,
+    held: RwLock<Held>,
+    layers: Arc<LearnerLayers>,
+    /// States leaving memory, on their way to L2 (in order, with erasures' removals).
+    to_share: mpsc::UnboundedSender<Sharing>,
+    updates: broadcast::Sender<Arc<LearnerUpdate>>,
+    /// The sequence number through which the log has been applied.
+    applied: watch::Sender<i64>,
+    /// The sequence number of the latest decision (for snapshots: the outbox must have it).
+    last_decision_seq: Mutex<i64>,
+    /// Held while a snapshot is taken and saved, and while an erasure scrubs one: an erased
+    /// learner cannot slip into a snapshot being saved.
+    pub saving: tokio::sync::Mutex<()>,
+}
+
+/// What goes to L2, in order.
+enum Sharing {
+    States(TenantId, Vec<(String, i64, Vec<u8>)>),
+    Forget(TenantId, Vec<String>),
+}
+
+impl LearnerHub {
+    /// `capacity`: the learners held in memory beyond those changed since the last snapshot.
+    /// Must be called within the runtime (it starts the task that writes to L2).
+    pub fn new(
+        params: EngineParams,
+        model: Arc<SkillModel>,
+        layers: LearnerLayers,
+        capacity: usize,
+    ) -> Self {
+        let layers = Arc::new(layers);
+        let (to_share, mut sharing) = mpsc::unbounded_channel::<Sharing>();
+        let writer = layers.clone();
+        tokio::spawn(async move {
+            while let Some(s) = sharing.recv().await {
+                match s {
+                    Sharing::States(tenant, states) => writer.share(tenant, states).await,
+                    Sharing::Forget(tenant, learners) => writer.forget(tenant, &learners).await,
+                }
+            }
+        });
+        LearnerHub {
+            model,
+            params,
+            held: RwLock::new(Held {
+                engines: HashMap::new(),
+                interventions: HashMap::new(),
+                residency: Residency::new(capacity),
+                groups: HashMap::new(),
+            }),
+            layers,
+            to_share,
+            updates: broadcast::channel(4_096).0,
+            applied: watch::Sender::new(0),
+            last_decision_seq: Mutex::new(0),
+            saving: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The sequence number through which the log has been applied.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    /// Resolves once the log has been applied through `seq` (read-after-write for the handler
+    /// that appended it).
+    pub async fn wait_applied(&self, seq: i64) {
+        let mut applied = self.applied.subscribe();
+        let _ = applied.wait_for(|a| *a >= seq).await;
+    }
+
+    /// What tutors reported, per action.
+    pub fn tutor_reports(&self, tenant: TenantId) -> Vec<TutorReportSummary> {
+        self.held
+            .read()
+            .unwrap()
+            .interventions
+            .get(&tenant)
+            .map(|i| i.memory.tutor_reports.summary())
+            .unwrap_or_default()
+    }
+
+    /// Replaces a tenant's intervention policies (what the learners' cooldowns remember stays).
+    pub fn set_policies(&self, tenant: TenantId, policies: PolicySet) {
+        self.held
+            .write()
+            .unwrap()
+            .interventions
+            .entry(tenant)
+            .or_default()
+            .policies = Arc::new(policies);
+    }
+
+    pub fn params(&self) -> EngineParams {
+        self.params
+    }
+
+    /// The knowledge-tracing model the engines use.
+    pub fn model(&self) -> Arc<SkillModel> {
+        self.model.clone()
+    }
+
+    pub fn policies(&self, tenant: TenantId) -> Arc<PolicySet> {
+        self.held
+            .read()
+            .unwrap()
+            .interventions
+            .get(&tenant)
+            .map(|i| i.policies.clone())
+            .unwrap_or_default()
+    }
+
+    /// How each policy has done so far (follow-ups of its decisions).
+    pub fn effectiveness(&self, tenant: TenantId) -> Vec<Effectiveness> {
+        self.held
+            .read()
+            .unwrap()
+            .interventions
+            .get(&tenant)
+            .map(|i| i.memory.outcomes.effectiveness())
+            .unwrap_or_default()
+    }
+
+    /// The tenant's latest decisions, newest first, of one learner when given.
+    pub fn recent_interventions(
+        &self,
+        tenant: TenantId,
+        learners: &[String],
+        limit: usize,
+    ) -> Vec<(i64, Decision)> {
+        let held = self.held.read().unwrap();
+        held.interventions
+            .get(&tenant)
+            .map(|i| {
+                i.memory
+                    .recent
+                    .iter()
+                    .rev()
+                    .filter(|(_, d)| learners.is_empty() || learners.contains(&d.learner))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Applies log entries in order (the follower's batch, or the replay's), publishes the new
+    /// states to stream subscribers when `publish`, and returns the decisions the policies
+    /// made. Entries at or below [`LearnerHub::applied`] were applied already and are skipped,
+    /// so that the log is applied exactly once. The batch's learners must have been loaded
+    /// ([`LearnerHub::prepare`]); one that was not is new.
+    pub fn apply(
+        &self,
+        entries: &[(TenantId, i64, LiveInput)],
+        through: i64,
+        publish: bool,
+    ) -> Vec<Decided> {
+        let notify = publish && self.updates.receiver_count() > 0;
+        let mut held = self.held.write().unwrap();
+        let held = &mut *held;
+        let from = self.applied();
+        let mut decided = Vec::new();
+        let mut events = 0u64;
+        for (tenant, seq, input) in entries.iter().filter(|(_, seq, _)| *seq > from) {
+            let (event, previous) = match input {
+                LiveInput::Event { event, previous } => (event, previous),
+                LiveInput::TutorReport { action, outcome } => {
+                    held.interventions
+                        .entry(*tenant)
+                        .or_default()
+                        .memory
+                        .tutor_reports
+                        .record(action, *outcome);
+                    continue;
+                }
+            };
+            events += 1;
+            let key = (*tenant, event.learner.clone());
+            let engine = held
+                .engines
+                .entry(*tenant)
+                .or_insert_with(|| Engine::with_model(self.params, self.model.clone()));
+            // A pseudonym-key rotation: the learner's history moves to the new pseudonym.
+            if !engine.holds(&event.learner)
+                && let Some(old) = previous.iter().find(|p| engine.holds(p)).cloned()
+            {
+                engine.adopt(&event.learner, std::slice::from_ref(&old));
+                held.residency
+                    .renamed(&(*tenant, old.clone()), key.clone(), *seq);
+                let remembered = &mut held.interventions.entry(*tenant).or_default().memory;
+                if let Some(m) = remembered.by_learner.remove(&old) {
+                    remembered.by_learner.insert(event.learner.clone(), m);
+                }
+                for members in held.groups.entry(*tenant).or_default().values_mut() {
+                    if members.remove(&old) {
+                        members.insert(event.learner.clone());
+                    }
+                }
+            }
+            let engine = held.engines.get_mut(tenant).expect("made above");
+            if held.residency.already_in(&key, *seq) {
+                // Loaded from a copy made past this event: the state has it already.
+                engine.apply_to_items(event);
+                if let (true, Some(state)) = (notify, engine.learner(&event.learner)) {
+                    let _ = self.updates.send(Arc::new(LearnerUpdate {
+                        tenant: *tenant,
+                        seq: *seq,
+                        state: state.clone(),
+                        intervention: None,
+                    }));
+                }
+                continue;
+            }
+            let state = engine.apply(event);
+            held.residency.changed(&key, *seq);
+            if let Some(group) = &event.group {
+                let members = held
+                    .groups
+                    .entry(*tenant)
+                    .or_default()
+                    .entry(group.clone())
+                    .or_default();
+                if !members.contains(&event.learner) {
+                    members.insert(event.learner.clone());
+                }
+            }
+            let intervention = held
+                .interventions
+                .entry(*tenant)
+                .or_default()
+                .decide(*seq, state, event);
+            if let Some(d) = &intervention {
+                if publish {
+                    metrics::counter!("learnpulse_interventions_total", "policy" => d.policy.clone())
+                        .increment(1);
+                }
+                decided.push(Decided {
+                    tenant: *tenant,
+                    seq: *seq,
+                    decision: d.clone(),
+                });
+            }
+            if notify {
+                let _ = self.updates.send(Arc::new(LearnerUpdate {
+                    tenant: *tenant,
+                    seq: *seq,
+                    state: state.clone(),
+                    intervention,
+                }));
+            }
+        }
+        if let Some(last) = decided.last() {
+            *self.last_decision_seq.lock().unwrap() = last.seq;
+        }
+        held.residency.unpin_all();
+        let evicted = held.evict_over_capacity();
+        self.share(evicted, through.max(from));
+        metrics::gauge!("learnpulse_learners_in_memory").set(held.residency.held_count() as f64);
+        metrics::gauge!("learnpulse_learners_changed_since_snapshot")
+            .set(held.residency.changed_count() as f64);
+        if publish {
+            metrics::counter!("learnpulse_engine_events_total").increment(events);
+        }
+        self.applied.send_if_modified(|a| {
+            let grew = through > *a;
+            *a = (*a).max(through);
+            grew
+        });
+        decided
+    }
+
+    /// Sends learners that left memory to L2, as exact at `covers`.
+    fn share(&self, evicted: Vec<(TenantId, KeptState)>, covers: i64) {
+        if evicted.is_empty() || !self.layers.shares() {
+            return;
+        }
+        let mut by_tenant: HashMap<TenantId, Vec<(String, i64, Vec<u8>)>> = HashMap::new();
+        for (tenant, kept) in evicted {
+            by_tenant.entry(tenant).or_default().push((
+                kept.state.learner.clone(),
+                covers,
+                kept.encode(),
+            ));
+        }
+        for (tenant, states) in by_tenant {
+            let _ = self.to_share.send(Sharing::States(tenant, states));
+        }
+    }
+
+    /// Every tenant's state apart from its learners, the learners changed since the last
+    /// snapshot, the sequence number they cover and the latest decision's sequence number,
+    /// taken at one instant (between two applied batches).
+    pub fn snapshot(&self) -> (i64, i64, Vec<(TenantId, TenantSnapshot)>, Vec<KeptLearner>) {
+        let held = self.held.read().unwrap();
+        let covers = self.applied();
+        let last_decision = *self.last_decision_seq.lock().unwrap();
+        let mut tenants: Vec<TenantId> = held
+            .engines
+            .keys()
+            .chain(held.interventions.keys())
+            .copied()
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let snapshots = tenants
+            .into_iter()
+            .map(|t| {
+                let mut interventions = held
+                    .interventions
+                    .get(&t)
+                    .map(|i| i.memory.clone())
+                    .unwrap_or_default();
+                interventions.by_learner.clear();
+                let snapshot = TenantSnapshot {
+                    engine: held
+                        .engines
+                        .get(&t)
+                        .map(Engine::item_state)
+                        .unwrap_or_default(),
+                    interventions,
+                    groups: held.groups.get(&t).cloned().unwrap_or_default(),
+                };
+                (t, snapshot)
+            })
+            .collect();
+        let learners = held
+            .residency
+            .changed_learners()
+            .filter_map(|key| {
+                let kept = held.kept(key)?;
+                Some(KeptLearner {
+                    tenant: key.0,
+                    learner: key.1.clone(),
+                    covers_seq: covers,
+                    body: kept.encode(),
+                })
+            })
+            .collect();
+        (covers, last_decision, snapshots, learners)
+    }
+
+    /// A snapshot through `covers` was saved (here or, announced, by another process): the
+    /// learners it kept may leave memory.
+    pub fn snapshot_saved(&self, covers: i64) {
+        let mut held = self.held.write().unwrap();
+        held.residency.snapshot_saved(covers);
+        let evicted = held.evict_over_capacity();
+        drop(held);
+        self.share(evicted, self.applied());
+    }
+
+    /// Starts from snapshots covering the log through `covers` (before anything is applied).
+    pub fn restore(
+        &self,
+        covers: i64,
+        last_decision_seq: i64,
+        snapshots: Vec<(TenantId, TenantSnapshot)>,
+    ) {
+        *self.last_decision_seq.lock().unwrap() = last_decision_seq;
+        let mut held = self.held.write().unwrap();
+        for (tenant, snapshot) in snapshots {
+            held.engines.insert(
+                tenant,
+                Engine::restore(self.params, self.model.clone(), snapshot.engine),
+            );
+            held.interventions.entry(tenant).or_default().memory = snapshot.interventions;
+            held.groups.insert(tenant, snapshot.groups);
+        }
+        held.residency.snapshot_saved(covers);
+        drop(held);
+        self.applied.send_replace(covers);
+    }
+
+    pub fn learner_count(&self) -> usize {
+        self.held.read().unwrap().residency.held_count()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LearnerUpdate>> {
+        self.updates.subscribe()
+    }
+}
