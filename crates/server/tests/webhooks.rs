@@ -236,10 +236,14 @@ async fn deliveries_verify_under_the_reference_library_batch_route_and_rotate() 
         first["data"]["learner"].as_str().unwrap().len() > 20,
         "pseudonymised"
     );
-    let listed: Value = app
-        .get_json(&format!("/v1/webhooks/{}", lms["id"]), &app.admin)
-        .await;
-    assert_eq!(listed["messages"]["delivered"], 30);
+    // The receiver answered; the dispatcher records the delivery just after.
+    let listing = format!("/v1/webhooks/{}", lms["id"]);
+    eventually("30 messages recorded as delivered", async || {
+        let listed: Value = app.get_json(&listing, &app.admin).await;
+        listed["messages"]["delivered"] == 30
+    })
+    .await;
+    let listed: Value = app.get_json(&listing, &app.admin).await;
     assert!(listed.get("secret").is_none(), "the secret is shown once");
 
     // Rotation: during the grace period every message verifies under the old and the new secret.

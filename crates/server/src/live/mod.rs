@@ -13,6 +13,7 @@
 //! snapshot). The follower loads the learners of a batch before applying it
 //! ([`LearnerHub::prepare`]); reads load the one they need ([`LearnerHub::learner`]).
 
+mod held;
 mod loading;
 pub mod resident;
 
@@ -31,7 +32,8 @@ use learnpulse_core::{Engine, EngineParams, EngineState, LearnerState, LearningE
 use crate::cache::learners::LearnerLayers;
 use crate::delivery::Decided;
 use crate::storage::{KeptLearner, LogEntry, TenantId};
-use resident::{LearnerKey, Residency};
+use held::Held;
+use resident::Residency;
 
 /// What a stored statement means to the live state, decided once at the edge
 /// (`xapi::mapping::live_input`) and stored beside the statement: a learning event (with the
@@ -174,83 +176,6 @@ impl Interventions {
         }
         remembered.recent.push_back((seq, decision.clone()));
         Some(decision)
-    }
-}
-
-/// What the hub holds, under one lock: engines (item norms and the learners in memory),
-/// interventions, which learners are in memory, and the groups.
-struct Held {
-    engines: HashMap<TenantId, Engine>,
-    interventions: HashMap<TenantId, Interventions>,
-    residency: Residency,
-    groups: HashMap<TenantId, Groups>,
-}
-
-impl Held {
-    fn engine(
-        &mut self,
-        tenant: TenantId,
-        params: EngineParams,
-        model: &Arc<SkillModel>,
-    ) -> &mut Engine {
-        self.engines
-            .entry(tenant)
-            .or_insert_with(|| Engine::with_model(params, model.clone()))
-    }
-
-    /// Puts a learner found below L1 into memory (unless it is there already).
-    fn admit(
-        &mut self,
-        tenant: TenantId,
-        kept: KeptState,
-        covers: i64,
-        applied: i64,
-        params: EngineParams,
-        model: &Arc<SkillModel>,
-    ) {
-        let key = (tenant, kept.state.learner.clone());
-        if self.residency.holds(&key) {
-            return;
-        }
-        self.interventions
-            .entry(tenant)
-            .or_default()
-            .memory
-            .by_learner
-            .insert(key.1.clone(), kept.memory);
-        self.engine(tenant, params, model).insert(kept.state);
-        self.residency.admit(key, covers, applied);
-    }
-
-    /// Takes the settled learners over capacity out of memory; returns their states.
-    fn evict_over_capacity(&mut self) -> Vec<(TenantId, KeptState)> {
-        let mut out = Vec::new();
-        for (tenant, learner) in self.residency.evict_over_capacity() {
-            let memory = self
-                .interventions
-                .get_mut(&tenant)
-                .and_then(|i| i.memory.by_learner.remove(&learner))
-                .unwrap_or_default();
-            if let Some(state) = self
-                .engines
-                .get_mut(&tenant)
-                .and_then(|e| e.evict(&learner))
-            {
-                out.push((tenant, KeptState { state, memory }));
-            }
-        }
-        out
-    }
-
-    fn kept(&self, key: &LearnerKey) -> Option<KeptState> {
-        let state = self.engines.get(&key.0)?.learner(&key.1)?.clone();
-        let memory = self
-            .interventions
-            .get(&key.0)
-            .and_then(|i| i.memory.by_learner.get(&key.1))
-            .cloned()
-            .unwrap_or_default();
-        Some(KeptState { state, memory })
     }
 }
 
@@ -581,17 +506,20 @@ impl LearnerHub {
                 (t, snapshot)
             })
             .collect();
-        let learners = held
+        let changed: Vec<(TenantId, KeptState)> = held
             .residency
             .changed_learners()
-            .filter_map(|key| {
-                let kept = held.kept(key)?;
-                Some(KeptLearner {
-                    tenant: key.0,
-                    learner: key.1.clone(),
-                    covers_seq: covers,
-                    body: kept.encode(),
-                })
+            .filter_map(|key| Some((key.0, held.kept(key)?)))
+            .collect();
+        drop(held);
+        // Encoded outside the lock: the follower goes on meanwhile.
+        let learners = changed
+            .into_iter()
+            .map(|(tenant, kept)| KeptLearner {
+                tenant,
+                learner: kept.state.learner.clone(),
+                covers_seq: covers,
+                body: kept.encode(),
             })
             .collect();
         (covers, last_decision, snapshots, learners)
