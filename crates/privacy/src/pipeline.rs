@@ -357,8 +357,9 @@ fn reduce(statement: &mut Value, missing: &[Missing]) {
         result.remove("extensions");
     }
     if let Some(context) = statement.get_mut("context").and_then(Value::as_object_mut) {
-        context.remove("instructor");
-        context.remove("team");
+        for who in ["instructor", "team", "contextAgents", "contextGroups"] {
+            context.remove(who);
+        }
         context.remove("extensions");
     }
     let reasons: Vec<&str> = missing.iter().map(|m| m.name()).collect();
@@ -429,10 +430,25 @@ fn pseudonymise_agents(
             _ => {}
         }
     }
+    // The LRS writes its own authority at completion; one sent by the client is not trusted
+    // to be free of identities either.
+    if let Some(authority) = statement.get_mut("authority") {
+        pseudonymise_agent(authority, pseudonymiser);
+    }
     if let Some(context) = statement.get_mut("context") {
         for key in ["instructor", "team"] {
             if let Some(agent) = context.get_mut(key) {
                 pseudonymise_agent(agent, pseudonymiser);
+            }
+        }
+        // xAPI 2.0: `contextAgents[].agent` and `contextGroups[].group`.
+        for (list, key) in [("contextAgents", "agent"), ("contextGroups", "group")] {
+            if let Some(entries) = context.get_mut(list).and_then(Value::as_array_mut) {
+                for entry in entries {
+                    if let Some(agent) = entry.get_mut(key) {
+                        pseudonymise_agent(agent, pseudonymiser);
+                    }
+                }
             }
         }
     }

@@ -253,6 +253,64 @@ proptest! {
         }
     }
 
+    /// Under the default policy no agent's identifier or name survives protection, wherever the
+    /// agent stands: actor, object, authority, instructor, team members, xAPI 2.0 context agents
+    /// and context groups' members, and all of those inside a SubStatement.
+    #[test]
+    fn no_raw_identity_survives_in_any_agent_position(
+        people in proptest::collection::vec(("[a-z]{3,10}", "[A-Z][a-z]{2,9} [A-Z][a-z]{2,9}", 0..4u8), 9),
+        sub_object in any::<bool>(),
+    ) {
+        let agent = |i: usize| {
+            let (id, name, kind) = &people[i];
+            let mut a = json!({"objectType": "Agent", "name": name});
+            match kind {
+                0 => a["mbox"] = json!(format!("mailto:{id}@school.org")),
+                1 => a["mbox_sha1sum"] = json!(format!("{id:0>40}")),
+                2 => a["openid"] = json!(format!("https://openid.example/{id}")),
+                _ => a["account"] = json!({"homePage": "https://lms.example", "name": id}),
+            }
+            a
+        };
+        let group = |members: Vec<Value>| json!({"objectType": "Group", "account": {"homePage": "https://lms.example", "name": "class-7b"}, "member": members});
+        let context = |first: usize| json!({
+            "instructor": agent(first),
+            "team": group(vec![agent(first + 1)]),
+            "contextAgents": [{"objectType": "contextAgent", "agent": agent(first + 2)}],
+            "contextGroups": [{"objectType": "contextGroup", "group": group(vec![agent(first + 3)])}],
+        });
+        let inner_object = if sub_object { agent(8) } else { group(vec![agent(8)]) };
+        let mut st = json!({
+            "actor": agent(0),
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+            "object": {
+                "objectType": "SubStatement",
+                "actor": agent(1),
+                "verb": {"id": "http://adlnet.gov/expapi/verbs/mentored"},
+                "object": inner_object,
+                "context": context(4),
+            },
+            "authority": agent(2),
+            "context": context(4),
+        });
+        Fixture::new().run(&mut st).unwrap();
+        let stored = st.to_string();
+        for i in 0..people.len() {
+            let raw = agent(i);
+            for (field, value) in raw.as_object().unwrap() {
+                if field == "objectType" {
+                    continue;
+                }
+                // Every identifier and the name, as the JSON value they were sent as.
+                let needle = match value {
+                    Value::Object(account) => account["name"].to_string(),
+                    other => other.to_string(),
+                };
+                prop_assert!(!stored.contains(&needle), "{field} {needle} left in {stored}");
+            }
+        }
+    }
+
     /// Whatever the text, no span the scanner found survives redaction.
     #[test]
     fn redaction_never_leaves_a_detected_span(

@@ -63,6 +63,71 @@ async fn raw_identities_and_free_text_pii_never_reach_the_store() {
     }
 }
 
+/// xAPI 2.0 context agents and context groups (also in a SubStatement) are pseudonymised like
+/// the actor: neither their mailboxes nor their names reach the store or a reader.
+async fn context_agents_and_groups_are_pseudonymised_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let agent = |who: &str, name: &str| json!({"objectType": "Agent", "name": name, "mbox": format!("mailto:{who}@home.example")});
+    let context = json!({
+        "contextAgents": [{"objectType": "contextAgent", "agent": agent("tutor.kowalska", "Zofia Kowalska")}],
+        "contextGroups": [{"objectType": "contextGroup",
+                           "group": {"objectType": "Group", "name": "study group",
+                                     "member": [agent("peer.nurlanov", "Aibek Nurlanov")]}}]
+    });
+    let statement = json!({
+        "actor": agent("ada.lovelace", "Ada Lovelace"),
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+        "object": {"objectType": "SubStatement",
+                   "actor": agent("bo.berg", "Bo Berg"),
+                   "verb": {"id": "http://adlnet.gov/expapi/verbs/mentored"},
+                   "object": {"objectType": "Activity", "id": "https://lms.example.edu/items/1"},
+                   "context": context.clone()},
+        "context": context,
+    });
+    let r = app
+        .client
+        .post(app.url("/xAPI/statements"))
+        .bearer_auth(&app.admin)
+        .header("X-Experience-API-Version", "2.0.0")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored: Value = app
+        .get_statement(&app.admin, &id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = stored.to_string();
+    let raw = [
+        "tutor.kowalska",
+        "Kowalska",
+        "peer.nurlanov",
+        "Nurlanov",
+        "bo.berg",
+        "Bo Berg",
+    ];
+    for secret in raw {
+        assert!(!text.contains(secret), "{secret} is served: {text}");
+    }
+    assert_eq!(
+        stored["context"]["contextAgents"][0]["agent"]["account"]["homePage"],
+        "https://learnpulse.dev/pseudonym"
+    );
+    app.stop().await;
+    let store = common::raw_store(dir.path()).await;
+    for secret in raw {
+        assert!(!contains(&store, secret), "{secret} is in the store");
+    }
+}
+
 async fn pseudonyms_survive_a_restart_and_differ_between_tenants() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -344,6 +409,7 @@ async fn cognitive_data_is_shown_only_to_the_roles_that_need_it() {
 
 on_every_backend!(
     raw_identities_and_free_text_pii_never_reach_the_store,
+    context_agents_and_groups_are_pseudonymised_everywhere,
     pseudonyms_survive_a_restart_and_differ_between_tenants,
     consent_gates_refuse_naming_the_consent_or_reduce,
     a_dpo_reidentifies_from_the_vault_and_nobody_else_can,
