@@ -13,11 +13,18 @@ use crate::DataDirArg;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole chain: every entry's hash and link, and every signed checkpoint. Names the
-    /// first broken entry and exits with status 1 if anything does not hold.
+    /// Check the chain: every entry's hash and link, the sequence for gaps, and every signed
+    /// checkpoint. Names the first broken entry and exits with status 1 if anything does not hold.
+    ///
+    /// Each tenant has a chain of its own, interleaved in one sequence. Without `--tenant` every
+    /// chain and the sequence are checked; with it (or for a one-tenant export) that tenant's
+    /// chain alone, which needs none of the other tenants' entries.
     Verify {
         #[command(flatten)]
         dir: DataDirArg,
+        /// Check one tenant's chain alone.
+        #[arg(long, conflicts_with = "file")]
+        tenant: Option<i64>,
         /// Check an export (`audit export`) instead of a data directory.
         #[arg(long, conflicts_with = "data_dir")]
         file: Option<PathBuf>,
@@ -29,8 +36,8 @@ pub enum AuditCommand {
     Export {
         #[command(flatten)]
         dir: DataDirArg,
-        /// Only one tenant's entries (the checkpoints still cover the whole chain, so such an
-        /// export can be checked entry by entry but not as a chain).
+        /// Only one tenant's chain: its entries and its checkpoints, nothing of other tenants;
+        /// `audit verify --file` checks it alone.
         #[arg(long)]
         tenant: Option<i64>,
         #[arg(long)]
@@ -61,12 +68,16 @@ async fn load(dir: &DataDirArg, tenant: Option<i64>) -> anyhow::Result<Export> {
     let master = learnpulse_server::privacy::seal::Sealer::master(&dir.data_dir)?;
     let key = learnpulse_server::audit::signing_key(&storage, &master).await?;
     let entries = learnpulse_server::storage::audit::entries_after(&storage, 0, tenant).await?;
+    let mut checkpoints = storage.audit_checkpoints().await?;
+    if let Some(tenant) = tenant {
+        checkpoints.retain(|c| c.tenant == Some(tenant));
+    }
     Ok(Export {
-        format: "learnpulse-audit-export-v1".into(),
+        format: "learnpulse-audit-export-v2".into(),
         public_key: hex::encode(key.verifying_key().to_bytes()),
         tenant,
         entries,
-        checkpoints: storage.audit_checkpoints().await?,
+        checkpoints,
     })
 }
 
@@ -82,6 +93,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify {
             dir,
+            tenant,
             file,
             public_key,
         } => {
@@ -91,14 +103,16 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("reading {}", path.display()))?;
                     serde_json::from_str::<Export>(&text).context("not an audit export")?
                 }
-                None => load(&dir, None).await?,
+                None => load(&dir, tenant).await?,
             };
-            anyhow::ensure!(
-                export.tenant.is_none(),
-                "this export holds one tenant's entries; only a whole chain can be verified"
-            );
             let key = verifying_key(public_key.as_deref().unwrap_or(&export.public_key))?;
-            match audit::verify(&export.entries, &export.checkpoints, &key) {
+            let result = match export.tenant {
+                Some(tenant) => {
+                    audit::verify_tenant(tenant, &export.entries, &export.checkpoints, &key)
+                }
+                None => audit::verify(&export.entries, &export.checkpoints, &key),
+            };
+            match result {
                 Ok(verified) => {
                     println!("{}", serde_json::to_string_pretty(&verified)?);
                     Ok(())

@@ -181,6 +181,109 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken at entry 2"));
 }
 
+fn verify_tenant(dir: &Path, tenant: i64) -> (bool, Value) {
+    let out = learnpulse(&[
+        "audit",
+        "verify",
+        "--tenant",
+        &tenant.to_string(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), report)
+}
+
+#[tokio::test]
+async fn each_tenant_has_a_chain_that_checks_and_exports_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, admin, stop, running) = start_server(dir.path()).await;
+    let client = reqwest::Client::new();
+    let (second_id, second) = common::create_tenant(&base, &admin, "district-2").await;
+    // Both tenants' accesses, interleaved in the one sequence.
+    for token in [&admin, &second, &admin, &second] {
+        common::post_events(&base, token, &[json!({"learner_id": "ada", "item_id": "q1", "skills": ["ratios"], "outcome": "correct"})]).await;
+        let r = client
+            .get(format!("{base}/v1/learners/ada"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+
+    let (ok, whole) = verify(dir.path());
+    assert!(ok, "{whole}");
+    let (ok, first) = verify_tenant(dir.path(), 1);
+    assert!(ok, "{first}");
+    let (ok, other) = verify_tenant(dir.path(), second_id);
+    assert!(ok, "{other}");
+    assert!(other["entries"].as_u64().unwrap() >= 2, "{other}");
+    assert_eq!(
+        first["entries"].as_u64().unwrap() + other["entries"].as_u64().unwrap(),
+        whole["entries"].as_u64().unwrap(),
+        "the two chains make up the installation's entries"
+    );
+    assert_eq!(
+        other["checkpoints"], 1,
+        "shutdown signed the tenant's head: {other}"
+    );
+
+    // A one-tenant export holds that tenant's chain and checkpoints only, and checks alone.
+    let export = dir.path().join("tenant.json");
+    let out = learnpulse(&[
+        "audit",
+        "export",
+        "--tenant",
+        &second_id.to_string(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--output",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let tenants_in = |list: &str| -> Vec<i64> {
+        doc[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["tenant"].as_i64().unwrap())
+            .collect()
+    };
+    assert!(
+        tenants_in("entries").iter().all(|t| *t == second_id),
+        "{doc}"
+    );
+    assert!(
+        tenants_in("checkpoints").iter().all(|t| *t == second_id),
+        "{doc}"
+    );
+    let out = learnpulse(&["audit", "verify", "--file", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An entry of tenant 1 deleted: the installation's check and tenant 1's fail, the other
+    // tenant's chain still holds.
+    let d = copy(dir.path());
+    sql(
+        d.path(),
+        "DELETE FROM audit_log WHERE seq = (SELECT min(seq) FROM audit_log WHERE tenant_id = 1)",
+    );
+    assert!(!verify(d.path()).0);
+    assert!(!verify_tenant(d.path(), 1).0);
+    assert!(verify_tenant(d.path(), second_id).0);
+}
+
 #[tokio::test]
 async fn the_compliance_report_command_fetches_json_and_html() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! The three-node installation exactly as the README runs it (`scripts/cluster.sh`: three nodes
 //! on one PostgreSQL database behind HAProxy with `deploy/haproxy.cfg`), under load through the
 //! load balancer, with one node killed: clients retry what failed, nothing acknowledged is lost,
-//! and a stream opened through the load balancer carries events that went to other nodes.
+//! a stream opened through the load balancer carries events that went to other nodes, and the
+//! audit chains the nodes wrote at once verify.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,6 +84,8 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
         .to_owned();
     let front = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    // A second tenant writes too, so that the nodes interleave two tenants' audit chains.
+    let (second_id, second) = common::create_tenant(&front, &token, "district-lb").await;
 
     // A stream through the load balancer (it lands on one node).
     let mut stream = http
@@ -96,8 +99,10 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
     let kill_at = Instant::now() + Duration::from_millis(1_500);
     let stop_at = kill_at + Duration::from_millis(2_000);
     let mut clients = Vec::new();
-    for c in 0..4usize {
-        let (front, token) = (front.clone(), token.clone());
+    for c in 0..5usize {
+        // Clients 0-3 write for the first tenant, client 4 for the second.
+        let token = if c < 4 { token.clone() } else { second.clone() };
+        let front = front.clone();
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let (mut acknowledged, mut retries, mut n) = (Vec::<String>::new(), 0, 0);
@@ -132,8 +137,14 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
             .success()
     );
     let mut acknowledged = Vec::new();
-    for c in clients {
-        acknowledged.extend(c.await.unwrap().0);
+    let mut acknowledged_second = Vec::new();
+    for (c, client) in clients.into_iter().enumerate() {
+        let ids = client.await.unwrap().0;
+        if c < 4 {
+            acknowledged.extend(ids)
+        } else {
+            acknowledged_second.extend(ids)
+        }
     }
     assert!(
         acknowledged.len() >= 200,
@@ -152,6 +163,13 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
         0,
         "{lost} of {} acknowledged lost",
         acknowledged.len()
+    );
+    let stored_second = common::stored_ids(&front, &second).await;
+    assert!(!acknowledged_second.is_empty());
+    assert!(
+        acknowledged_second
+            .iter()
+            .all(|id| stored_second.contains(id))
     );
 
     // The stream (on whichever node it landed, unless that was the one killed) carried updates
@@ -172,4 +190,38 @@ async fn three_nodes_behind_haproxy_lose_nothing_when_one_dies() {
     );
     drop(stream);
     cluster("stop", dir.path(), &storage, port);
+
+    // Three nodes appended to the audit chains at once and one died mid-way: each tenant's
+    // chain is whole (no fork, no gap) and checks alone.
+    let verify = |tenant: Option<i64>| {
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ];
+        args.extend(["--storage", &storage]);
+        let tenant = tenant.map(|t| t.to_string());
+        if let Some(t) = &tenant {
+            args.extend(["--tenant", t]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_learnpulse"))
+            .args(&args)
+            .env_remove("LEARNPULSE_MASTER_KEY")
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert!(
+            out.status.success(),
+            "audit verify {tenant:?}: {report} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report["entries"].as_u64().unwrap()
+    };
+    let whole = verify(None);
+    let (first, other) = (verify(Some(1)), verify(Some(second_id)));
+    assert!(
+        first > 0 && other > 0 && first + other <= whole,
+        "{first} + {other} of {whole}"
+    );
 }

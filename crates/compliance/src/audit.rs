@@ -1,10 +1,21 @@
-//! The audit chain.
+//! The audit chains: one per tenant, interleaved in one sequence.
 //!
-//! Entry `n` stores `hash_n = SHA-256(hash_{n-1} ‖ encode(entry_n))`, with `hash_0` the
-//! all-zero genesis. The encoding is length-prefixed, so no two different entries encode the same.
-//! Editing any entry changes its hash and breaks the link to the next; deleting one leaves a gap in
-//! the sequence; reordering breaks links; rewriting the whole chain from some point on is caught by
-//! the signed checkpoints, which only the holder of the signing key can make.
+//! Every entry has a sequence number of the installation (1, 2, 3, … with no gap: it is the
+//! order of writing and the point two writers race for) and belongs to a tenant. An entry
+//! stores `hash = SHA-256(prev ‖ encode(entry))`, where `prev` is the hash of the **same
+//! tenant's** previous entry (the all-zero genesis for its first), so each tenant's entries form
+//! a chain of their own that can be checked without any other tenant's ([`verify_tenant`]).
+//! The encoding is length-prefixed, so no two different entries encode the same. Editing an
+//! entry changes its hash and breaks the link to the tenant's next; deleting one leaves a gap in
+//! the sequence and breaks a link; rewriting a tenant's chain from some point on is caught by its
+//! signed checkpoints, which only the holder of the signing key can make.
+//!
+//! Entries written before the chains were per tenant (format 1) link to the previous entry of
+//! the installation instead; [`verify`] accepts them up to the first per-tenant entry, after
+//! which every entry must be per tenant. A tenant's first per-tenant entry links to its last
+//! format-1 entry.
+
+use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -39,9 +50,12 @@ pub struct Entry {
     pub hash: [u8; 32],
 }
 
-/// A signature over the chain's head at `seq`.
+/// A signature over a chain's head at `seq`: the tenant's chain (format 2), or the
+/// installation's format-1 chain when `tenant` is `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<i64>,
     pub seq: u64,
     #[serde(with = "hex_32")]
     pub hash: [u8; 32],
@@ -55,10 +69,19 @@ fn put(out: &mut Sha256, bytes: &[u8]) {
     out.update(bytes);
 }
 
-/// `hash_n` from `hash_{n-1}`, `n` and the event.
+/// A format-1 entry's hash (linked to the installation's previous entry).
 pub fn entry_hash(prev: &[u8; 32], seq: u64, event: &Event) -> [u8; 32] {
+    hash_with(b"learnpulse-audit-v1", prev, seq, event)
+}
+
+/// An entry's hash, linked to its tenant's previous entry.
+pub fn tenant_entry_hash(prev: &[u8; 32], seq: u64, event: &Event) -> [u8; 32] {
+    hash_with(b"learnpulse-audit-v2-tenant", prev, seq, event)
+}
+
+fn hash_with(domain: &[u8], prev: &[u8; 32], seq: u64, event: &Event) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"learnpulse-audit-v1");
+    h.update(domain);
     h.update(prev);
     h.update(seq.to_be_bytes());
     h.update(event.at_us.to_be_bytes());
@@ -76,13 +99,11 @@ pub fn entry_hash(prev: &[u8; 32], seq: u64, event: &Event) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Appends `event` after `prev` (the chain's last entry, or none).
-pub fn chain(prev: Option<(u64, [u8; 32])>, event: Event) -> Entry {
-    let (seq, prev_hash) = match prev {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS),
-    };
-    let hash = entry_hash(&prev_hash, seq, &event);
+/// The entry of `event` at sequence number `seq` of the installation, after `tenant_head` (the
+/// hash of the tenant's last entry, or none for its first).
+pub fn chain(seq: u64, tenant_head: Option<[u8; 32]>, event: Event) -> Entry {
+    let prev_hash = tenant_head.unwrap_or(GENESIS);
+    let hash = tenant_entry_hash(&prev_hash, seq, &event);
     Entry {
         seq,
         event,
@@ -91,17 +112,51 @@ pub fn chain(prev: Option<(u64, [u8; 32])>, event: Event) -> Entry {
     }
 }
 
+/// Chains events one after another from the installation's head sequence number and each
+/// tenant's head (which it moves on).
+pub fn chain_all(
+    head_seq: u64,
+    tenant_heads: &mut BTreeMap<i64, [u8; 32]>,
+    events: impl IntoIterator<Item = Event>,
+) -> Vec<Entry> {
+    let mut seq = head_seq;
+    events
+        .into_iter()
+        .map(|event| {
+            seq += 1;
+            let entry = chain(seq, tenant_heads.get(&event.tenant).copied(), event);
+            tenant_heads.insert(entry.event.tenant, entry.hash);
+            entry
+        })
+        .collect()
+}
+
 /// What a checkpoint signs.
-pub fn checkpoint_message(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
-    let mut m = b"learnpulse-audit-checkpoint-v1".to_vec();
+pub fn checkpoint_message(tenant: Option<i64>, seq: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = match tenant {
+        None => b"learnpulse-audit-checkpoint-v1".to_vec(),
+        Some(t) => {
+            let mut m = b"learnpulse-audit-checkpoint-v2-tenant".to_vec();
+            m.extend_from_slice(&t.to_be_bytes());
+            m
+        }
+    };
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(hash);
     m
 }
 
-pub fn sign_checkpoint(key: &SigningKey, seq: u64, hash: [u8; 32], at_us: i64) -> Checkpoint {
-    let signature = key.sign(&checkpoint_message(seq, &hash));
+/// Signs `tenant`'s head: its entry at `seq` with `hash`.
+pub fn sign_checkpoint(
+    key: &SigningKey,
+    tenant: i64,
+    seq: u64,
+    hash: [u8; 32],
+    at_us: i64,
+) -> Checkpoint {
+    let signature = key.sign(&checkpoint_message(Some(tenant), seq, &hash));
     Checkpoint {
+        tenant: Some(tenant),
         seq,
         hash,
         at_us,
@@ -126,9 +181,35 @@ pub struct Verified {
     pub signed_through: u64,
     #[serde(with = "hex_32")]
     pub head: [u8; 32],
+    /// Where a later check can go on from.
+    #[serde(skip)]
+    pub state: ChainState,
 }
 
-/// Checks the whole chain in sequence order and every checkpoint against it.
+/// How far a verification of the installation's entries got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainState {
+    /// The last sequence number checked and that entry's hash.
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// Each tenant's last entry's hash.
+    pub tenants: BTreeMap<i64, [u8; 32]>,
+    /// Per-tenant entries have begun: no format-1 entry may follow.
+    pub per_tenant: bool,
+}
+
+impl Default for ChainState {
+    fn default() -> Self {
+        ChainState {
+            seq: 0,
+            hash: GENESIS,
+            tenants: BTreeMap::new(),
+            per_tenant: false,
+        }
+    }
+}
+
+/// Checks every tenant's chain in sequence order, the sequence for gaps, and every checkpoint.
 pub fn verify<'a>(
     entries: impl IntoIterator<Item = &'a Entry>,
     checkpoints: &[Checkpoint],
@@ -137,19 +218,20 @@ pub fn verify<'a>(
     verify_from(None, entries, checkpoints, key)
 }
 
-/// Checks the chain from just after `start` (an entry already verified: its sequence number and
-/// hash), and the checkpoints after it. `None` starts at the genesis. Used to check only what
-/// was appended since the last check; a full check is still needed now and then, because this
-/// one trusts everything up to `start`.
+/// Checks the entries after `start` (what an earlier verification got to; `None`: from the
+/// beginning), and the checkpoints after it. Used to check only what was appended since the
+/// last check; a full check is still needed now and then, because this one trusts everything
+/// up to `start`.
 pub fn verify_from<'a>(
-    start: Option<(u64, [u8; 32])>,
+    start: Option<&ChainState>,
     entries: impl IntoIterator<Item = &'a Entry>,
     checkpoints: &[Checkpoint],
     key: &VerifyingKey,
 ) -> Result<Verified, Broken> {
-    let (first, mut prev) = start.map_or((1, GENESIS), |(seq, hash)| (seq + 1, hash));
+    let mut state = start.cloned().unwrap_or_default();
+    let first = state.seq + 1;
     let mut expected = first;
-    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let mut checked: Vec<(i64, [u8; 32])> = Vec::new();
     for e in entries {
         if e.seq != expected {
             return Err(Broken {
@@ -165,53 +247,151 @@ pub fn verify_from<'a>(
                 },
             });
         }
-        if e.prev_hash != prev {
-            return Err(Broken {
-                seq: e.seq,
-                reason: "does not link to the entry before it".into(),
-            });
+        let tenant = e.event.tenant;
+        let tenant_prev = state.tenants.get(&tenant).copied().unwrap_or(GENESIS);
+        let format_1 = !state.per_tenant
+            && e.prev_hash == state.hash
+            && entry_hash(&state.hash, e.seq, &e.event) == e.hash;
+        if !format_1 {
+            if e.prev_hash != tenant_prev && (state.per_tenant || e.prev_hash != state.hash) {
+                return Err(Broken {
+                    seq: e.seq,
+                    reason: "does not link to the entry before it".into(),
+                });
+            }
+            if e.prev_hash != tenant_prev
+                || tenant_entry_hash(&tenant_prev, e.seq, &e.event) != e.hash
+            {
+                return Err(Broken {
+                    seq: e.seq,
+                    reason: "its content does not match its hash (changed after it was written)"
+                        .into(),
+                });
+            }
+            state.per_tenant = true;
         }
-        if entry_hash(&prev, e.seq, &e.event) != e.hash {
-            return Err(Broken {
-                seq: e.seq,
-                reason: "its content does not match its hash (changed after it was written)".into(),
-            });
-        }
-        prev = e.hash;
-        hashes.push(e.hash);
+        state.seq = e.seq;
+        state.hash = e.hash;
+        state.tenants.insert(tenant, e.hash);
+        checked.push((tenant, e.hash));
         expected += 1;
     }
     let mut signed_through = 0;
     for c in checkpoints.iter().filter(|c| c.seq >= first) {
-        let Some(hash) = hashes.get((c.seq - first) as usize) else {
+        let Some((tenant, hash)) = checked.get((c.seq - first) as usize) else {
             return Err(Broken {
                 seq: c.seq,
                 reason: "a checkpoint names an entry the chain does not have (entries were removed from the end)".into(),
             });
         };
-        if *hash != c.hash {
-            return Err(Broken {
-                seq: c.seq,
-                reason: "the chain differs from what the checkpoint signed (rewritten)".into(),
-            });
-        }
-        let signature = hex::decode(&c.signature)
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .map(|b| Signature::from_bytes(&b));
-        if signature.is_none_or(|s| key.verify(&checkpoint_message(c.seq, &c.hash), &s).is_err()) {
-            return Err(Broken {
-                seq: c.seq,
-                reason: "the checkpoint's signature is not valid for the audit key".into(),
-            });
-        }
+        check_checkpoint(c, *tenant, hash, key)?;
         signed_through = signed_through.max(c.seq);
     }
     Ok(Verified {
         entries: expected - 1,
         checkpoints: checkpoints.len(),
         signed_through,
+        head: state.hash,
+        state,
+    })
+}
+
+/// A checkpoint against the entry it names (its tenant and hash).
+fn check_checkpoint(
+    c: &Checkpoint,
+    tenant: i64,
+    hash: &[u8; 32],
+    key: &VerifyingKey,
+) -> Result<(), Broken> {
+    if c.tenant.is_some_and(|t| t != tenant) {
+        return Err(Broken {
+            seq: c.seq,
+            reason: "a checkpoint signs another tenant's entry as its own".into(),
+        });
+    }
+    if *hash != c.hash {
+        return Err(Broken {
+            seq: c.seq,
+            reason: "the chain differs from what the checkpoint signed (rewritten)".into(),
+        });
+    }
+    let signature = hex::decode(&c.signature)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| Signature::from_bytes(&b));
+    if signature.is_none_or(|s| {
+        key.verify(&checkpoint_message(c.tenant, c.seq, &c.hash), &s)
+            .is_err()
+    }) {
+        return Err(Broken {
+            seq: c.seq,
+            reason: "the checkpoint's signature is not valid for the audit key".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks one tenant's chain alone: its entries (in sequence order, no other tenant's) and its
+/// checkpoints. Format-1 entries, which link to other tenants' entries, are checked for their
+/// own hash only (the installation's [`verify`] checks their links).
+pub fn verify_tenant<'a>(
+    tenant: i64,
+    entries: impl IntoIterator<Item = &'a Entry>,
+    checkpoints: &[Checkpoint],
+    key: &VerifyingKey,
+) -> Result<Verified, Broken> {
+    let mut prev = GENESIS;
+    let mut per_tenant = false;
+    let mut last_seq = 0;
+    let mut count = 0;
+    let mut hashes: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
+    for e in entries {
+        if e.event.tenant != tenant || e.seq <= last_seq {
+            return Err(Broken {
+                seq: e.seq,
+                reason: "not this tenant's, or out of order".into(),
+            });
+        }
+        let linked = e.prev_hash == prev && tenant_entry_hash(&prev, e.seq, &e.event) == e.hash;
+        let format_1 = !per_tenant && entry_hash(&e.prev_hash, e.seq, &e.event) == e.hash;
+        if !linked && !format_1 {
+            return Err(Broken {
+                seq: e.seq,
+                reason: if e.prev_hash != prev && per_tenant {
+                    "does not link to the tenant's entry before it (one is missing or was changed)"
+                        .into()
+                } else {
+                    "its content does not match its hash (changed after it was written)".into()
+                },
+            });
+        }
+        per_tenant |= linked;
+        prev = e.hash;
+        last_seq = e.seq;
+        count += 1;
+        hashes.insert(e.seq, e.hash);
+    }
+    let mut signed_through = 0;
+    let own: Vec<&Checkpoint> = checkpoints
+        .iter()
+        .filter(|c| c.tenant == Some(tenant))
+        .collect();
+    for c in &own {
+        let Some(hash) = hashes.get(&c.seq) else {
+            return Err(Broken {
+                seq: c.seq,
+                reason: "a checkpoint names an entry the tenant's chain does not have (entries were removed)".into(),
+            });
+        };
+        check_checkpoint(c, tenant, hash, key)?;
+        signed_through = signed_through.max(c.seq);
+    }
+    Ok(Verified {
+        entries: count,
+        checkpoints: own.len(),
+        signed_through,
         head: prev,
+        state: ChainState::default(),
     })
 }
 
@@ -248,12 +428,23 @@ mod tests {
     }
 
     fn build(n: u64) -> Vec<Entry> {
-        let mut out: Vec<Entry> = Vec::new();
-        for i in 0..n {
-            let prev = out.last().map(|e| (e.seq, e.hash));
-            out.push(chain(prev, event(i)));
+        chain_all(0, &mut BTreeMap::new(), (0..n).map(event))
+    }
+
+    /// A format-1 entry (linked to the installation's previous entry), as older servers wrote.
+    fn legacy(prev: Option<&Entry>, event: Event) -> Entry {
+        let (seq, prev_hash) = prev.map_or((1, GENESIS), |p| (p.seq + 1, p.hash));
+        let hash = entry_hash(&prev_hash, seq, &event);
+        Entry {
+            seq,
+            event,
+            prev_hash,
+            hash,
         }
-        out
+    }
+
+    fn of(tenant: i64, i: u64) -> Event {
+        Event { tenant, ..event(i) }
     }
 
     fn key() -> SigningKey {
@@ -263,7 +454,7 @@ mod tests {
     #[test]
     fn an_untouched_chain_verifies() {
         let entries = build(10);
-        let cps = vec![sign_checkpoint(&key(), 5, entries[4].hash, 0)];
+        let cps = vec![sign_checkpoint(&key(), 1, 5, entries[4].hash, 0)];
         let v = verify(&entries, &cps, &key().verifying_key()).unwrap();
         assert_eq!((v.entries, v.signed_through), (10, 5));
     }
@@ -272,15 +463,17 @@ mod tests {
     fn checking_from_a_verified_entry_covers_what_came_after() {
         let entries = build(8);
         let cps = vec![
-            sign_checkpoint(&key(), 3, entries[2].hash, 0),
-            sign_checkpoint(&key(), 8, entries[7].hash, 0),
+            sign_checkpoint(&key(), 1, 3, entries[2].hash, 0),
+            sign_checkpoint(&key(), 1, 8, entries[7].hash, 0),
         ];
-        let head = (entries[4].seq, entries[4].hash);
-        let v = verify_from(Some(head), &entries[5..], &cps, &key().verifying_key()).unwrap();
+        let head = verify(&entries[..5], &[], &key().verifying_key())
+            .unwrap()
+            .state;
+        let v = verify_from(Some(&head), &entries[5..], &cps, &key().verifying_key()).unwrap();
         assert_eq!((v.entries, v.signed_through), (8, 8));
         let mut tampered = entries.clone();
         tampered[6].event.action = "learner.write".into();
-        let broken = verify_from(Some(head), &tampered[5..], &cps, &key().verifying_key());
+        let broken = verify_from(Some(&head), &tampered[5..], &cps, &key().verifying_key());
         assert_eq!(broken.unwrap_err().seq, 7);
     }
 
@@ -288,7 +481,7 @@ mod tests {
     fn forged_or_foreign_checkpoints_are_caught() {
         let entries = build(4);
         let other = SigningKey::from_bytes(&[8; 32]);
-        let cps = vec![sign_checkpoint(&other, 4, entries[3].hash, 0)];
+        let cps = vec![sign_checkpoint(&other, 1, 4, entries[3].hash, 0)];
         assert_eq!(
             verify(&entries, &cps, &key().verifying_key())
                 .unwrap_err()
@@ -296,19 +489,22 @@ mod tests {
             4
         );
         // Entries removed from the end: the checkpoint names one that is gone.
-        let cps = vec![sign_checkpoint(&key(), 4, entries[3].hash, 0)];
+        let cps = vec![sign_checkpoint(&key(), 1, 4, entries[3].hash, 0)];
         assert!(verify(&entries[..3], &cps, &key().verifying_key()).is_err());
     }
 
     #[test]
     fn rewriting_the_tail_consistently_is_caught_by_a_checkpoint() {
         let mut entries = build(6);
-        let cps = vec![sign_checkpoint(&key(), 6, entries[5].hash, 0)];
+        let cps = vec![sign_checkpoint(&key(), 1, 6, entries[5].hash, 0)];
         // Rewrite entry 3 and re-chain everything after it, as an attacker without the key could.
         entries[2].event.subject = Some("someone else".into());
         for i in 2..6 {
-            let prev = (i > 0).then(|| (entries[i - 1].seq, entries[i - 1].hash));
-            entries[i] = chain(prev, entries[i].event.clone());
+            entries[i] = chain(
+                entries[i].seq,
+                Some(entries[i - 1].hash),
+                entries[i].event.clone(),
+            );
         }
         assert!(
             verify(&entries, &[], &key().verifying_key()).is_ok(),
@@ -316,6 +512,84 @@ mod tests {
         );
         let broken = verify(&entries, &cps, &key().verifying_key()).unwrap_err();
         assert_eq!(broken.seq, 6);
+    }
+
+    #[test]
+    fn each_tenant_has_a_chain_of_its_own_that_checks_alone() {
+        let events = (0..12).map(|i| of(if i % 3 == 0 { 2 } else { 1 }, i));
+        let entries = chain_all(0, &mut BTreeMap::new(), events);
+        let key = key();
+        let of_tenant = |t: i64| -> Vec<Entry> {
+            entries
+                .iter()
+                .filter(|e| e.event.tenant == t)
+                .cloned()
+                .collect()
+        };
+        let last_of_2 = of_tenant(2).last().unwrap().clone();
+        let cps = vec![sign_checkpoint(&key, 2, last_of_2.seq, last_of_2.hash, 0)];
+        let all = verify(&entries, &cps, &key.verifying_key()).unwrap();
+        assert_eq!((all.entries, all.signed_through), (12, last_of_2.seq));
+        let two = verify_tenant(2, &of_tenant(2), &cps, &key.verifying_key()).unwrap();
+        assert_eq!((two.entries, two.signed_through), (4, last_of_2.seq));
+        assert_eq!(
+            verify_tenant(1, &of_tenant(1), &cps, &key.verifying_key())
+                .unwrap()
+                .entries,
+            8
+        );
+        // A tenant's entry removed from the middle: its own chain no longer links.
+        let mut two = of_tenant(2);
+        let gone = two.remove(1);
+        let broken = verify_tenant(2, &two, &cps, &key.verifying_key()).unwrap_err();
+        assert_eq!(broken.seq, two[1].seq, "{broken:?} after {}", gone.seq);
+        // Its last entry removed: the checkpoint names an entry it does not have.
+        assert!(verify_tenant(2, &of_tenant(2)[..3], &cps, &key.verifying_key()).is_err());
+        // A checkpoint cannot vouch for another tenant's entry.
+        let foreign = vec![sign_checkpoint(&key, 1, last_of_2.seq, last_of_2.hash, 0)];
+        assert!(verify(&entries, &foreign, &key.verifying_key()).is_err());
+    }
+
+    #[test]
+    fn format_1_entries_verify_until_the_per_tenant_chains_begin() {
+        let mut entries: Vec<Entry> = Vec::new();
+        for i in 0..4 {
+            let e = legacy(entries.last(), of(1 + (i % 2) as i64, i));
+            entries.push(e);
+        }
+        // Each tenant's first per-tenant entry links to its last format-1 entry.
+        let mut heads: BTreeMap<i64, [u8; 32]> = BTreeMap::new();
+        for e in &entries {
+            heads.insert(e.event.tenant, e.hash);
+        }
+        entries.extend(chain_all(
+            4,
+            &mut heads,
+            (4..8).map(|i| of(1 + (i % 2) as i64, i)),
+        ));
+        let key = key();
+        assert_eq!(
+            verify(&entries, &[], &key.verifying_key()).unwrap().entries,
+            8
+        );
+        let ones: Vec<Entry> = entries
+            .iter()
+            .filter(|e| e.event.tenant == 1)
+            .cloned()
+            .collect();
+        assert_eq!(
+            verify_tenant(1, &ones, &[], &key.verifying_key())
+                .unwrap()
+                .entries,
+            4
+        );
+        // No format-1 entry after the per-tenant ones have begun.
+        let late = legacy(entries.last(), of(1, 8));
+        entries.push(late);
+        assert_eq!(
+            verify(&entries, &[], &key.verifying_key()).unwrap_err().seq,
+            9
+        );
     }
 
     proptest! {

@@ -2,12 +2,20 @@
 //! change and re-identification becomes an entry of the hash chain
 //! (`learnpulse_compliance::audit`).
 //!
+//! Each tenant has a chain of its own, interleaved with the others in one installation-wide
+//! sequence: an entry links to its tenant's previous entry, and the sequence number (unique in
+//! storage) is what stops two nodes from forking a chain: both read the same heads, one wins the
+//! number, the other retries on the new heads. A tenant's chain can so be handed to its auditor
+//! and checked alone (`learnpulse audit verify --tenant`), while the sequence shows entries
+//! removed from anywhere.
+//!
 //! Handlers call [`Auditor::record`], which only queues the event; one task chains queued events
 //! in arrival order and appends them in batches (one transaction each), and signs a checkpoint of
-//! the head every [`CHECKPOINT_EVERY`] entries and at shutdown. Entries hold pseudonyms, group
+//! the head of each tenant it wrote to every [`CHECKPOINT_EVERY`] entries and at shutdown. Entries hold pseudonyms, group
 //! ids and key ids, never raw identities. An entry queued in the last moments before a `kill -9`
 //! can be lost; the chain stays valid (it simply ends earlier).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
@@ -42,9 +50,8 @@ impl Auditor {
     pub async fn start(storage: Arc<Storage>, master: &Sealer) -> Result<Auditor, StoreError> {
         let key = signing_key(&storage, master).await?;
         let verifying_key = key.verifying_key();
-        let head = storage.audit_head().await?;
         let (queue, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(write_chain(storage, key, head, receiver));
+        tokio::spawn(write_chain(storage, key, receiver));
         Ok(Auditor {
             queue,
             verifying_key,
@@ -119,41 +126,64 @@ pub async fn stored_signing_key(
     Ok(Some(SigningKey::from_bytes(&seed)))
 }
 
-/// Chains `events` after the stored head and appends them (with a signed checkpoint of the new
-/// head when `sign` says so) in one transaction. The head is read from storage each time, so a
-/// `learnpulse` command appending from another process is chained in, not forked from; if that
-/// other process wins the race for a sequence number, the insert fails and is retried on the new
-/// head.
+/// Tries at appending a batch before auditing gives up: each failed try means another writer
+/// appended (or storage is down), and the jittered waits between them add up to under a second.
+const ATTEMPTS: u32 = 12;
+
+/// Each tenant's newest entry this process wrote that no checkpoint signs yet: `(seq, hash)`.
+type Unsigned = BTreeMap<i64, (u64, [u8; 32])>;
+
+/// Chains `events` after the stored heads (the installation's last sequence number and each of
+/// their tenants' last hash) and appends them in one transaction, with, when `sign` is given, a
+/// signed checkpoint of every tenant head in `sign`'s unsigned set or in this batch. The heads
+/// are read from storage each time, so entries another node (or a `learnpulse` command) appended
+/// are chained in, never forked from: if that writer wins the race for a sequence number, the
+/// insert fails on the unique sequence and is retried on the new heads. Returns the newest entry
+/// of each tenant in the batch.
 async fn append_chained(
     storage: &Storage,
     events: &[Event],
-    sign: Option<(&SigningKey, u64)>,
-) -> Result<Option<u64>, StoreError> {
+    sign: Option<(&SigningKey, &Unsigned)>,
+) -> Result<Unsigned, StoreError> {
+    let tenants: BTreeSet<i64> = events.iter().map(|e| e.tenant).collect();
     let mut last_error = None;
-    for _ in 0..5 {
-        let mut head = storage.audit_head().await?;
-        let mut batch = Vec::with_capacity(events.len());
-        for event in events {
-            let entry = audit::chain(head, event.clone());
-            head = Some((entry.seq, entry.hash));
-            batch.push(entry);
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            // Another writer took the sequence numbers; let the writers drift apart.
+            let jitter = rand::random::<u64>() % (2 << attempt.min(6));
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
         }
-        let checkpoint = match (sign, head) {
-            (Some((key, signed)), Some((seq, hash))) if seq > signed => {
-                Some(audit::sign_checkpoint(key, seq, hash, now_us()))
+        let (head_seq, mut heads) = storage
+            .audit_heads(tenants.iter().copied().collect())
+            .await?;
+        let batch = audit::chain_all(head_seq, &mut heads, events.iter().cloned());
+        let written: Unsigned = batch
+            .iter()
+            .map(|e| (e.event.tenant, (e.seq, e.hash)))
+            .collect();
+        let checkpoints = match sign {
+            Some((key, unsigned)) => {
+                let mut to_sign = unsigned.clone();
+                to_sign.extend(written.iter().map(|(t, head)| (*t, *head)));
+                let at = now_us();
+                to_sign
+                    .into_iter()
+                    .map(|(tenant, (seq, hash))| audit::sign_checkpoint(key, tenant, seq, hash, at))
+                    .collect()
             }
-            _ => None,
+            None => Vec::new(),
         };
-        let signs = checkpoint.as_ref().map(|c| c.seq);
-        match storage.append_audit(batch, checkpoint).await {
-            Ok(()) => return Ok(signs),
+        match storage.append_audit(batch, checkpoints).await {
+            Ok(()) => return Ok(written),
             Err(e) => last_error = Some(e),
         }
     }
-    Err(last_error.expect("five attempts failed"))
+    Err(last_error.expect("every attempt failed"))
 }
 
 /// Appends one event from outside the server (a `learnpulse` command on the data directory).
+/// It goes unsigned until the tenant's next checkpoint, which a server signs after its own
+/// entries (the chain links it in).
 pub async fn append_one(storage: &Storage, event: Event) -> Result<(), StoreError> {
     append_chained(storage, &[event], None).await.map(|_| ())
 }
@@ -161,11 +191,10 @@ pub async fn append_one(storage: &Storage, event: Event) -> Result<(), StoreErro
 async fn write_chain(
     storage: Arc<Storage>,
     key: SigningKey,
-    head: Option<(u64, [u8; 32])>,
     mut receiver: mpsc::UnboundedReceiver<Message>,
 ) {
-    let mut signed = head.map_or(0, |(seq, _)| seq);
-    let mut unsigned = 0u64;
+    let mut unsigned = Unsigned::new();
+    let mut unsigned_entries = 0u64;
     while let Some(first) = receiver.recv().await {
         let mut events: Vec<Event> = Vec::new();
         let mut flushes = Vec::new();
@@ -179,15 +208,15 @@ async fn write_chain(
                 next = receiver.try_recv().ok();
             }
         }
-        unsigned += events.len() as u64;
-        let sign = (unsigned >= CHECKPOINT_EVERY || !flushes.is_empty()).then_some((&key, signed));
+        unsigned_entries += events.len() as u64;
+        let sign_now = unsigned_entries >= CHECKPOINT_EVERY || !flushes.is_empty();
+        let sign = sign_now.then_some((&key, &unsigned));
         match append_chained(&storage, &events, sign).await {
-            Ok(signs) => {
-                if let Some(seq) = signs {
-                    signed = seq;
-                    unsigned = 0;
-                }
+            Ok(_) if sign_now => {
+                unsigned.clear();
+                unsigned_entries = 0;
             }
+            Ok(written) => unsigned.extend(written),
             Err(e) => {
                 // Stop rather than write a chain with a hole in it. The failure shows in the log
                 // and, through the missing entries' effects, in the compliance report.

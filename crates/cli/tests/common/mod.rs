@@ -45,6 +45,21 @@ pub async fn post_events(base: &str, token: &str, events: &[serde_json::Value]) 
     assert_eq!(r.status(), 200);
 }
 
+/// Creates a tenant with the operator's admin token: its id and its first admin token.
+pub async fn create_tenant(base: &str, admin: &str, name: &str) -> (i64, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/tenants"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let token = created["admin_key"]["token"].as_str().unwrap().to_owned();
+    (created["tenant"]["id"].as_i64().unwrap(), token)
+}
+
 /// A database of the test's own on the local PostgreSQL, named after its data directory
 /// (`lp_test_*`: CI drops old ones). The server creates it on first start.
 pub fn postgres_url(dir: &Path) -> String {

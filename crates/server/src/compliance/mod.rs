@@ -56,7 +56,7 @@ const FULL_CHECK_US: i64 = 3_600_000_000;
 /// The last verified entry, and when the whole chain was last checked.
 #[derive(Debug, Default)]
 pub struct ChainCheck {
-    verified: Option<(u64, [u8; 32])>,
+    verified: Option<audit::ChainState>,
     last_full_us: i64,
 }
 
@@ -69,19 +69,24 @@ async fn verify_chain(
     let start = if now - check.last_full_us >= FULL_CHECK_US {
         None
     } else {
-        check.verified
+        check.verified.take()
     };
     let entries = crate::storage::audit::entries_after(
         &*state.storage,
-        start.map_or(0, |(seq, _)| seq),
+        start.as_ref().map_or(0, |s| s.seq),
         None,
     )
     .await?;
     let checkpoints = state.storage.audit_checkpoints().await?;
-    let result = audit::verify_from(start, &entries, &checkpoints, &state.audit.verifying_key);
+    let result = audit::verify_from(
+        start.as_ref(),
+        &entries,
+        &checkpoints,
+        &state.audit.verifying_key,
+    );
     Ok(match result {
         Ok(v) => {
-            check.verified = (v.entries > 0).then_some((v.entries, v.head));
+            check.verified = (v.entries > 0).then_some(v.state);
             if start.is_none() {
                 check.last_full_us = now;
             }

@@ -57,13 +57,17 @@ pub trait AuditStore {
         id: i64,
         actions: serde_json::Value,
     ) -> Result<(), StoreError>;
-    /// The last entry's sequence number and hash.
-    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError>;
-    /// Appends chained entries (and a checkpoint of the new head) in one transaction.
+    /// The last entry's sequence number (0 when there is none), and the hash of the last entry
+    /// of each of `tenants` that has one, read at one instant.
+    async fn audit_heads(
+        &self,
+        tenants: Vec<i64>,
+    ) -> Result<(u64, std::collections::BTreeMap<i64, [u8; 32]>), StoreError>;
+    /// Appends chained entries (and checkpoints of tenants' new heads) in one transaction.
     async fn append_audit(
         &self,
         entries: Vec<Entry>,
-        checkpoint: Option<Checkpoint>,
+        checkpoints: Vec<Checkpoint>,
     ) -> Result<(), StoreError>;
     /// Entries after `after_seq`, in order, at most `limit`; one tenant's when given.
     async fn audit_entries(

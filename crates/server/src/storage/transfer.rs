@@ -205,6 +205,7 @@ pub const TABLES: &[Table] = &[
             ("hash", Bytes),
             ("at_us", Int),
             ("signature", Text),
+            ("tenant_id", Int),
         ],
         key: 1,
         identity: false,

@@ -133,24 +133,37 @@ impl AuditStore for PostgresStorage {
         Ok(())
     }
 
-    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
-        let row = sql::row(
+    async fn audit_heads(
+        &self,
+        tenants: Vec<i64>,
+    ) -> Result<(u64, std::collections::BTreeMap<i64, [u8; 32]>), StoreError> {
+        // One statement, so one snapshot: the heads belong to one instant.
+        let rows = sql::rows(
             self,
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            &[],
+            "SELECT g.seq, t.tenant, \
+                    (SELECT hash FROM audit_log WHERE tenant_id = t.tenant ORDER BY seq DESC LIMIT 1) \
+             FROM (SELECT coalesce(max(seq), 0) AS seq FROM audit_log) g \
+             LEFT JOIN unnest($1::bigint[]) AS t(tenant) ON true",
+            &[&tenants],
         )
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let seq: i64 = col(&row, 0)?;
-        Ok(Some((seq as u64, hash_of(col(&row, 1)?)?)))
+        let mut seq = 0u64;
+        let mut heads = std::collections::BTreeMap::new();
+        for r in &rows {
+            seq = col::<i64>(r, 0)? as u64;
+            let tenant: Option<i64> = col(r, 1)?;
+            let hash: Option<Vec<u8>> = col(r, 2)?;
+            if let (Some(t), Some(h)) = (tenant, hash) {
+                heads.insert(t, hash_of(h)?);
+            }
+        }
+        Ok((seq, heads))
     }
 
     async fn append_audit(
         &self,
         entries: Vec<Entry>,
-        checkpoint: Option<Checkpoint>,
+        checkpoints: Vec<Checkpoint>,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_err)?;
@@ -187,19 +200,25 @@ impl AuditStore for PostgresStorage {
         }))
         .await
         .map_err(db_err)?;
-        if let Some(c) = checkpoint {
+        for c in checkpoints {
             // SQLite's INSERT OR REPLACE: a new checkpoint of a seq replaces the old one.
             let upsert = tx
                 .prepare_cached(
-                    "INSERT INTO audit_checkpoints (seq, hash, at_us, signature) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, \
-                     at_us = excluded.at_us, signature = excluded.signature",
+                    "INSERT INTO audit_checkpoints (seq, hash, at_us, signature, tenant_id) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, \
+                     at_us = excluded.at_us, signature = excluded.signature, tenant_id = excluded.tenant_id",
                 )
                 .await
                 .map_err(db_err)?;
             tx.execute(
                 &upsert,
-                &[&(c.seq as i64), &c.hash.as_slice(), &c.at_us, &c.signature],
+                &[
+                    &(c.seq as i64),
+                    &c.hash.as_slice(),
+                    &c.at_us,
+                    &c.signature,
+                    &c.tenant,
+                ],
             )
             .await
             .map_err(db_err)?;
@@ -249,7 +268,7 @@ impl AuditStore for PostgresStorage {
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = sql::rows(
             self,
-            "SELECT seq, hash, at_us, signature FROM audit_checkpoints ORDER BY seq",
+            "SELECT seq, hash, at_us, signature, tenant_id FROM audit_checkpoints ORDER BY seq",
             &[],
         )
         .await?;
@@ -257,6 +276,7 @@ impl AuditStore for PostgresStorage {
             .map(|r| {
                 let seq: i64 = col(r, 0)?;
                 Ok(Checkpoint {
+                    tenant: col(r, 4)?,
                     seq: seq as u64,
                     hash: hash_of(col(r, 1)?)?,
                     at_us: col(r, 2)?,

@@ -40,7 +40,7 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 3] = [
+pub const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
@@ -51,6 +51,11 @@ pub const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "learner states kept one by one",
         include_str!("learner_states_schema.sql"),
+    ),
+    (
+        4,
+        "one audit chain per tenant",
+        include_str!("audit_tenant_schema.sql"),
     ),
 ];
 

@@ -109,15 +109,30 @@ impl AuditStore for SqliteStorage {
         .await
     }
 
-    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
-        self.read(|conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get::<_, i64>(0)? as u64, hash_of(r.get(1)?)?)),
-                )
-                .optional()?)
+    async fn audit_heads(
+        &self,
+        tenants: Vec<i64>,
+    ) -> Result<(u64, std::collections::BTreeMap<i64, [u8; 32]>), StoreError> {
+        self.read(move |conn| {
+            // One read transaction: the heads belong to one instant.
+            let tx = conn.unchecked_transaction()?;
+            let seq: i64 =
+                tx.query_row("SELECT coalesce(max(seq), 0) FROM audit_log", [], |r| {
+                    r.get(0)
+                })?;
+            let mut heads = std::collections::BTreeMap::new();
+            {
+                let mut last = tx.prepare_cached(
+                    "SELECT hash FROM audit_log WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
+                )?;
+                for t in tenants {
+                    if let Some(hash) = last.query_row([t], |r| hash_of(r.get(0)?)).optional()? {
+                        heads.insert(t, hash);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok((seq as u64, heads))
         })
         .await
     }
@@ -125,7 +140,7 @@ impl AuditStore for SqliteStorage {
     async fn append_audit(
         &self,
         entries: Vec<Entry>,
-        checkpoint: Option<Checkpoint>,
+        checkpoints: Vec<Checkpoint>,
     ) -> Result<(), StoreError> {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction()?;
@@ -148,10 +163,11 @@ impl AuditStore for SqliteStorage {
                     ])?;
                 }
             }
-            if let Some(c) = checkpoint {
+            for c in checkpoints {
                 tx.execute(
-                    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at_us, signature) VALUES (?1, ?2, ?3, ?4)",
-                    params![c.seq as i64, c.hash.as_slice(), c.at_us, c.signature],
+                    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at_us, signature, tenant_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![c.seq as i64, c.hash.as_slice(), c.at_us, c.signature, c.tenant],
                 )?;
             }
             tx.commit()?;
@@ -196,10 +212,11 @@ impl AuditStore for SqliteStorage {
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, hash, at_us, signature FROM audit_checkpoints ORDER BY seq",
+                "SELECT seq, hash, at_us, signature, tenant_id FROM audit_checkpoints ORDER BY seq",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(Checkpoint {
+                    tenant: r.get(4)?,
                     seq: r.get::<_, i64>(0)? as u64,
                     hash: hash_of(r.get(1)?)?,
                     at_us: r.get(2)?,

@@ -311,12 +311,14 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us, groups";
 
 /// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     ("api_keys", "expires_us", "INTEGER"),
     ("api_keys", "last_used_us", "INTEGER"),
     ("api_keys", "groups", "TEXT"),
     // NULL in rows from before followers read it: they decode those rows' JSON instead.
     ("statements", "live", "TEXT"),
+    // NULL in checkpoints of the installation-wide chain of older servers.
+    ("audit_checkpoints", "tenant_id", "INTEGER"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

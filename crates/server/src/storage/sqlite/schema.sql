@@ -155,8 +155,9 @@ CREATE TABLE IF NOT EXISTS dp_ledger (
 );
 CREATE INDEX IF NOT EXISTS dp_ledger_by_analyst ON dp_ledger(tenant_id, analyst, id);
 
--- The audit chain (learnpulse_compliance::audit): one chain for the whole server, appended by
--- the auditor task; signed checkpoints of its head; server-wide secrets sealed under the master key.
+-- The audit chains (learnpulse_compliance::audit): one per tenant, interleaved in one sequence,
+-- appended by the auditor task; signed checkpoints of tenants' heads (tenant_id NULL: of the
+-- installation-wide chain older servers wrote); server-wide secrets sealed under the master key.
 CREATE TABLE IF NOT EXISTS audit_log (
     seq        INTEGER PRIMARY KEY,
     tenant_id  INTEGER NOT NULL,
@@ -170,11 +171,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_by_tenant ON audit_log(tenant_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_tenant_time ON audit_log(tenant_id, at_us);
+-- A signed head: of a tenant's chain (tenant_id), or of the format-1 chain (NULL).
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     seq        INTEGER PRIMARY KEY,
     hash       BLOB NOT NULL,
     at_us      INTEGER NOT NULL,
-    signature  TEXT NOT NULL
+    signature  TEXT NOT NULL,
+    tenant_id  INTEGER
 );
 CREATE TABLE IF NOT EXISTS server_secrets (
     purpose  TEXT PRIMARY KEY,
