@@ -54,10 +54,12 @@ impl Counts {
     }
 }
 
-/// The name learnpulse uses for a labelled type (the labelled sets call URLs `DOMAIN_NAME`).
+/// The name learnpulse uses for a labelled type (the labelled sets call URLs `DOMAIN_NAME` and
+/// cities and countries `GPE`).
 pub fn our_name(labelled: &str) -> &str {
     match labelled {
         "DOMAIN_NAME" => "URL",
+        "GPE" => "LOCATION",
         other => other,
     }
 }

@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`recognizers`]: one recogniser per kind of PII, each a function from text to candidate
 //!   spans with a score; [`scan`] runs them all and resolves overlaps.
+//! - [`tagger`]: PERSON and LOCATION by a statistical model over context, shipped in the binary.
 //! - [`pseudonym`]: keyed, versioned pseudonyms of learner identities (HMAC-SHA-256).
 //! - [`roster`]: a tenant's own names, found in any case and context.
 //! - [`redact`]: replacing findings by consistent placeholders (`<PERSON_1>`).
@@ -24,6 +25,7 @@ pub mod pseudonym;
 pub mod recognizers;
 pub mod redact;
 pub mod roster;
+pub mod tagger;
 
 pub use roster::scan_with;
 
@@ -86,6 +88,15 @@ pub fn find(text: &str, roster: Option<&roster::Roster>) -> Vec<Candidate> {
 }
 
 fn resolve_bytes(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+    // A city or country inside a street address is part of the address.
+    let addresses: Vec<(usize, usize)> = candidates
+        .iter()
+        .filter(|c| c.kind == "STREET_ADDRESS")
+        .map(|c| (c.start, c.end))
+        .collect();
+    candidates.retain(|c| {
+        c.kind != "LOCATION" || !addresses.iter().any(|&(s, e)| c.start < e && s < c.end)
+    });
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)

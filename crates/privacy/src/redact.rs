@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_consistent_within_a_text() {
-        let text = "Thelma Mitchell wrote to ada@school.org; Thelma Mitchell and Katie Brown agree. Mail ada@school.org.";
+        let text = "Thelma Mitchell wrote to ada@school.org; Thelma Mitchell and Katie Vasquez agree. Mail ada@school.org.";
         let redacted = redact(text, &scan(text));
         assert_eq!(
             redacted,

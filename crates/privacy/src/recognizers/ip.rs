@@ -29,9 +29,30 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let context = before(text, m.start(), 16);
-        let versiony = ["version", "ver.", "ver ", "release", "build", "firmware"]
-            .iter()
-            .any(|w| context.contains(w))
+        // Versions, and the numbered sections of a textbook ("see section 2.3.4.1").
+        let versiony = [
+            "version",
+            "ver.",
+            "ver ",
+            "release",
+            "build",
+            "firmware",
+            "section",
+            "sections",
+            "chapter",
+            "question",
+            "questions",
+            "exercise",
+            "page",
+            "step",
+            "unit",
+            "lesson",
+            "part",
+            "§",
+            "and ",
+        ]
+        .iter()
+        .any(|w| context.contains(w))
             || context.ends_with('v');
         out.push(Candidate {
             start: m.start(),

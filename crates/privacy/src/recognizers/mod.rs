@@ -32,7 +32,7 @@ pub const RECOGNISERS: [(&str, Recogniser); 11] = [
     ("iban", numbers::iban),
     ("us_driver_license", numbers::us_driver_license),
     ("phone", phone::find),
-    ("person", person::find),
+    ("person_location", crate::tagger::find),
     ("street_address", address::find),
 ];
 

@@ -58,6 +58,10 @@ pub fn find(text: &str, out: &mut Vec<Candidate>) {
     );
     for m in re.find_iter(text) {
         let s = m.as_str().trim();
+        // A book's number, not a phone's.
+        if super::before(text, m.start(), 12).contains("isbn") {
+            continue;
+        }
         if let Some(found) = candidate(text, m.start(), s, out) {
             out.push(found);
             continue;
