@@ -87,7 +87,10 @@ impl Lexicon {
 pub struct Sentence<'a> {
     text: &'a str,
     pub(crate) words: Vec<Word<'a>>,
-    lower: Vec<String>,
+    /// Every word lower-cased, one after the other in one string (one allocation per text).
+    lowered: String,
+    /// Where each word lies in `lowered`.
+    lower_at: Vec<(usize, usize)>,
     shapes: Vec<u8>,
     flags: Vec<u16>,
 }
@@ -122,17 +125,29 @@ fn shape(w: &str) -> u8 {
 impl<'a> Sentence<'a> {
     pub fn new(text: &'a str, lexicon: &Lexicon) -> Sentence<'a> {
         let words = words(text);
-        let lower: Vec<String> = words.iter().map(|w| w.text.to_lowercase()).collect();
+        let mut lowered = String::with_capacity(text.len());
+        let lower_at: Vec<(usize, usize)> = words
+            .iter()
+            .map(|w| {
+                let start = lowered.len();
+                if w.text.is_ascii() {
+                    lowered.extend(w.text.chars().map(|c| c.to_ascii_lowercase()));
+                } else {
+                    // `str::to_lowercase` knows word-final sigma; `char`'s does not.
+                    lowered.push_str(&w.text.to_lowercase());
+                }
+                (start, lowered.len())
+            })
+            .collect();
+        let lower: Vec<&str> = lower_at.iter().map(|&(s, e)| &lowered[s..e]).collect();
         let shapes: Vec<u8> = words.iter().map(|w| shape(w.text)).collect();
         let mut flags = vec![0u16; words.len()];
-        for (i, l) in lower.iter().enumerate() {
-            let l = l.as_str();
+        for (i, &l) in lower.iter().enumerate() {
             let f = &mut flags[i];
-            let bare = l.trim_end_matches("'s").trim_end_matches("’s");
-            if lexicon.first.contains(bare) {
+            if lexicon.first.contains(l) {
                 *f |= flag::FIRST;
             }
-            if lexicon.last.contains(bare) {
+            if lexicon.last.contains(l) {
                 *f |= flag::LAST;
             }
             if lexicon.english.contains(l) {
@@ -162,7 +177,7 @@ impl<'a> Sentence<'a> {
                         }
                         joined.push(' ');
                     }
-                    joined.push_str(&lower[i + n - 1]);
+                    joined.push_str(lower[i + n - 1]);
                     // A one-word place that is also an English word ("May", "Mobile") is
                     // left to context.
                     let ordinary = n == 1 && flags[i] & (flag::ENGLISH | flag::COMMON) != 0;
@@ -184,7 +199,8 @@ impl<'a> Sentence<'a> {
         Sentence {
             text,
             words,
-            lower,
+            lowered,
+            lower_at,
             shapes,
             flags,
         }
@@ -196,6 +212,11 @@ impl<'a> Sentence<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
+    }
+
+    fn lower(&self, i: usize) -> &str {
+        let (start, end) = self.lower_at[i];
+        &self.lowered[start..end]
     }
 
     /// A lower-case English word that no name or place list holds ("checksum"): never a name.
@@ -249,7 +270,7 @@ impl<'a> Sentence<'a> {
     /// The hashed features of word `i`, given the tags chosen for the two words before it.
     pub fn features(&self, i: usize, prev: u8, prev2: u8, out: &mut Vec<u32>) {
         out.clear();
-        let w = self.lower[i].as_str();
+        let w = self.lower(i);
         let (shape, flags) = (self.shapes[i], self.flags[i]);
         let lex = flags & !flag::SENTENCE_START;
         let word_at = |k: isize| -> &str {
@@ -257,7 +278,12 @@ impl<'a> Sentence<'a> {
             if j < 0 {
                 "<s>"
             } else {
-                self.lower.get(j as usize).map_or("</s>", String::as_str)
+                let j = j as usize;
+                if j < self.len() {
+                    self.lower(j)
+                } else {
+                    "</s>"
+                }
             }
         };
         let shape_flags_at = |k: isize| -> u32 {
@@ -269,17 +295,17 @@ impl<'a> Sentence<'a> {
                 u32::from(self.shapes[j]) << 16 | u32::from(self.flags[j])
             }
         };
-        let chars: Vec<char> = w.chars().collect();
-        let n = chars.len();
-        let affix = |from: usize, to: usize| -> String { chars[from..to].iter().collect() };
+        // Affixes in whole characters, as slices of the word (no allocation per word).
+        let n = w.chars().count();
+        let byte_of = |chars: usize| w.char_indices().nth(chars).map_or(w.len(), |(b, _)| b);
         let (gap_before, gap_after) = (self.gap(i), self.gap(i + 1));
         let mut push = |template: u8, parts: &[&[u8]]| out.push(hash(template, parts));
         push(0, &[]);
         push(1, &[w.as_bytes()]);
-        push(2, &[affix(0, n.min(3)).as_bytes()]);
+        push(2, &[&w.as_bytes()[..byte_of(3)]]);
         if n > 3 {
-            push(3, &[affix(n - 3, n).as_bytes()]);
-            push(4, &[affix(n - 2, n).as_bytes()]);
+            push(3, &[&w.as_bytes()[byte_of(n - 3)..]]);
+            push(4, &[&w.as_bytes()[byte_of(n - 2)..]]);
         }
         push(5, &[&[shape]]);
         push(6, &[&[shape], &lex.to_le_bytes()]);

@@ -56,20 +56,9 @@ pub fn find_with(model: &Model, lexicon: &Lexicon, text: &str, out: &mut Vec<Can
     }
     let mut decisions = Vec::with_capacity(sentence.len());
     model.tag(&sentence, &mut decisions);
-    let mut i = 0;
-    while i < decisions.len() {
-        let Some(kind) = model::kind_of(decisions[i].tag) else {
-            i += 1;
-            continue;
-        };
-        let inside = decisions[i].tag + 1;
-        let mut j = i;
-        let mut margin = decisions[i].margin;
-        while j + 1 < decisions.len() && decisions[j + 1].tag == inside {
-            j += 1;
-            margin = margin.min(decisions[j].margin);
-        }
-        // A surname right after a first name belongs to it, whatever the model made of it.
+    for (i, mut j, kind, margin) in spans(&decisions) {
+        // A surname right after a first name belongs to it, whatever the model made of it (the
+        // surname is tagged `O`, so no span of its own starts there).
         while kind == "PERSON"
             && j + 1 < decisions.len()
             && decisions[j + 1].tag == model::O
@@ -81,7 +70,6 @@ pub fn find_with(model: &Model, lexicon: &Lexicon, text: &str, out: &mut Vec<Can
         if (i..=j).all(|k| sentence.is_plain_word(k))
             || (kind == "LOCATION" && (i..=j).all(|k| sentence.is_lower_unlisted_place(k)))
         {
-            i = j + 1;
             continue;
         }
         let calibration = model.calibration[usize::from(kind == "LOCATION")];
@@ -94,7 +82,6 @@ pub fn find_with(model: &Model, lexicon: &Lexicon, text: &str, out: &mut Vec<Can
         {
             last.end = sentence.words[j].end;
             last.score = last.score.min(calibration.probability(margin));
-            i = j + 1;
             continue;
         }
         out.push(Candidate {
@@ -103,6 +90,30 @@ pub fn find_with(model: &Model, lexicon: &Lexicon, text: &str, out: &mut Vec<Can
             kind,
             score: calibration.probability(margin),
         });
-        i = j + 1;
     }
+}
+
+/// Runs of tags into spans: `(first word, last word, type, smallest margin)`. A `B-` starts a
+/// span, the `I-` of the same type after it extends it.
+pub(crate) fn spans(
+    decisions: &[model::Decision],
+) -> impl Iterator<Item = (usize, usize, &'static str, f32)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < decisions.len() {
+            let Some(kind) = model::kind_of(decisions[i].tag) else {
+                i += 1;
+                continue;
+            };
+            let (start, inside) = (i, decisions[i].tag + 1);
+            let mut margin = decisions[i].margin;
+            while i + 1 < decisions.len() && decisions[i + 1].tag == inside {
+                i += 1;
+                margin = margin.min(decisions[i].margin);
+            }
+            i += 1;
+            return Some((start, i - 1, kind, margin));
+        }
+        None
+    })
 }

@@ -146,7 +146,7 @@ impl Pools {
         Pools {
             first: names(&[super::CENSUS_FIRST, super::WORLD_FIRST]),
             last: names(&[super::CENSUS_LAST, super::WORLD_LAST]),
-            places: super::PLACES.lines().filter(|l| !l.is_empty()).collect(),
+            places: places(),
         }
     }
 
@@ -156,9 +156,13 @@ impl Pools {
         Pools {
             first: names(HELDOUT_FIRST),
             last: names(HELDOUT_LAST),
-            ..Pools::training()
+            places: places(),
         }
     }
+}
+
+fn places() -> Vec<&'static str> {
+    super::PLACES.lines().filter(|l| !l.is_empty()).collect()
 }
 
 /// "jean-luc" → "Jean-Luc", "o'brien" → "O'Brien".
@@ -398,7 +402,8 @@ pub fn train(
             let sentence = Sentence::new(&e.text, shipped);
             let mut decisions = Vec::new();
             model.tag(&sentence, &mut decisions);
-            for (start, end, margin) in spans_of(&sentence, &decisions, kind) {
+            for (i, j, _, margin) in super::spans(&decisions).filter(|s| s.2 == kind) {
+                let (start, end) = (sentence.words[i].start, sentence.words[j].end);
                 let right = e
                     .spans
                     .iter()
@@ -409,30 +414,6 @@ pub fn train(
         model.calibration[k] = model::fit_calibration(&points);
     }
     model
-}
-
-fn spans_of(
-    sentence: &Sentence,
-    decisions: &[model::Decision],
-    kind: &str,
-) -> Vec<(usize, usize, f32)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < decisions.len() {
-        if model::kind_of(decisions[i].tag) != Some(kind) {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        let mut margin = decisions[i].margin;
-        while j + 1 < decisions.len() && decisions[j + 1].tag == decisions[i].tag + 1 {
-            j += 1;
-            margin = margin.min(decisions[j].margin);
-        }
-        out.push((sentence.words[i].start, sentence.words[j].end, margin));
-        i = j + 1;
-    }
-    out
 }
 
 /// PERSON and LOCATION precision, recall and F1 of `model` on `examples`, findings scored
