@@ -204,4 +204,151 @@ async fn access_gathers_everything_and_erasure_leaves_no_trace() {
     app.stop().await;
 }
 
-on_every_backend!(access_gathers_everything_and_erasure_leaves_no_trace,);
+/// Every file under `dir`, recursively (the databases, their WALs, snapshots, model files).
+fn every_file(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(every_file(&path));
+        } else {
+            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+/// The end-to-end erasure: a learner with a distinctive account name, her name and e-mail in
+/// free text, interventions decided about her and webhook messages about her waiting for a
+/// receiver that is down. After the erasure and a restart, no file of the data directory (and
+/// no row of the PostgreSQL database) holds her account name, e-mail or name; her pseudonym
+/// survives only as the audit tombstone, and no API lists her interventions.
+async fn erasure_leaves_nothing_of_interventions_webhooks_or_free_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    // The receiver below is down: its messages wait, retried only after a minute.
+    config.webhooks.retry_schedule_secs = vec![60.0];
+    let app = TestApp::start_with(config.clone(), None).await;
+    app.put_json("/v1/privacy/policy", &app.admin, &json!({"vault": true}))
+        .await;
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    let r = app
+        .post_json(
+            "/v1/webhooks",
+            &app.admin,
+            &json!({"name": "down", "endpoints": [{"url": format!("http://127.0.0.1:{port}/hooks")}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let receiver: Value = r.json().await.unwrap();
+    let raw_id = "ada-lovelace-4417";
+    let ada = app.pseudonym(&app.admin, raw_id).await;
+    let cy = app.pseudonym(&app.admin, "cy-2").await;
+
+    // Both struggle (four wrong answers each), which decides an intervention for each.
+    let mut batch = Vec::new();
+    for who in [raw_id, "cy-2"] {
+        for i in 0..4 {
+            let mut s = answered(who, &format!("q{i}"), false);
+            s["timestamp"] = json!(format!("2026-11-26T10:{i:02}:00Z"));
+            batch.push(s);
+        }
+    }
+    batch[1]["result"]["response"] =
+        json!("Ada Lovelace here: I give up, mail me at ada.lovelace@home.example");
+    let r = app.post_statements(&app.admin, &Value::Array(batch)).await;
+    assert_eq!(r.status(), 200);
+    let pending = format!("/v1/webhooks/{}/messages?state=pending", receiver["id"]);
+    let mut waiting = 0;
+    for _ in 0..200 {
+        waiting = app.get_json::<Vec<Value>>(&pending, &app.admin).await.len();
+        if waiting >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting >= 2, "messages about both wait for the receiver");
+    let about = |list: &[Value], who: &str| list.iter().filter(|d| d["learner"] == who).count();
+    let decided: Vec<Value> = app.get_json("/v1/interventions", &app.admin).await;
+    assert!(
+        about(&decided, &ada) >= 1 && about(&decided, &cy) >= 1,
+        "{decided:?}"
+    );
+
+    // The scan below can see what it looks for: before the erasure the store holds her
+    // answer's words and her pseudonym outside the audit chain.
+    let before = common::raw_store(dir.path()).await;
+    assert!(holds(&before, b"I give up"));
+    assert!(
+        common::tables_holding(dir.path(), &ada)
+            .await
+            .iter()
+            .any(|t| !t.starts_with("audit_"))
+    );
+
+    let dpo = app.key(&app.admin, "dpo").await;
+    let answer = request(&app, &dpo, "erasure", raw_id).await;
+    assert!(
+        answer["erased"]["webhook_messages"].as_u64().unwrap() >= 1,
+        "{answer}"
+    );
+    assert_eq!(answer["erased"]["event_log"]["statements"], 4, "{answer}");
+    let decided: Vec<Value> = app.get_json("/v1/interventions", &app.admin).await;
+    assert_eq!(about(&decided, &ada), 0, "her interventions are gone");
+    assert!(about(&decided, &cy) >= 1, "his stay");
+    let left: Vec<Value> = app.get_json(&pending, &app.admin).await;
+    assert!(!left.is_empty());
+    assert!(
+        left.iter()
+            .all(|m| m["payload"]["data"]["learner"] != ada.as_str())
+    );
+    let admin = app.admin.clone();
+    app.stop().await;
+
+    // A restart follows the log and loads the snapshot: she does not come back.
+    let app = TestApp::start_with(config, Some(admin)).await;
+    let decided: Vec<Value> = app.get_json("/v1/interventions", &app.admin).await;
+    assert_eq!(about(&decided, &ada), 0, "{decided:?}");
+    assert!(about(&decided, &cy) >= 1);
+    assert_eq!(
+        app.get(&format!("/v1/learners/{raw_id}"), &app.admin)
+            .await
+            .status(),
+        404
+    );
+    app.stop().await;
+
+    // Every byte of every file (and, on PostgreSQL, every row).
+    let mut stores = every_file(dir.path());
+    stores.push(("store".into(), common::raw_store(dir.path()).await));
+    for (file, bytes) in &stores {
+        for needle in [raw_id, "ada.lovelace@home.example", "Lovelace", "I give up"] {
+            assert!(
+                !holds(bytes, needle.as_bytes()),
+                "{file} still holds {needle}"
+            );
+        }
+        // Only the database with the audit chain may hold the pseudonym (the tombstone).
+        if !file.ends_with("learnpulse.db")
+            && !file.ends_with("learnpulse.db-wal")
+            && file != "store"
+        {
+            assert!(
+                !holds(bytes, ada.as_bytes()),
+                "{file} still names her pseudonym"
+            );
+        }
+    }
+    let holding = common::tables_holding(dir.path(), &ada).await;
+    assert!(
+        holding.iter().all(|t| t.starts_with("audit_")),
+        "{holding:?} still name her"
+    );
+}
+
+on_every_backend!(
+    access_gathers_everything_and_erasure_leaves_no_trace,
+    erasure_leaves_nothing_of_interventions_webhooks_or_free_text,
+);
