@@ -29,6 +29,9 @@ pub enum PiiCommand {
         /// (`<PERSON_1>`, `<EMAIL_1>`) instead of the spans.
         #[arg(long)]
         redact: bool,
+        /// A tagger model written by `pii train`, used in place of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Per-type precision, recall and F1 on labelled sets (presidio-research's JSON format),
     /// with overlap matching; the precision of findings per score band (calibration); and the
@@ -41,6 +44,9 @@ pub enum PiiCommand {
         /// Findings below this score are not counted (Presidio's reference used 0.4).
         #[arg(long, default_value_t = 0.4)]
         threshold: f64,
+        /// A tagger model written by `pii train`, used in place of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Rebuild the PERSON/LOCATION tagger shipped in the binary: train on the project's sentence
     /// templates and four in five of the labelled texts, print precision/recall/F1 on the held-out
@@ -64,6 +70,14 @@ pub enum PiiCommand {
         #[arg(long, default_value_t = 0.4)]
         threshold: f64,
     },
+}
+
+/// Makes the model at `path` (written by `pii train`) the one this process scans with.
+fn install_model(path: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let model = learnpulse_privacy::tagger::Model::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    learnpulse_privacy::tagger::install(model).map_err(anyhow::Error::msg)
 }
 
 fn read_labelled(path: &PathBuf) -> anyhow::Result<Vec<Value>> {
@@ -138,7 +152,11 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
             output,
             roster,
             redact,
+            model,
         } => {
+            if let Some(path) = &model {
+                install_model(path)?;
+            }
             let roster = match &roster {
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
@@ -195,7 +213,14 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
             seed,
             threshold,
         } => train(&data, &out, heldout_dir.as_ref(), epochs, seed, threshold),
-        PiiCommand::Eval { data, threshold } => {
+        PiiCommand::Eval {
+            data,
+            threshold,
+            model,
+        } => {
+            if let Some(path) = &model {
+                install_model(path)?;
+            }
             let mut texts: Vec<(String, Vec<Labelled>)> = Vec::new();
             for path in &data {
                 for item in read_labelled(path)? {

@@ -151,8 +151,15 @@ mod tests {
 
     #[test]
     fn names_no_list_holds_are_found_by_context() {
-        assert_eq!(people("Ask aigerim or bolat, or Sigrid."), vec!["Sigrid"]);
+        assert_eq!(
+            people("Ask aigerim or bolat, or Sigrid."),
+            vec!["aigerim", "bolat", "Sigrid"]
+        );
         assert!(people("See section 4. Thanks everyone for coming.").is_empty());
+        assert_eq!(
+            people("gijsbrecht helped me, mail g@school.example"),
+            vec!["gijsbrecht"]
+        );
     }
 
     #[test]

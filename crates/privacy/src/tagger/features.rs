@@ -219,9 +219,11 @@ impl<'a> Sentence<'a> {
         &self.lowered[start..end]
     }
 
-    /// A lower-case English word that no name or place list holds ("checksum"): never a name.
+    /// A lower-case English word that is no first name and no place ("checksum", and "mail",
+    /// which the census lists as a surname): never a name on its own. Lower-case surnames that
+    /// are English words ("hall", "page") are read as the words.
     pub(crate) fn is_plain_word(&self, i: usize) -> bool {
-        let lists = flag::FIRST | flag::LAST | flag::PLACE_START | flag::PLACE_INSIDE;
+        let lists = flag::FIRST | flag::PLACE_START | flag::PLACE_INSIDE;
         self.shapes[i] & 3 == 0 && self.flags[i] & flag::ENGLISH != 0 && self.flags[i] & lists == 0
     }
 

@@ -36,10 +36,19 @@ pub fn lexicon() -> &'static Lexicon {
     CELL.get_or_init(|| Lexicon::new(|_| false))
 }
 
-/// The shipped model, read once.
+static ACTIVE: OnceLock<Model> = OnceLock::new();
+
+/// The model every scan uses: the shipped one, read once, unless [`install`] came first.
 pub fn model() -> &'static Model {
-    static CELL: OnceLock<Model> = OnceLock::new();
-    CELL.get_or_init(|| Model::from_bytes(MODEL).expect("the shipped tagger model is valid"))
+    ACTIVE.get_or_init(|| Model::from_bytes(MODEL).expect("the shipped tagger model is valid"))
+}
+
+/// Makes `model` the one every scan of this process uses, in place of the shipped one (to
+/// evaluate a freshly trained model before shipping it). Refused once a scan has run.
+pub fn install(model: Model) -> Result<(), String> {
+    ACTIVE
+        .set(model)
+        .map_err(|_| "a tagger model is already in use".to_owned())
 }
 
 /// The recogniser: PERSON and LOCATION spans of `text` by the shipped model.

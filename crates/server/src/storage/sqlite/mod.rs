@@ -219,6 +219,15 @@ impl SqliteStorage {
         if let Some(checkpointer) = self.checkpointer.lock().unwrap().take() {
             checkpointer.stop();
         }
+        // The outbox's connection closes (and SQLite removes its WAL) only when the last
+        // handle to the storage is dropped, which tasks still winding down may delay: leave
+        // its WAL empty now.
+        let emptied = self
+            .outbox(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?))
+            .await;
+        if let Err(e) = emptied {
+            tracing::warn!(error = %e, "cannot checkpoint the outbox at shutdown");
+        }
     }
 
     /// Every statement with a sequence number up to this one is in the deferred indexes.

@@ -444,6 +444,10 @@ impl OutboxStore for SqliteStorage {
             for l in &learners {
                 n += stmt.execute(params![tenant, l])?;
             }
+            drop(stmt);
+            // `secure_delete` zeroes the rows in the pages written now, but the WAL still holds
+            // the earlier versions of those pages: copy the pages back and empty it.
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             Ok(n)
         })
         .await
