@@ -71,6 +71,9 @@ pub struct Policy {
     pub drop_fields: Vec<String>,
     /// Roles that may see cognitive data (load, its signals and the risk reasons built on it).
     pub cognitive_data_roles: Vec<String>,
+    /// Roles that see learners' display names (from the roster) for the learners their key
+    /// may see (default `teacher`: the teacher of record). Everyone else sees pseudonyms.
+    pub display_name_roles: Vec<String>,
     /// Cohorts of fewer learners than this are suppressed in analytics.
     pub k_anonymity: u32,
     /// Total differential-privacy budget (ε) of each analyst.
@@ -89,6 +92,7 @@ impl Default for Policy {
             on_missing_consent: OnMissingConsent::Reject,
             drop_fields: Vec::new(),
             cognitive_data_roles: vec!["teacher".into(), "tutor".into()],
+            display_name_roles: vec!["teacher".into()],
             k_anonymity: 5,
             dp_epsilon_per_analyst: 10.0,
             retention_days: None,

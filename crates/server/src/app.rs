@@ -70,6 +70,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::xapi::router())
         .merge(crate::native::router())
         .merge(crate::learners::router())
+        .merge(crate::timeline::router())
         .merge(crate::admin::router())
         .merge(crate::privacy::routes::router())
         .merge(crate::analytics::router())
@@ -78,6 +79,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::interventions::router())
         .merge(crate::delivery::routes::router())
         .merge(crate::ops::router())
+        .merge(crate::dashboard::router())
         .split_for_parts()
 }
 
@@ -111,6 +113,7 @@ impl Server {
             outbox,
             config.webhooks.clone(),
         ));
+        let sessions = crate::session::Sessions::new(master.clone());
         let privacy = crate::privacy::PrivacyRegistry::new(master);
 
         // An explicit model file, else the data directory's current model, else textbook BKT.
@@ -184,6 +187,7 @@ impl Server {
             shutdown: shutdown_rx,
             leading: Arc::default(),
             openapi_json: OnceLock::new(),
+            sessions,
         }));
         state.webhooks.spawn(decisions_rx, state.shutdown.clone());
         tokio::spawn(crate::invalidate::run(state.clone()));
@@ -232,6 +236,7 @@ impl Server {
         // MCP speaks JSON-RPC, not REST: it is served beside the documented routes.
         let router = router
             .merge(crate::mcp::service(state.clone()))
+            .merge(crate::dashboard::pages())
             .layer(axum::middleware::from_fn(crate::metrics::track))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

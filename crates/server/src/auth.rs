@@ -307,8 +307,47 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
+        if header.is_none()
+            && let Some(value) = session_cookie(parts)
+        {
+            return session_caller(state, parts, value).await;
+        }
         authenticate(state, header).await
     }
+}
+
+/// The dashboard's session cookie, if the request carries one.
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    let header = parts
+        .headers
+        .get(axum::http::header::COOKIE)?
+        .to_str()
+        .ok()?;
+    crate::session::cookie(header, crate::session::COOKIE)
+}
+
+/// The caller a session cookie stands for ([`crate::session`]): its key, checked as a bearer
+/// key is. A request that changes something must repeat the session's CSRF token.
+async fn session_caller(state: &AppState, parts: &Parts, value: &str) -> Result<Caller, ApiError> {
+    let session = state
+        .sessions
+        .open(value)
+        .ok_or_else(|| ApiError::unauthorized("the session has ended: sign in again"))?;
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let token = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !safe && !constant_time_eq(token.as_bytes(), session.csrf.as_bytes()) {
+        return Err(ApiError::forbidden(
+            "a change from a browser session needs its X-CSRF-Token",
+        ));
+    }
+    verify(state, &session.key_id, None).await
 }
 
 /// The caller an `Authorization` header value names (Bearer or Basic); failures are counted
@@ -321,13 +360,23 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
     })?;
     let (key_id, secret) = parse_credentials(header)
         .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
-    let (record, fresh) = state.keys.lookup(&state.storage, &key_id).await?;
+    verify(state, &key_id, Some(&secret)).await
+}
+
+/// The caller of key `key_id` if it is valid now and, when `secret` is given, the secret is
+/// its (a session cookie, sealed by the server, stands in for the secret).
+pub async fn verify(
+    state: &AppState,
+    key_id: &str,
+    secret: Option<&str>,
+) -> Result<Caller, ApiError> {
+    let (record, fresh) = state.keys.lookup(&state.storage, key_id).await?;
     let now = now_us();
     let record = match record {
         Some(r)
             if r.revoked_us.is_none()
                 && r.expires_us.is_none_or(|t| t > now)
-                && constant_time_eq(&r.secret_sha256, &sha256(&secret)) =>
+                && secret.is_none_or(|s| constant_time_eq(&r.secret_sha256, &sha256(s))) =>
         {
             r
         }
@@ -343,7 +392,7 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
             };
             state.audit.record(
                 other.as_ref().map_or(0, |r| r.tenant_id),
-                &key_id,
+                key_id,
                 "auth.failed",
                 None,
                 serde_json::json!({"reason": reason}),

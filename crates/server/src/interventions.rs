@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_policies, put_policies))
         .routes(routes!(list))
+        .routes(routes!(respond))
         .routes(routes!(effectiveness))
 }
 
@@ -138,6 +139,8 @@ async fn put_policies(
 struct ListFilter {
     /// One learner (as the platform knows them, or their pseudonym).
     learner: Option<String>,
+    /// Only learners seen working in this group (class).
+    group: Option<String>,
     /// At most this many, newest first (default 100).
     limit: Option<usize>,
 }
@@ -169,13 +172,21 @@ async fn list(
         .recent_interventions(tenant, &learners, usize::MAX)
         .into_iter()
         // A key scoped to groups sees its groups' learners only.
-        .filter(|(_, d)| {
-            caller.groups.is_none()
-                || caller.sees_any(state.hub.groups_of(tenant, &d.learner).iter())
+        .filter(|(_, d, _)| {
+            let groups = state.hub.groups_of(tenant, &d.learner);
+            caller.sees_any(groups.iter())
+                && filter.group.as_ref().is_none_or(|g| groups.contains(g))
         })
         .take(limit)
-        .map(|(seq, d)| intervention_view(seq, &d, cognitive))
-        .collect();
+        .map(|(seq, d, response)| {
+            let mut view = intervention_view(seq, &d, cognitive);
+            view["teacher_response"] = response.into();
+            if let Some(name) = privacy.display_name(caller.role, &d.learner) {
+                view["display_name"] = name.into();
+            }
+            view
+        })
+        .collect::<Vec<Value>>();
     state.audit.access(
         &caller,
         "interventions.read",
@@ -183,6 +194,80 @@ async fn list(
         json!({"limit": limit}),
     );
     Ok(Json(decisions))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    /// `acknowledged`, `went_over` (the teacher went over it with the learner) or `dismissed`.
+    response: String,
+    /// A note; free text, redacted like every other.
+    note: Option<String>,
+}
+
+/// A teacher's answer to a decision, recorded in the log as a `responded` statement (so it
+/// survives restarts and reaches every node) and shown with the decision from then on.
+#[utoipa::path(
+    post, path = "/v1/interventions/{seq}/response", tag = "interventions",
+    params(("seq" = i64, Path, description = "The decision's sequence number (`seq`)")),
+    request_body = Response,
+    responses(
+        (status = 200, description = "Recorded", body = Object),
+        (status = 400, description = "Invalid request; `field` names it", body = Problem),
+        (status = 404, description = "No such decision among the recent ones", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn respond(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(seq): axum::extract::Path<i64>,
+    Body(bytes): Body,
+) -> Result<Json<Value>, ApiError> {
+    use crate::xapi::mapping::{DECISION_PREFIX, TEACHER_RESPONSES, VERB_RESPONDED};
+    caller.require(Action::RecordTutorActions)?;
+    let body: Response = crate::problem::parse_json(&bytes)?;
+    if !TEACHER_RESPONSES.contains(&body.response.as_str()) {
+        return Err(ApiError::bad_request(
+            "response",
+            format!("one of {}", TEACHER_RESPONSES.join(", ")),
+        ));
+    }
+    let decision = state
+        .hub
+        .recent_interventions(caller.tenant, &[], usize::MAX)
+        .into_iter()
+        .find(|(s, _, _)| *s == seq)
+        .filter(|(_, d, _)| caller.sees_any(state.hub.groups_of(caller.tenant, &d.learner).iter()))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no recent decision {seq} this key may see"))
+                .with_field("seq")
+        })?;
+    let learner = decision.1.learner;
+    let mut statement = json!({
+        "actor": {"objectType": "Agent", "account": {
+            "homePage": learnpulse_privacy::pipeline::PSEUDONYM_HOME, "name": learner}},
+        "verb": {"id": VERB_RESPONDED, "display": {"en-US": "responded"}},
+        "object": {"objectType": "Activity", "id": format!("{DECISION_PREFIX}{seq}")},
+        "context": {"extensions": {
+            "https://learnpulse.dev/xapi/ext/teacher-response": body.response}},
+    });
+    if let Some(note) = body.note {
+        statement["result"] = json!({"response": note});
+    }
+    let prepared = crate::xapi::prepare_batch(
+        &state,
+        &caller,
+        crate::xapi::XapiVersion("2.0.0"),
+        vec![statement],
+        |_| "body".to_owned(),
+    )
+    .await?;
+    let ids = prepared.ids();
+    crate::xapi::append(&state, &caller, prepared.statements).await?;
+    Ok(Json(
+        json!({"recorded": ids[0], "decision": seq, "learner": learner, "response": body.response}),
+    ))
 }
 
 /// Which policies help: per policy, its decisions followed up over the learner's next

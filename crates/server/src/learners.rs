@@ -44,7 +44,18 @@ async fn get_learner(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (learner, cognitive) = visible_learner(&state, &caller, &id).await?;
-    Ok(Json(learner_view(&learner, cognitive)))
+    let mut view = learner_view(&learner, cognitive);
+    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
+    if let Some(name) = privacy.display_name(caller.role, &learner.learner) {
+        view["display_name"] = name.into();
+        state.audit.access(
+            &caller,
+            "learner.name.read",
+            Some(learner.learner.clone()),
+            serde_json::json!({}),
+        );
+    }
+    Ok(Json(view))
 }
 
 /// The learner `id` (as the platform knows them, or their pseudonym) if the caller may see
@@ -125,6 +136,11 @@ pub fn learner_view(learner: &LearnerState, cognitive: bool) -> Value {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LearnerRow {
     pub learner: String,
+    /// The learner's name from the roster, for the roles in the policy's `display_name_roles`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// P(known) per skill.
+    pub mastery: std::collections::BTreeMap<String, f64>,
     pub answers: u64,
     /// Share of correct answers so far.
     pub accuracy: f64,
@@ -213,14 +229,28 @@ pub async fn overview(
                 .map(|(k, _)| k.clone())
                 .collect(),
             last_event_ms: l.last_event_ms,
+            display_name: privacy
+                .display_name(caller.role, &l.learner)
+                .map(str::to_owned),
+            mastery: l
+                .skills
+                .iter()
+                .map(|(k, s)| (k.clone(), s.mastery))
+                .collect(),
             learner: l.learner,
         })
+        .collect();
+    // Who was shown by name is part of the record of the read.
+    let named: Vec<&str> = learners
+        .iter()
+        .filter(|l| l.display_name.is_some())
+        .map(|l| l.learner.as_str())
         .collect();
     state.audit.access(
         caller,
         "group.read",
         Some(id.clone()),
-        serde_json::json!({"learners": learners.len(), "cognitive_data": cognitive}),
+        serde_json::json!({"learners": learners.len(), "cognitive_data": cognitive, "named": named}),
     );
     if learners.is_empty() {
         return Err(
@@ -313,7 +343,7 @@ async fn stream(
             .hub
             .recent_interventions(caller.tenant, &filter.1, usize::MAX)
             .into_iter()
-            .filter(|(seq, d)| {
+            .filter(|(seq, d, _)| {
                 let groups = state.hub.groups_of(caller.tenant, &d.learner);
                 *seq > last
                     && !privacy.restricted(&d.learner)
@@ -322,7 +352,7 @@ async fn stream(
             })
             .collect();
         missed.reverse();
-        for (seq, d) in missed {
+        for (seq, d, _) in missed {
             resumed_through = resumed_through.max(seq);
             backlog.push(
                 Event::default()

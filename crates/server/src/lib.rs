@@ -9,6 +9,10 @@
 //! - [`compliance`]: gathers facts about a tenant, runs the compliance rules, reports.
 //! - [`cache`]: the multi-layer cache of hot reads (L1 in process, L2 Redis, L3 the database).
 //! - [`auth`]: API keys (Bearer / Basic), roles and the one permission table.
+//! - [`session`]: browser sessions (sealed cookies, one-time sign-in links, CSRF tokens) that
+//!   act with a key's role and groups.
+//! - [`dashboard`]: the web pages at `/ui/` (class view, learner, interventions, DPO, operator),
+//!   compiled into the binary; they read the same API as every other client.
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
 //!   statements resource.
 //! - [`native`]: `POST /v1/events`, mapped to xAPI statements at the edge.
@@ -25,7 +29,8 @@
 //! - [`invalidate`]: applies changes announced by other processes (keys, privacy state,
 //!   policies, erasures) to this process's caches.
 //! - [`interventions`]: intervention policies per tenant and the latest decisions.
-//! - [`learners`]: learner state and the SSE stream.
+//! - [`learners`]: learner state and the SSE stream; [`timeline`]: a learner's history,
+//!   replayed from the log.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
 //!   consents, fed to the pure pipeline in `learnpulse_privacy` at ingest; the privacy API.
 //! - [`analytics`]: differentially private aggregates for researchers (OpenDP noise, budgets,
@@ -52,6 +57,7 @@ pub mod auth;
 pub mod cache;
 pub mod compliance;
 pub mod config;
+pub mod dashboard;
 pub mod delivery;
 pub mod elected;
 pub mod follow;
@@ -68,11 +74,13 @@ pub mod ops;
 pub mod privacy;
 pub mod probe;
 pub mod problem;
+pub mod session;
 pub mod simulator;
 pub mod snapshot;
 pub mod state;
 pub mod storage;
 pub mod subject_requests;
+pub mod timeline;
 pub mod transfer;
 pub mod views;
 pub mod webhook_probe;

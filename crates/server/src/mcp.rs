@@ -171,7 +171,7 @@ impl TutorServer {
             .hub
             .recent_interventions(caller.tenant, std::slice::from_ref(&l.learner), 5)
             .iter()
-            .map(|(seq, d)| intervention_view(*seq, d, cognitive))
+            .map(|(seq, d, _)| intervention_view(*seq, d, cognitive))
             .collect();
         // Practise next: unmastered skills that are not wheel-spinning, the most likely to
         // move first (P(correct) nearest the productive middle).

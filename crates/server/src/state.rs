@@ -38,6 +38,8 @@ pub struct AppInner {
     /// The installation-wide duties this process leads now.
     pub leading: Arc<crate::elected::Leading>,
     pub openapi_json: OnceLock<String>,
+    /// The dashboard's browser sessions and sign-in links.
+    pub sessions: crate::session::Sessions,
 }
 
 impl AppInner {

@@ -161,6 +161,10 @@ async fn erase(
         .erase_consents(caller.tenant, identifiers.clone())
         .await?;
     privacy.forget_consents(&identifiers);
+    state
+        .privacy
+        .forget_display_names(&state.storage, caller.tenant, &identifiers)
+        .await?;
     // Every other process drops her too: its engines (which followed the log) and its copy of
     // the tenant's consents.
     if let Err(e) = state

@@ -232,6 +232,30 @@ impl LearnerHub {
             .unwrap_or_default()
     }
 
+    /// An engine with the tenant's current item norms and no learner: a learner's history
+    /// replayed through it gives their states over time (the norms are today's, not those of
+    /// each past moment; mastery does not depend on them).
+    pub fn replay_engine(&self, tenant: TenantId) -> learnpulse_core::Engine {
+        let held = self.held.read().unwrap();
+        match held.engines.get(&tenant) {
+            Some(engine) => learnpulse_core::Engine::restore(
+                self.params,
+                self.model.clone(),
+                engine.item_state(),
+            ),
+            None => learnpulse_core::Engine::with_model(self.params, self.model.clone()),
+        }
+    }
+
+    /// The tenant's groups (classes) in which some learner has been seen.
+    pub fn group_names(&self, tenant: TenantId) -> Vec<String> {
+        let held = self.held.read().unwrap();
+        held.groups
+            .get(&tenant)
+            .map(|groups| groups.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Which of `learners` have a state, in memory or kept (nothing is loaded into memory).
     pub async fn holding(
         &self,

@@ -51,6 +51,8 @@ pub enum LiveInput {
         action: String,
         outcome: TutorOutcome,
     },
+    /// A teacher's answer to a decision (`POST /v1/interventions/{seq}/response`).
+    TeacherResponse { decision: i64, response: String },
 }
 
 impl LiveInput {
@@ -97,12 +99,23 @@ pub struct Remembered {
     recent: VecDeque<(i64, Decision)>,
     outcomes: Outcomes,
     tutor_reports: TutorReports,
+    /// Teachers' answers to recent decisions, by the decision's sequence number.
+    #[serde(default)]
+    responses: BTreeMap<i64, String>,
 }
 
 impl Remembered {
+    /// The teacher's answer to the decision at `seq`, if any.
+    pub fn response(&self, seq: i64) -> Option<&str> {
+        self.responses.get(&seq).map(String::as_str)
+    }
+
     /// Drops what is remembered about these learners (erasure).
     fn forget(&mut self, learners: &[String]) {
         self.recent.retain(|(_, d)| !learners.contains(&d.learner));
+        let recent = &self.recent;
+        self.responses
+            .retain(|seq, _| recent.iter().any(|(s, _)| s == seq));
         for l in learners {
             self.by_learner.remove(l);
             self.outcomes.forget(l);
@@ -171,8 +184,10 @@ impl Interventions {
             .or_default();
         let decision = intervene::decide(&self.policies, state, event, memory)?;
         remembered.outcomes.start(&decision, state);
-        if remembered.recent.len() == RECENT_DECISIONS {
-            remembered.recent.pop_front();
+        if remembered.recent.len() == RECENT_DECISIONS
+            && let Some((dropped, _)) = remembered.recent.pop_front()
+        {
+            remembered.responses.remove(&dropped);
         }
         remembered.recent.push_back((seq, decision.clone()));
         Some(decision)
@@ -304,13 +319,14 @@ impl LearnerHub {
             .unwrap_or_default()
     }
 
-    /// The tenant's latest decisions, newest first, of one learner when given.
+    /// The tenant's latest decisions, newest first, of one learner when given, each with the
+    /// teacher's answer to it.
     pub fn recent_interventions(
         &self,
         tenant: TenantId,
         learners: &[String],
         limit: usize,
-    ) -> Vec<(i64, Decision)> {
+    ) -> Vec<(i64, Decision, Option<String>)> {
         let held = self.held.read().unwrap();
         held.interventions
             .get(&tenant)
@@ -321,7 +337,7 @@ impl LearnerHub {
                     .rev()
                     .filter(|(_, d)| learners.is_empty() || learners.contains(&d.learner))
                     .take(limit)
-                    .cloned()
+                    .map(|(seq, d)| (*seq, d.clone(), i.memory.response(*seq).map(str::to_owned)))
                     .collect()
             })
             .unwrap_or_default()
@@ -354,6 +370,15 @@ impl LearnerHub {
                         .memory
                         .tutor_reports
                         .record(action, *outcome);
+                    continue;
+                }
+                LiveInput::TeacherResponse { decision, response } => {
+                    let remembered = &mut held.interventions.entry(*tenant).or_default().memory;
+                    // Only a decision still remembered can be answered (the route checks; a
+                    // replay of an old answer to a forgotten decision is dropped here).
+                    if remembered.recent.iter().any(|(s, _)| s == decision) {
+                        remembered.responses.insert(*decision, response.clone());
+                    }
                     continue;
                 }
             };

@@ -5,6 +5,7 @@
 //! Secrets: every tenant has a pseudonym key (versioned; rotation adds a version) and a vault key,
 //! both random, both stored sealed under the master key ([`seal`]).
 
+pub mod names;
 pub mod routes;
 pub mod seal;
 
@@ -34,6 +35,8 @@ pub struct TenantState {
     vault: Sealer,
     roster: Roster,
     pub roster_size: usize,
+    /// The teacher of record's view of names (see [`names`]).
+    pub display_names: names::DisplayNames,
     consents: Arc<RwLock<HashMap<String, ConsentRecord>>>,
 }
 
@@ -150,6 +153,17 @@ impl TenantState {
             .unwrap()
             .get(pseudonym)
             .is_some_and(|r| r.processing_restricted)
+    }
+
+    /// The learner's display name, if the policy shows names to this role (the caller's key
+    /// must already be allowed to see the learner).
+    pub fn display_name(&self, role: crate::storage::Role, pseudonym: &str) -> Option<&str> {
+        self.policy
+            .display_name_roles
+            .iter()
+            .any(|r| r == role.as_str())
+            .then(|| self.display_names.get(pseudonym))
+            .flatten()
     }
 
     /// May this role see cognitive data (load and what is built on it)?
@@ -341,22 +355,17 @@ impl PrivacyRegistry {
                 .map_err(|e| StoreError::Internal(format!("stored policy: {e}")))?,
             None => Policy::default(),
         };
-        let names: Vec<String> = match &settings.roster_sealed {
-            Some(sealed) => self
-                .master
-                .open(&roster_owner(tenant), sealed)
-                .ok()
-                .and_then(|plain| serde_json::from_slice(&plain).ok())
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
+        let roster = self.stored_roster(tenant, settings.roster_sealed.as_deref());
+        let names = roster.scan_names();
+        let pseudonymiser = pseudonymiser.expect("a pseudonym key exists by now");
         Ok(TenantState {
             tenant,
             policy,
-            pseudonymiser: pseudonymiser.expect("a pseudonym key exists by now"),
+            display_names: names::DisplayNames::new(&roster, &pseudonymiser),
+            pseudonymiser,
             key_version,
             vault: vault.expect("a vault key exists by now"),
-            roster: Roster::new(names.iter().map(String::as_str)),
+            roster: Roster::new(names.iter().copied()),
             roster_size: names.len(),
             consents,
         })
@@ -403,15 +412,64 @@ impl PrivacyRegistry {
         Ok(state)
     }
 
+    /// The roster in `sealed`, opened (an empty one if there is none or it does not open).
+    fn stored_roster(&self, tenant: TenantId, sealed: Option<&[u8]>) -> names::StoredRoster {
+        sealed
+            .and_then(|sealed| self.master.open(&roster_owner(tenant), sealed).ok())
+            .map(|plain| names::StoredRoster::parse(&plain))
+            .unwrap_or_default()
+    }
+
     pub async fn set_roster(
         &self,
         storage: &Storage,
         tenant: TenantId,
-        names: &[String],
+        body: &routes::RosterBody,
+    ) -> Result<Arc<TenantState>, StoreError> {
+        let roster = names::StoredRoster {
+            names: body.names.clone(),
+            learners: body
+                .learners
+                .iter()
+                .map(|(id, name)| (id.clone(), name.trim().to_owned()))
+                .filter(|(_, name)| !name.is_empty())
+                .collect(),
+        };
+        self.store_roster(storage, tenant, |_| roster).await
+    }
+
+    /// Drops the display names of the learners held under `pseudonyms` (an erasure).
+    pub async fn forget_display_names(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        pseudonyms: &[String],
+    ) -> Result<(), StoreError> {
+        let current = self.tenant(storage, tenant).await?;
+        let held = pseudonyms
+            .iter()
+            .any(|p| current.display_names.get(p).is_some());
+        if held {
+            self.store_roster(storage, tenant, |roster| {
+                names::without(roster, pseudonyms, &current.pseudonymiser)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the stored roster by `change` of it, under the change lock.
+    async fn store_roster(
+        &self,
+        storage: &Storage,
+        tenant: TenantId,
+        change: impl FnOnce(names::StoredRoster) -> names::StoredRoster,
     ) -> Result<Arc<TenantState>, StoreError> {
         self.tenant(storage, tenant).await?;
         let _guard = self.changes.lock().await;
-        let plain = serde_json::to_vec(names).expect("names serialise");
+        let settings = storage.privacy_settings(tenant).await?;
+        let roster = change(self.stored_roster(tenant, settings.roster_sealed.as_deref()));
+        let plain = serde_json::to_vec(&roster).expect("rosters serialise");
         storage
             .set_roster(tenant, self.master.seal(&roster_owner(tenant), &plain))
             .await?;

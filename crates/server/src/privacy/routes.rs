@@ -44,7 +44,7 @@ async fn get_policy(
 /// error. Applies to events received from now on.
 #[utoipa::path(
     put, path = "/v1/privacy/policy", tag = "privacy",
-    request_body(content = Object, description = "keep_raw_identity, redact_free_text, vault, lawful_basis, on_missing_consent, drop_fields, cognitive_data_roles, k_anonymity, dp_epsilon_per_analyst"),
+    request_body(content = Object, description = "keep_raw_identity, redact_free_text, vault, lawful_basis, on_missing_consent, drop_fields, cognitive_data_roles, display_name_roles, k_anonymity, dp_epsilon_per_analyst"),
     responses(
         (status = 200, description = "The policy now in force", body = Object),
         (status = 400, description = "Invalid policy; `field` names it", body = Problem),
@@ -61,15 +61,19 @@ async fn put_policy(
     policy
         .check()
         .map_err(|(field, detail)| ApiError::bad_request(field, detail))?;
-    if let Some(role) = policy
-        .cognitive_data_roles
-        .iter()
-        .find(|r| crate::storage::Role::parse(r).is_none())
-    {
-        return Err(ApiError::bad_request(
-            "cognitive_data_roles",
-            format!("{role:?} is not a role"),
-        ));
+    for (field, roles) in [
+        ("cognitive_data_roles", &policy.cognitive_data_roles),
+        ("display_name_roles", &policy.display_name_roles),
+    ] {
+        if let Some(role) = roles
+            .iter()
+            .find(|r| crate::storage::Role::parse(r).is_none())
+        {
+            return Err(ApiError::bad_request(
+                field,
+                format!("{role:?} is not a role"),
+            ));
+        }
     }
     let tenant = state
         .privacy
@@ -88,13 +92,21 @@ async fn put_policy(
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RosterBody {
-    /// Full names of the tenant's learners and staff, one per entry.
+    /// Full names of the tenant's learners and staff, one per entry, found in free text.
+    #[serde(default)]
     pub names: Vec<String>,
+    /// Learners' display names by the id the platform knows them by: shown to the roles in
+    /// the policy's `display_name_roles` (the teacher of record) and found in free text too.
+    #[serde(default)]
+    pub learners: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RosterAccepted {
+    /// Names found in free text (the listed names and the learners' display names).
     pub names: usize,
+    /// Learners with a display name.
+    pub learners: usize,
 }
 
 /// Replace the tenant's roster: names found in any case and context in free text. Stored sealed.
@@ -115,16 +127,17 @@ async fn put_roster(
     let body: RosterBody = parse_json(&bytes)?;
     let tenant = state
         .privacy
-        .set_roster(&state.storage, caller.tenant, &body.names)
+        .set_roster(&state.storage, caller.tenant, &body)
         .await?;
     state.audit.access(
         &caller,
         "privacy.roster.change",
         None,
-        serde_json::json!({"names": tenant.roster_size}),
+        serde_json::json!({"names": tenant.roster_size, "learners": tenant.display_names.learners()}),
     );
     Ok(Json(RosterAccepted {
         names: tenant.roster_size,
+        learners: tenant.display_names.learners(),
     }))
 }
 

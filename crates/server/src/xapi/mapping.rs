@@ -34,6 +34,8 @@ pub const VERB_ATTEMPTED: &str = "http://adlnet.gov/expapi/verbs/attempted";
 pub const VERB_VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
 /// A tutor (human or AI, through MCP) helped the learner: kept in the log, not learner activity.
 pub const VERB_TUTORED: &str = "https://learnpulse.dev/xapi/verbs/tutored";
+/// A teacher's answer to an intervention decision (acknowledged, went over it, dismissed).
+pub const VERB_RESPONDED: &str = "https://learnpulse.dev/xapi/verbs/responded";
 const VERB_PASSED: &str = "http://adlnet.gov/expapi/verbs/passed";
 const VERB_FAILED: &str = "http://adlnet.gov/expapi/verbs/failed";
 
@@ -162,7 +164,7 @@ fn u32_extension(statement: &Value, key: &str) -> Option<u32> {
 /// working on an activity. Voiding statements and statements about agents are not learning events.
 pub fn learning_event(statement: &Value) -> Option<LearningEvent> {
     let verb = statement.get("verb")?.get("id")?.as_str()?;
-    if verb == VERB_VOIDED || verb == VERB_TUTORED {
+    if verb == VERB_VOIDED || verb == VERB_TUTORED || verb == VERB_RESPONDED {
         return None;
     }
     let object = statement.get("object")?;
@@ -278,7 +280,34 @@ pub fn live_input(statement: &Value) -> Option<LiveInput> {
             previous: previous_learner_ids(statement),
         });
     }
+    if let Some((decision, response)) = teacher_response(statement) {
+        return Some(LiveInput::TeacherResponse { decision, response });
+    }
     tutor_report(statement).map(|(action, outcome)| LiveInput::TutorReport { action, outcome })
+}
+
+/// The activity id prefix of an intervention decision (`.../decision/<seq>`).
+pub const DECISION_PREFIX: &str = "https://learnpulse.dev/xapi/activities/decision/";
+
+/// The answers a teacher can give to a decision.
+pub const TEACHER_RESPONSES: [&str; 3] = ["acknowledged", "went_over", "dismissed"];
+
+/// A `responded` statement's decision (its sequence number) and the teacher's answer.
+pub fn teacher_response(statement: &Value) -> Option<(i64, String)> {
+    if statement.get("verb")?.get("id")?.as_str()? != VERB_RESPONDED {
+        return None;
+    }
+    let decision = statement
+        .get("object")?
+        .get("id")?
+        .as_str()?
+        .strip_prefix(DECISION_PREFIX)?
+        .parse()
+        .ok()?;
+    let response = extension(statement, ext!("teacher-response"))?.as_str()?;
+    TEACHER_RESPONSES
+        .contains(&response)
+        .then(|| (decision, response.to_owned()))
 }
 
 /// [`live_input`] of a statement as the log stores it (JSON text), for rows stored before the

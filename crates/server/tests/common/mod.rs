@@ -399,7 +399,6 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Creates a tenant; returns its admin token.
     /// Revokes the key of `token` with the admin key.
     pub async fn revoke(&self, token: &str) {
         let key_id = token.split('.').next().unwrap();
@@ -413,6 +412,7 @@ impl TestApp {
         assert_eq!(r.status(), 204);
     }
 
+    /// Creates a tenant; returns its admin token.
     pub async fn tenant(&self, name: &str) -> String {
         let r = self
             .client
@@ -430,7 +430,6 @@ impl TestApp {
     }
 }
 
-/// A valid `answered` statement of learner `who` on `item`.
 /// The next event of an SSE stream, as its text (`event: …\ndata: …`); panics after 10 s.
 pub async fn next_sse_event(stream: &mut Response) -> String {
     let mut text = String::new();
@@ -443,6 +442,7 @@ pub async fn next_sse_event(stream: &mut Response) -> String {
     text
 }
 
+/// A valid `answered` statement of learner `who` on `item` (skill `fractions`, class-7b).
 pub fn answered(who: &str, item: &str, correct: bool) -> Value {
     json!({
         "actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example.edu", "name": who}},
