@@ -31,7 +31,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Real-time, privacy-first learning analytics: an xAPI LRS and native event API that models every learner live.",
     long_about = "learnpulse ingests learning events (xAPI statements or its native event API), stores them durably in an \
 embedded SQLite database (or PostgreSQL, with --storage), updates each learner's model (mastery per skill, cognitive load) on every event, and streams \
-the changes live.\n\nStart with `learnpulse serve --demo` and open the URLs it prints."
+the changes live.\n\nStart with `learnpulse serve --demo` and open the dashboard link it prints."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -366,6 +366,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let signal = shutdown_signal();
     let server = Server::start(config).await?;
     let addr = server.local_addr();
+    if args.demo {
+        println!("Dashboard: http://{addr}/ui/");
+    }
     if let Some(key) = server.bootstrap_key() {
         print_key("Created tenant 1 \"default\" and its admin API key", key);
     }
@@ -376,17 +379,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         let storage = &server.state().storage;
         let ingest = issue_key(storage, 1, Role::Ingest, Some("demo simulator".into())).await?;
-        let viewer = issue_key(storage, 1, Role::Teacher, Some("demo viewer".into())).await?;
+        // The teacher of record of class-1: sees its learners by name.
+        let viewer = learnpulse_server::auth::issue_key_with(
+            storage,
+            1,
+            learnpulse_server::auth::KeySpec {
+                role: Role::Teacher,
+                label: Some("demo teacher of class-1".into()),
+                expires_us: None,
+                groups: Some(vec!["class-1".into()]),
+            },
+        )
+        .await?;
+        let roster = learnpulse_server::privacy::routes::RosterBody {
+            names: Vec::new(),
+            learners: (0..args.demo_learners)
+                .map(|i| (simulator::learner_id(i), simulator::display_name(i)))
+                .collect(),
+        };
+        server
+            .state()
+            .privacy
+            .set_roster(storage, 1, &roster)
+            .await?;
+        let (link, _) = server.state().sessions.link(&viewer.key_id);
         println!(
-            "Demo: {} simulated learners, {} statements/s. Watch them live:",
+            "Demo: {} simulated learners in 3 classes, {} statements/s.",
             args.demo_learners, args.demo_rate
         );
+        println!("  Sign in as the teacher of class-1 (link valid 15 minutes, once):");
+        println!("    http://{addr}/ui/sign-in?link={link}");
+        println!("  or with the key {}", viewer.token);
         println!(
-            "  curl -N -H 'Authorization: Bearer {}' http://{addr}/v1/stream",
-            viewer.token
-        );
-        println!(
-            "  curl -H 'Authorization: Bearer {}' http://{addr}/v1/learners/learner-0001",
+            "  The API: curl -N -H 'Authorization: Bearer {}' http://{addr}/v1/stream",
             viewer.token
         );
         println!("(the demo's keys are revoked when the server stops)");

@@ -62,21 +62,7 @@ async fn classroom(base: &str, admin: &str) -> String {
 
 /// Runs the Python client with `args`; returns its report.
 async fn run_client(args: Vec<String>) -> Value {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(CLIENT)
-            .args(&args)
-            .output()
-            .expect("python3 runs (CI installs it and the mcp package)")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the MCP client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the client prints its report as JSON")
+    common::run_python(CLIENT, args).await
 }
 
 fn assert_report(report: &Value) {

@@ -50,7 +50,13 @@ impl Follower {
                 .filter_map(|e| LiveInput::of(e).map(|input| (e.tenant, e.seq, input)))
                 .collect();
             self.hub.prepare(&inputs).await?;
+            let applying = Instant::now();
             let decided = self.hub.apply(&inputs, through, publish);
+            if publish && !inputs.is_empty() {
+                // The engine's time per event (the dashboard's operator view and alerts).
+                metrics::histogram!("learnpulse_engine_update_seconds")
+                    .record(applying.elapsed().as_secs_f64() / inputs.len() as f64);
+            }
             let fresh: Vec<Decided> = decided
                 .into_iter()
                 .filter(|d| d.seq > self.enqueued_through)

@@ -22,6 +22,10 @@ const BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 10.0,
 ];
+/// Buckets from 0.5 µs to 1 ms, for per-statement and per-event work inside the process.
+const MICRO_BUCKETS: &[f64] = &[
+    0.0000005, 0.000001, 0.000002, 0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.00025, 0.001,
+];
 /// Buckets of batch sizes.
 const SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
@@ -45,6 +49,22 @@ pub fn handle() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         metrics_exporter_prometheus::Matcher::Suffix("_batch_requests".into()),
                         SIZE_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            "learnpulse_privacy_pipeline_seconds".into(),
+                        ),
+                        MICRO_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            "learnpulse_engine_update_seconds".into(),
+                        ),
+                        MICRO_BUCKETS,
                     )
                 })
                 .expect("static buckets are valid")

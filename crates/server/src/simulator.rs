@@ -76,11 +76,38 @@ fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
+/// The id of simulated learner `i`, as the simulated platform sends it.
+pub fn learner_id(i: usize) -> String {
+    format!("learner-{i:04}")
+}
+
+/// A made-up display name for simulated learner `i` (for the demo's roster).
+pub fn display_name(i: usize) -> String {
+    const FIRST: [&str; 12] = [
+        "Amara", "Bjorn", "Chen", "Dilnoza", "Emil", "Farah", "Gustavo", "Hana", "Ivo", "Jamila",
+        "Kofi", "Lucia",
+    ];
+    const LAST: [&str; 7] = [
+        "Okafor",
+        "Lindqvist",
+        "Wu",
+        "Karimova",
+        "Novak",
+        "Haddad",
+        "Pereira",
+    ];
+    format!(
+        "{} {}",
+        FIRST[i % FIRST.len()],
+        LAST[(i / FIRST.len() + i) % LAST.len()]
+    )
+}
+
 impl SimLearner {
     fn new(i: usize, groups: usize, rng: &mut StdRng) -> Self {
         let ability = normal(rng) * 0.8;
         SimLearner {
-            name: format!("learner-{i:04}"),
+            name: learner_id(i),
             group: format!("class-{}", i % groups.max(1) + 1),
             registration: uuid::Uuid::from_u128(rng.random()),
             theta: SKILLS

@@ -128,3 +128,25 @@ pub async fn post_until_taken(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Runs the Python script `script` with `args` (off the async runtime); returns the JSON report
+/// it prints. Fails the test with the script's output when it fails.
+pub async fn run_python(script: &str, args: Vec<String>) -> serde_json::Value {
+    let script = script.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args(&args)
+            .output()
+            .expect("python3 runs (.ci/run installs it and .ci/requirements-test.txt)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the Python client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client prints its report as JSON")
+}

@@ -146,20 +146,22 @@ pub async fn prepare_batch(
     let mut seen = HashSet::with_capacity(statements.len());
     let mut out = Vec::with_capacity(statements.len());
     let mut reduced = 0;
+    let mut protecting = std::time::Duration::ZERO;
     for (i, mut statement) in statements.into_iter().enumerate() {
         let p = path(i);
         validate::statement(&statement, &p)
             .map_err(|e| ApiError::bad_request(e.field, e.detail))?;
-        let protected = privacy
-            .protect(&mut statement)
-            .map_err(|Refused(missing)| {
-                ApiError::forbidden(format!(
-                    "missing consent {}: {}",
-                    missing.name(),
-                    missing.explain()
-                ))
-                .with_field(format!("{p}.actor"))
-            })?;
+        let started = std::time::Instant::now();
+        let protected = privacy.protect(&mut statement);
+        protecting += started.elapsed();
+        let protected = protected.map_err(|Refused(missing)| {
+            ApiError::forbidden(format!(
+                "missing consent {}: {}",
+                missing.name(),
+                missing.explain()
+            ))
+            .with_field(format!("{p}.actor"))
+        })?;
         reduced += usize::from(!protected.reduced.is_empty());
         let mut prepared = prepare::prepare(statement, &authority);
         prepared.vault = privacy.seal_for_vault(prepared.id, &protected);
@@ -170,6 +172,11 @@ pub async fn prepare_batch(
             ));
         }
         out.push(prepared);
+    }
+    // The privacy pipeline's time per statement (the dashboard's operator view and alerts).
+    if !out.is_empty() {
+        metrics::histogram!("learnpulse_privacy_pipeline_seconds")
+            .record(protecting.as_secs_f64() / out.len() as f64);
     }
     if reduced > 0 {
         metrics::counter!("learnpulse_statements_reduced_total").increment(reduced as u64);

@@ -23,6 +23,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Replaces `node`'s children, skipping the null and undefined that conditional parts give. */
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+}
+
 const svgNS = "http://www.w3.org/2000/svg";
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(svgNS, tag);
@@ -165,7 +170,7 @@ async function classView(group) {
   const main = $("#main");
   if (!group) {
     if (!session.groups.length) {
-      main.replaceChildren(el("h1", {}, "Your classes"), el("p", {}, "No learner has been seen in a class yet."));
+      fill(main, el("h1", {}, "Your classes"), el("p", {}, "No learner has been seen in a class yet."));
       return;
     }
     location.replace(`#/class/${encodeURIComponent(session.groups[0])}`);
@@ -175,7 +180,7 @@ async function classView(group) {
   const body = el("tbody");
   const render = (changed) => {
     const sorted = [...rows.values()].sort((a, b) => b.risk - a.risk || a.learner.localeCompare(b.learner));
-    body.replaceChildren(...sorted.map((r) => {
+    fill(body, ...sorted.map((r) => {
       const tr = learnerRow(r);
       if (r.learner === changed) tr.classList.add("changed");
       return tr;
@@ -191,7 +196,7 @@ async function classView(group) {
     }
     render();
   };
-  main.replaceChildren(
+  fill(main, 
     el("h1", {}, `Class ${group}`),
     groupPicker(group, "class"),
     el("p", { class: "small" }, "Who needs help now comes first. Rows update as answers arrive."),
@@ -249,7 +254,7 @@ async function fillFeed(list, group, limit) {
   const q = new URLSearchParams({ limit: String(limit) });
   if (group) q.set("group", group);
   const decisions = await api(`/v1/interventions?${q}`);
-  list.replaceChildren(...(decisions.length
+  fill(list, ...(decisions.length
     ? decisions.map((d) => decisionItem(d, () => fillFeed(list, group, limit)))
     : [el("li", { class: "muted" }, "No intervention yet.")]));
 }
@@ -260,7 +265,7 @@ async function interventionsView(group) {
     return;
   }
   const list = el("ul", { class: "feed", id: "feed" });
-  $("#main").replaceChildren(el("h1", {}, group ? `Interventions in ${group}` : "Interventions"),
+  fill($("#main"), el("h1", {}, group ? `Interventions in ${group}` : "Interventions"),
     group ? groupPicker(group, "interventions") : null,
     el("p", { class: "small" }, "What the policies decided, newest first. Your answer is recorded with the decision."),
     list);
@@ -311,7 +316,7 @@ async function learnerView(id) {
   const skills = Object.keys(state.skills).sort();
   const cognitive = session.cognitive_data && state.load !== undefined;
   const last = timeline.points.slice(-10).reverse();
-  main.replaceChildren(
+  fill(main, 
     el("p", {}, el("a", { href: "#/class" }, "← Class view")),
     el("h1", {}, name),
     el("p", {}, riskBadge(state.risk.score), " ",
@@ -349,31 +354,36 @@ async function learnerView(id) {
 // ---- DPO and operator views -----------------------------------------------------------------
 
 async function dpoView() {
-  const [report, incidents, requests] = await Promise.all([
+  stopFollowing();
+  const [report, requests] = await Promise.all([
     api("/v1/compliance/report"),
-    api("/v1/compliance/incidents").catch(() => []),
     api("/v1/compliance/requests").catch(() => []),
   ]);
-  const findings = report.findings || [];
-  stopFollowing();
-  $("#main").replaceChildren(
+  const chain = report.state.audit_chain || {};
+  const card = (label, value, note) => el("div", { class: "card" }, el("div", { class: "small" }, label),
+    el("div", { class: "figure" }, value), note ? el("div", { class: "small" }, note) : null);
+  const date = (us) => new Date(us / 1000).toLocaleString();
+  fill($("#main"),
     el("h1", {}, "Compliance"),
     el("div", { class: "cards" },
-      el("div", { class: "card" }, el("div", { class: "small" }, "Overall"), el("div", { class: "figure" }, report.status || "–")),
-      el("div", { class: "card" }, el("div", { class: "small" }, "Audit chain"),
-        el("div", { class: "figure" }, report.audit_chain ? (report.audit_chain.valid ? "intact" : "BROKEN") : "–"),
-        report.audit_chain ? el("div", { class: "small" }, `${report.audit_chain.entries ?? "?"} entries verified`) : null),
-      el("div", { class: "card" }, el("div", { class: "small" }, "Open incidents"),
-        el("div", { class: "figure" }, incidents.filter((i) => !i.resolved_us).length))),
+      card("Score", `${Math.round(report.score)} / 100`, report.score_formula),
+      card("Audit chain", chain.verified ? "intact" : "BROKEN",
+        chain.verified ? `${chain.entries} entries verified` : `first broken entry ${chain.first_broken_entry}: ${chain.reason}`),
+      card("Open incidents", report.incidents.length),
+      card("Open subject requests", requests.filter((r) => !r.completed_us).length)),
     el("h2", {}, "Findings"),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Rule"), el("th", { scope: "col" }, "Status"), el("th", { scope: "col" }, "What"))),
-      el("tbody", {}, findings.map((f) => el("tr", {}, el("th", { scope: "row" }, f.rule || f.id),
-        el("td", {}, el("span", { class: `badge ${f.status === "pass" ? "low" : f.status === "warn" ? "mid" : "high"}` }, f.status)),
-        el("td", {}, f.detail || f.message || ""))))),
+    report.findings.length ? el("ul", { class: "feed" }, report.findings.map((f) => el("li", {},
+      el("strong", {}, f.title), ` (${f.provision}, ${f.severity}): ${f.evidence}`,
+      el("div", { class: "small" }, `What to do: ${f.remediation}`)))) : el("p", { class: "muted" }, "No rule fails."),
+    el("h2", {}, "Rules"),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Rule"), el("th", { scope: "col" }, "Provision"), el("th", { scope: "col" }, "Status"))),
+      el("tbody", {}, report.rules.map((r) => el("tr", {}, el("th", { scope: "row" }, r.title),
+        el("td", {}, r.provision),
+        el("td", {}, el("span", { class: `badge ${r.status === "pass" ? "low" : r.status === "off" ? "mid" : "high"}` }, r.status)))))),
     el("h2", {}, "Subject requests"),
-    requests.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Kind"), el("th", { scope: "col" }, "Received"), el("th", { scope: "col" }, "Deadline"), el("th", { scope: "col" }, "Done"))),
-      el("tbody", {}, requests.map((r) => el("tr", {}, el("td", {}, r.kind), el("td", {}, new Date(r.received_us / 1000).toLocaleString()),
-        el("td", {}, new Date(r.deadline_us / 1000).toLocaleDateString()), el("td", {}, r.completed_us ? "yes" : "open")))))
+    requests.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Kind"), el("th", { scope: "col" }, "Received"), el("th", { scope: "col" }, "Deadline"), el("th", { scope: "col" }, "Answered"))),
+      el("tbody", {}, requests.map((r) => el("tr", {}, el("td", {}, r.kind), el("td", {}, date(r.received_us)),
+        el("td", {}, date(r.deadline_us)), el("td", {}, r.completed_us ? date(r.completed_us) : "open")))))
       : el("p", { class: "muted" }, "None."));
 }
 
@@ -393,7 +403,7 @@ async function opsView() {
   const main = $("#main");
   let previous = null;
   const cards = el("div", { class: "cards" });
-  main.replaceChildren(el("h1", {}, "Operations"), el("p", { class: "small" }, "From /healthz, /readyz and /metrics, every five seconds."), cards);
+  fill(main, el("h1", {}, "Operations"), el("p", { class: "small" }, "From /healthz, /readyz and /metrics, every five seconds."), cards);
   const tick = async () => {
     if (!document.body.contains(cards)) return;
     const [ready, text] = await Promise.all([
@@ -401,7 +411,7 @@ async function opsView() {
       fetch("/metrics").then((r) => r.text()),
     ]);
     const now = Date.now();
-    const statements = metric(text, "learnpulse_statements_stored_total") ?? metric(text, "learnpulse_ingest_statements_total") ?? 0;
+    const statements = metric(text, "learnpulse_statements_ingested_total") ?? 0;
     const rate = previous ? ((statements - previous.statements) * 1000) / (now - previous.at) : null;
     previous = { statements, at: now };
     const card = (label, value, note) => el("div", { class: "card" }, el("div", { class: "small" }, label), el("div", { class: "figure" }, value), note ? el("div", { class: "small" }, note) : null);
@@ -409,12 +419,13 @@ async function opsView() {
       const s = metric(text, `${base}_sum`), c = metric(text, `${base}_count`);
       return s !== null && c ? `${((1e6 * s) / c).toFixed(1)} µs` : "–";
     };
-    cards.replaceChildren(
+    fill(cards, 
       card("Ready", ready.status, ready.reason || `leads: ${(ready.leads || []).join(", ") || "none"}`),
       card("Learners in memory", ready.learners_in_memory),
       card("Ingest", rate === null ? "…" : `${Math.round(rate)} /s`, `${statements} statements since start`),
-      card("Privacy pipeline, mean", mean("learnpulse_privacy_pipeline_seconds")),
-      card("Engine update, mean", mean("learnpulse_engine_update_seconds")),
+      card("Privacy pipeline per statement, mean", mean("learnpulse_privacy_pipeline_seconds")),
+      card("Engine update per event, mean", mean("learnpulse_engine_update_seconds")),
+      card("Commit, mean", mean("learnpulse_commit_seconds")),
       card("Stream subscribers", metric(text, "learnpulse_stream_subscribers") ?? 0));
     setTimeout(tick, 5000);
   };
@@ -441,14 +452,14 @@ async function route() {
   }
   const main = $("#main");
   if (!chosen) {
-    main.replaceChildren(el("h1", {}, "Nothing to show"), el("p", {}, `The role ${session.role} has no dashboard view. Researchers use the analytics API.`));
+    fill(main, el("h1", {}, "Nothing to show"), el("p", {}, `The role ${session.role} has no dashboard view. Researchers use the analytics API.`));
     return;
   }
   try {
     await chosen.show(arg ? decodeURIComponent(arg) : undefined);
     main.focus({ preventScroll: true });
   } catch (e) {
-    main.replaceChildren(el("h1", {}, "Something went wrong"), el("p", { class: "problem", role: "alert" }, e.message));
+    fill(main, el("h1", {}, "Something went wrong"), el("p", { class: "problem", role: "alert" }, e.message));
   }
 }
 
@@ -458,9 +469,13 @@ async function start() {
     if (why) { const p = $("#sign-in-problem"); p.textContent = why; p.hidden = false; }
     return;
   }
-  session = await api("/ui/session");
+  try {
+    session = await api("/ui/session");
+  } catch {
+    return; // not signed in: api() is on its way to the sign-in page
+  }
   $("#who").textContent = `${session.role} · ${session.scoped ? session.groups.join(", ") : "whole school"}`;
-  $("#nav").replaceChildren(...VIEWS.filter((v) => v.label && v.roles.includes(session.role))
+  fill($("#nav"), ...VIEWS.filter((v) => v.label && v.roles.includes(session.role))
     .map((v) => el("a", { href: `#/${v.id}`, "data-view": v.id }, v.label)));
   $("#sign-out").addEventListener("click", async () => {
     await api("/ui/sign-out", { method: "POST" });
