@@ -271,8 +271,9 @@ async fn respond(
 }
 
 /// Which policies help: per policy, its decisions followed up over the learner's next
-/// answers (accuracy change with a 95 % interval, share whose load fell, share who quit); and
-/// per action, what tutors reported through MCP (`record_tutor_action`) and how they judged it.
+/// answers (accuracy change with a 95 % interval, share whose load fell, share who quit); per
+/// action, what tutors reported through MCP (`record_tutor_action`) and how they judged it; and
+/// per policy, how teachers answered its recent decisions on the dashboard.
 #[utoipa::path(
     get, path = "/v1/interventions/effectiveness", tag = "interventions",
     responses((status = 200, description = "Per policy", body = Object)),
@@ -290,5 +291,6 @@ async fn effectiveness(
         },
         "policies": state.hub.effectiveness(caller.tenant),
         "tutor_reports": state.hub.tutor_reports(caller.tenant),
+        "teacher_responses": state.hub.teacher_responses(caller.tenant),
     })))
 }

@@ -361,6 +361,11 @@ async fn teachers_answers_are_kept_in_the_log_and_the_timeline_replays_it() {
     assert_eq!(r.status(), 200);
     let feed: Vec<Value> = app.get_json("/v1/interventions", &teacher).await;
     assert_eq!(of_ada(&feed)["teacher_response"], "went_over");
+    let policy = of_ada(&feed)["policy"].as_str().unwrap().to_owned();
+    let effect: Value = app
+        .get_json("/v1/interventions/effectiveness", &teacher)
+        .await;
+    assert_eq!(effect["teacher_responses"][&policy]["went_over"], 1);
 
     // The timeline: one point per answer, ending where the live state is.
     let timeline: Value = app.get_json("/v1/learners/ada/timeline", &teacher).await;

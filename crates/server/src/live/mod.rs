@@ -278,6 +278,25 @@ impl LearnerHub {
             .unwrap_or_default()
     }
 
+    /// Teachers' answers to the remembered decisions, counted per policy:
+    /// `{policy: {acknowledged: n, went_over: n, dismissed: n}}`.
+    pub fn teacher_responses(&self, tenant: TenantId) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let held = self.held.read().unwrap();
+        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        if let Some(i) = held.interventions.get(&tenant) {
+            for (seq, d) in &i.memory.recent {
+                if let Some(response) = i.memory.response(*seq) {
+                    *counts
+                        .entry(d.policy.clone())
+                        .or_default()
+                        .entry(response.to_owned())
+                        .or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// Replaces a tenant's intervention policies (what the learners' cooldowns remember stays).
     pub fn set_policies(&self, tenant: TenantId, policies: PolicySet) {
         self.held
