@@ -125,6 +125,10 @@ struct ServeArgs {
     /// none (each process caches hot reads on its own).
     #[arg(long, env = "LEARNPULSE_CACHE", hide_env_values = true)]
     cache: Option<String>,
+    /// A secret a Prometheus scraper must send (`Authorization: Bearer …`) to read `/metrics`;
+    /// admin keys may always read it. Unset: `/metrics` is open.
+    #[arg(long, env = "LEARNPULSE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// How hard commits try to survive failures [default: full].
     #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
@@ -330,6 +334,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(url) = &args.storage {
         config.storage.url = Some(url.clone());
+    }
+    if let Some(token) = &args.metrics_token {
+        config.metrics.token = Some(token.clone());
     }
     if let Some(url) = &args.cache {
         config.cache.url = Some(url.clone());

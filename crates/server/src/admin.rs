@@ -4,8 +4,9 @@
 //! operator tenant (the first tenant, created at bootstrap); a new tenant comes with its first
 //! admin key, handed over once.
 
+use crate::problem::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -16,8 +16,9 @@
 //! which skills, groups or days occur at all, which pure ε-DP does not cover. List `cells` for a
 //! release whose shape is independent of the data.
 
+use crate::problem::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use learnpulse_privacy::dp::{self, ACCURACY_BINS, Aggregate, Bounds, Contribution, Measure};
 use opendp::domains::{AtomDomain, VectorDomain};
@@ -141,10 +142,12 @@ async fn query(
         }
     };
     let q: AnalyticsQuery = parse_json(&bytes)?;
-    if !(q.epsilon.is_finite() && q.epsilon > 0.0) {
+    // Outside these the noise scale (sensitivity / ε) stops being a number OpenDP can sample
+    // from, and no release would be useful anyway.
+    if !(q.epsilon.is_finite() && (MIN_EPSILON..=MAX_EPSILON).contains(&q.epsilon)) {
         return Err(ApiError::bad_request(
             "epsilon",
-            "must be a positive number",
+            format!("must be a number from {MIN_EPSILON} to {MAX_EPSILON}"),
         ));
     }
     if statistic == "mean" && matches!(q.measure, Measure::Learners | Measure::Answers) {
@@ -180,11 +183,16 @@ async fn query(
         }),
         max_per_cell: q.max_per_learner.unwrap_or(50),
     };
-    if bounds.max_cells == 0 || bounds.max_per_cell == 0 {
-        return Err(ApiError::bad_request(
-            "max_cells_per_learner",
-            "contribution bounds must be at least 1",
-        ));
+    for (field, bound) in [
+        ("max_cells_per_learner", bounds.max_cells),
+        ("max_per_learner", bounds.max_per_cell),
+    ] {
+        if !(1..=MAX_BOUND).contains(&bound) {
+            return Err(ApiError::bad_request(
+                field,
+                format!("contribution bounds must be from 1 to {MAX_BOUND}"),
+            ));
+        }
     }
 
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
@@ -304,6 +312,12 @@ struct Released {
     spent: f64,
     noise: Value,
 }
+
+/// The smallest and largest ε one release may spend.
+const MIN_EPSILON: f64 = 1e-6;
+const MAX_EPSILON: f64 = 1e3;
+/// The largest contribution bound (cells per learner, or amount per cell).
+const MAX_BOUND: u32 = 100_000;
 
 /// Discrete Laplace noise on an integer vector through OpenDP, calibrated so that OpenDP's
 /// privacy map at `d_in` is within `epsilon`. Returns the noisy vector, the ε the map charges and

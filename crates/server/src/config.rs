@@ -24,6 +24,17 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub mcp: McpConfig,
     pub snapshots: SnapshotConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (a scraper's secret)
+    /// or an admin key or session; unset, anyone who reaches the port may read it (keep it
+    /// behind the network's own controls then). Environment `LEARNPULSE_METRICS_TOKEN`.
+    pub token: Option<String>,
 }
 
 /// The cache of hot reads (`crate::cache`). In the file either a URL (`cache = "redis://…"`)
@@ -288,6 +299,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             mcp: McpConfig::default(),
             snapshots: SnapshotConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

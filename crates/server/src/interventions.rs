@@ -3,8 +3,9 @@
 //! hook (`live.rs`, with the pure `learnpulse_core::intervene`); decisions reach dashboards on
 //! the SSE stream as `intervention` events.
 
+use crate::problem::{Path, Query};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use learnpulse_core::intervene::PolicySet;
 use serde::Deserialize;
@@ -221,7 +222,7 @@ pub struct Response {
 async fn respond(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Path(seq): axum::extract::Path<i64>,
+    Path(seq): Path<i64>,
     Body(bytes): Body,
 ) -> Result<Json<Value>, ApiError> {
     use crate::xapi::mapping::{DECISION_PREFIX, TEACHER_RESPONSES, VERB_RESPONDED};

@@ -3,8 +3,9 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::problem::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -330,6 +331,21 @@ async fn stream(
         && !caller.sees_any(std::iter::once(group))
     {
         return Err(denied(&state, &caller, group.clone()));
+    }
+    // A key scoped to groups may follow one learner only if it may see them: a learner seen in
+    // none of its groups (or not seen at all) is refused, as `GET /v1/learners/{id}` refuses.
+    if caller.groups.is_some() && !learner_keys.is_empty() {
+        let groups: Vec<String> = learner_keys
+            .iter()
+            .flat_map(|k| state.hub.groups_of(caller.tenant, k))
+            .collect();
+        if !caller.sees_any(groups.iter()) {
+            return Err(denied(
+                &state,
+                &caller,
+                privacy.consent_key(filter.learner.as_deref().unwrap_or_default()),
+            ));
+        }
     }
     let filter = (filter, learner_keys, caller.clone(), privacy.clone());
     let receiver = state.hub.subscribe();

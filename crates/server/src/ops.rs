@@ -76,13 +76,43 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     )
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
-async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// Prometheus metrics in the text exposition format. With `metrics.token` set, only that bearer
+/// token or an admin key (or admin session) may read them.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, content_type = "text/plain", body = String),
+    (status = 401, description = "`metrics.token` is set and neither it nor an admin key was given", body = crate::problem::Problem),
+))]
+async fn prometheus(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+) -> Result<impl IntoResponse, crate::problem::ApiError> {
+    if let Some(token) = &state.config.metrics.token {
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        let scraper = given.is_some_and(|g| {
+            g.len() == token.len()
+                && g.bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0
+        });
+        if !scraper {
+            let mut parts = parts;
+            let caller =
+                <crate::auth::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                    &mut parts, &state,
+                )
+                .await?;
+            caller.require(crate::auth::Action::ManageKeys)?;
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
-    )
+    ))
 }
 
 /// This API's OpenAPI 3.1 description, generated from the code.

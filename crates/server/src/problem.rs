@@ -157,7 +157,6 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
     }
 }
 
-/// Parses a JSON body into `T`, naming the failing field in the error.
 /// Like [`parse_json`], but an empty body means the type's default (optional request bodies).
 pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
     bytes: &[u8],
@@ -169,6 +168,62 @@ pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Path parameters, with a problem naming `path` when they do not parse (axum's own rejection
+/// is plain text).
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| ApiError::bad_request("path", rejection.body_text()))
+    }
+}
+
+/// The query string, deserialised with the failing parameter named in the problem (axum's own
+/// rejection is plain text and names nothing).
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Parses a query string into `T`, naming the failing parameter in the error.
+pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." || field.is_empty() {
+            "query".to_owned()
+        } else {
+            field
+        };
+        ApiError::bad_request(field, e.into_inner().to_string())
+    })
+}
+
+/// Parses a JSON body into `T`, naming the failing field in the error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -8,8 +8,9 @@
 //! learner's own answers and the fitted model) is exactly what the live engine computed at each
 //! step, while the load signals are measured against today's norms.
 
+use crate::problem::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use learnpulse_core::Outcome;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;

@@ -21,8 +21,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::problem::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use learnpulse_compliance::rules::{Finding, RuleOverride};
 use serde::Deserialize;
 use serde_json::{Value, json};

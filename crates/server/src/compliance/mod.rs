@@ -7,8 +7,9 @@ pub mod incidents;
 
 use std::collections::BTreeMap;
 
+use crate::problem::Query;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use learnpulse_compliance::audit;

@@ -11,9 +11,10 @@
 //! sign-out, `GET /ui/session` (who is signed in, and the CSRF token the script repeats), and the
 //! documented `POST /v1/sign-in-links`.
 
+use crate::problem::Query;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::problem::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};

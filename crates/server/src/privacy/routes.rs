@@ -1,8 +1,9 @@
 //! The privacy API: the tenant's policy, roster and keys (`admin`, `dpo`), learners' consents
 //! (the platform as it collects them), and re-identification from the vault (`dpo` only).
 
+use crate::problem::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use learnpulse_privacy::pipeline::{ConsentRecord, Policy};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,8 @@ pub mod validate;
 
 use std::collections::{HashMap, HashSet};
 
-use axum::extract::{Query, Request, State};
+use crate::problem::Query;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};

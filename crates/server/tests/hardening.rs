@@ -1,0 +1,128 @@
+//! Hostile input, black-box: every malformed path or query parameter is a problem document
+//! naming it; differential-privacy parameters OpenDP cannot use are refused with 400; a key
+//! scoped to groups cannot follow a learner outside them; `/metrics` can be closed to all but
+//! its scraper and admins.
+
+mod common;
+
+use common::{TestApp, answered, problem};
+use serde_json::{Value, json};
+
+async fn malformed_parameters_are_problems_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let r = app.get("/v1/webhooks/not-a-number", &app.admin).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "path");
+    let r = app.get("/v1/interventions?limit=many", &app.admin).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "limit");
+    let r = app.get("/v1/interventions?color=blue", &app.admin).await;
+    assert_eq!(r.status(), 400);
+    let body = problem(r).await;
+    assert!(body["detail"].as_str().unwrap().contains("color"), "{body}");
+    let r = app
+        .get("/v1/compliance/incidents?open=perhaps", &app.admin)
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "open");
+    app.stop().await;
+}
+
+async fn privacy_parameters_opendp_cannot_use_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let r = app.post_statements(&app.admin, &answered("ada", "q1", true)).await;
+    assert_eq!(r.status(), 200);
+    let researcher = app.key(&app.admin, "researcher").await;
+    for (query, field) in [
+        (json!({"measure": "learners", "epsilon": 2.2e-308}), "epsilon"),
+        (json!({"measure": "learners", "epsilon": 1e-9}), "epsilon"),
+        (json!({"measure": "learners", "epsilon": 1e300}), "epsilon"),
+        (
+            json!({"measure": "correct", "epsilon": 1.0, "max_per_learner": 4_000_000_000u64}),
+            "max_per_learner",
+        ),
+        (
+            json!({"measure": "correct", "epsilon": 1.0, "max_cells_per_learner": 1_000_000}),
+            "max_cells_per_learner",
+        ),
+    ] {
+        let r = app
+            .post_json("/v1/analytics/count", &researcher, &query)
+            .await;
+        assert_eq!(r.status(), 400, "{query}");
+        assert_eq!(problem(r).await["field"], field, "{query}");
+    }
+    // Nothing was spent on the refusals.
+    let budget: Value = app.get_json("/v1/analytics/budget", &researcher).await;
+    assert_eq!(budget["spent"], 0.0, "{budget}");
+    app.stop().await;
+}
+
+async fn a_scoped_key_cannot_follow_a_learner_outside_its_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let mut other = answered("cy", "q1", true);
+    other["context"]["extensions"]["https://learnpulse.dev/xapi/ext/group"] = json!("class-8a");
+    let batch = json!([answered("ada", "q1", true), other]);
+    assert_eq!(app.post_statements(&app.admin, &batch).await.status(), 200);
+    let r = app
+        .post_json(
+            "/v1/admin/keys",
+            &app.admin,
+            &json!({"role": "teacher", "groups": ["class-7b"]}),
+        )
+        .await;
+    let teacher = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for learner in ["cy", "nobody-seen-yet"] {
+        let r = app
+            .get(&format!("/v1/stream?learner={learner}"), &teacher)
+            .await;
+        assert_eq!(r.status(), 403, "{learner}");
+    }
+    let r = app.get("/v1/stream?learner=ada", &teacher).await;
+    assert_eq!(r.status(), 200);
+    drop(r);
+    app.stop().await;
+}
+
+async fn metrics_can_be_closed_to_all_but_the_scraper_and_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.metrics.token = Some("scrape-secret".into());
+    let app = TestApp::start_with(config, None).await;
+    let metrics = |auth: Option<String>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(metrics(None).await.unwrap().status(), 401);
+    assert_eq!(
+        metrics(Some("Bearer wrong-secret".into()))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = metrics(Some("Bearer scrape-secret".into())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("learnpulse_"));
+    let admin = format!("Bearer {}", app.admin);
+    assert_eq!(metrics(Some(admin)).await.unwrap().status(), 200);
+    let teacher = format!("Bearer {}", app.key(&app.admin, "teacher").await);
+    assert_eq!(metrics(Some(teacher)).await.unwrap().status(), 403);
+    app.stop().await;
+}
+
+on_every_backend!(
+    malformed_parameters_are_problems_that_name_them,
+    privacy_parameters_opendp_cannot_use_are_refused,
+    a_scoped_key_cannot_follow_a_learner_outside_its_groups,
+    metrics_can_be_closed_to_all_but_the_scraper_and_admins,
+);
