@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -167,12 +166,22 @@ impl Server {
         );
 
         let keys = KeyCache::new(config.cache.l1_entries, cache);
+        match crate::connections::raise_descriptor_limit() {
+            Some(n) if (n as usize) < config.limits.max_connections + 256 => tracing::warn!(
+                descriptors = n,
+                max_connections = config.limits.max_connections,
+                "the descriptor limit is below limits.max_connections: raise it (ulimit -n) or lower the limit"
+            ),
+            Some(n) => tracing::info!(descriptors = n, "open-descriptor limit"),
+            None => {}
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let timeout = Duration::from_secs(config.limits.request_timeout_secs);
         let body_limit = config.limits.max_body_bytes;
+        let rate = crate::auth::RateLimiter::new(config.limits.requests_per_second_per_key);
         let state = AppState(Arc::new(AppInner {
             config,
             storage,
@@ -180,6 +189,7 @@ impl Server {
             chain_check: Default::default(),
             compliance_trigger: compliance_trigger.clone(),
             keys,
+            rate,
             hub,
             privacy,
             webhooks,
@@ -285,20 +295,18 @@ impl Server {
             ..
         } = self;
         let stop = shutdown.clone();
-        // TCP_NODELAY: small writes (an SSE event, a short JSON answer) go out at once instead
-        // of waiting out Nagle's algorithm against the peer's delayed ACK (~40 ms).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                let _ = stop.send(true);
-            })
-            .await?;
+        let limits = crate::connections::ConnectionLimits {
+            max_connections: state.config.limits.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(
+                state.config.limits.header_read_timeout_secs.max(1),
+            ),
+        };
+        crate::connections::serve(listener, router, limits, async move {
+            signal.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop.send(true);
+        })
+        .await;
         let _ = shutdown.send(true);
         let _ = follower_stop.send(true);
         let _ = follower_task.await;

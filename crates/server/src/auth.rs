@@ -273,6 +273,48 @@ impl KeyCache {
     }
 }
 
+/// Requests per second per key, as token buckets (one per key id, in this process): a key may
+/// burst to twice its rate, then is held to the rate. A flood from one key (a runaway script, a
+/// stolen key) cannot starve the others.
+pub struct RateLimiter {
+    per_second: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimiter {
+    /// `per_second == 0`: no limit.
+    pub fn new(per_second: u32) -> Self {
+        RateLimiter {
+            per_second: f64::from(per_second),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Takes one request from `key_id`'s bucket; `Err(seconds)` to wait when it is empty.
+    pub fn take(&self, key_id: &str) -> Result<(), u64> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let burst = 2.0 * self.per_second;
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap();
+        if buckets.len() > 100_000 {
+            // Keys that have been quiet long enough to have a full bucket need no entry.
+            let refill = burst / self.per_second;
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < refill);
+        }
+        let (tokens, at) = buckets.entry(key_id.to_owned()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
 /// Splits an `Authorization` header into key id and secret.
 pub fn parse_credentials(header: &str) -> Option<(String, String)> {
     let (scheme, value) = header.trim().split_once(' ')?;
@@ -406,6 +448,10 @@ pub async fn verify(
         // At most once per cache period per key: enough to find keys nobody uses.
         let _ = state.storage.touch_key(&record.key_id, now).await;
     }
+    if let Err(wait) = state.rate.take(&record.key_id) {
+        metrics::counter!("learnpulse_rate_limited_total").increment(1);
+        return Err(ApiError::too_many_requests(wait));
+    }
     Ok(Caller {
         tenant: record.tenant_id,
         key_id: record.key_id,
@@ -430,6 +476,21 @@ mod tests {
             Some(("lpk_1".into(), "s3cr3t".into()))
         );
         assert_eq!(parse_credentials("Digest abc"), None);
+    }
+
+    #[test]
+    fn a_key_bursts_to_twice_its_rate_then_waits() {
+        let limiter = RateLimiter::new(5);
+        for _ in 0..10 {
+            assert_eq!(limiter.take("lpk_a"), Ok(()));
+        }
+        assert_eq!(limiter.take("lpk_a"), Err(1));
+        assert_eq!(
+            limiter.take("lpk_b"),
+            Ok(()),
+            "another key has its own bucket"
+        );
+        assert_eq!(RateLimiter::new(0).take("lpk_a"), Ok(()));
     }
 
     #[test]

@@ -283,6 +283,15 @@ pub struct Limits {
     pub request_timeout_secs: u64,
     /// Upper bound (and default) of `limit` on statement queries.
     pub max_query_limit: usize,
+    /// Open connections at most (idle ones and streams included); one more is answered 503 and
+    /// closed. The process raises its descriptor limit to fit at start.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time, on a new connection and between
+    /// requests on a kept-alive one (slowloris and idle sockets are closed after it).
+    pub header_read_timeout_secs: u64,
+    /// Requests per second each API key may make on this node (a burst of twice as many is let
+    /// through); beyond, 429 with `Retry-After`. 0: no limit.
+    pub requests_per_second_per_key: u32,
 }
 
 impl Default for Config {
@@ -322,6 +331,9 @@ impl Default for Limits {
             max_batch: 5_000,
             request_timeout_secs: 30,
             max_query_limit: 500,
+            max_connections: 16_384,
+            header_read_timeout_secs: 10,
+            requests_per_second_per_key: 5_000,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! where each step lives:
 //!
 //! - [`app`]: state, router assembly, start-up (bootstrap, replay), graceful shutdown.
+//! - [`connections`]: the accept loop: connection limit, header-read timeout, descriptor limit.
 //! - [`audit`]: the auditor: every access and action becomes an entry of the hash chain.
 //! - [`compliance`]: gathers facts about a tenant, runs the compliance rules, reports.
 //! - [`cache`]: the multi-layer cache of hot reads (L1 in process, L2 Redis, L3 the database).
@@ -57,6 +58,7 @@ pub mod auth;
 pub mod cache;
 pub mod compliance;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod delivery;
 pub mod elected;

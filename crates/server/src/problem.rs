@@ -32,6 +32,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra response headers (e.g. `WWW-Authenticate` on 401).
     pub www_authenticate: bool,
+    /// `Retry-After` in seconds (429 and 503 answers).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -41,6 +43,18 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             www_authenticate: false,
+            retry_after_secs: None,
+        }
+    }
+
+    /// 429: this key made more requests than its rate allows; try again in `retry_after_secs`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "this key's request rate is past limits.requests_per_second_per_key",
+            )
         }
     }
 
@@ -98,7 +112,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         // Unavailable means "not now" (storage unreachable, shutting down): say when to retry.
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if self.www_authenticate {

@@ -27,6 +27,8 @@ pub struct AppInner {
     /// Pulled by the commit hook: the compliance monitor evaluates soon after new events.
     pub compliance_trigger: Arc<tokio::sync::Notify>,
     pub keys: KeyCache,
+    /// Requests per second per key.
+    pub rate: crate::auth::RateLimiter,
     pub hub: Arc<LearnerHub>,
     /// Each tenant's keys, privacy policy, roster and consents.
     pub privacy: crate::privacy::PrivacyRegistry,

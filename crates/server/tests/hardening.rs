@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{TestApp, answered, problem};
 use serde_json::{Value, json};
 
@@ -32,11 +34,16 @@ async fn malformed_parameters_are_problems_that_name_them() {
 async fn privacy_parameters_opendp_cannot_use_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
-    let r = app.post_statements(&app.admin, &answered("ada", "q1", true)).await;
+    let r = app
+        .post_statements(&app.admin, &answered("ada", "q1", true))
+        .await;
     assert_eq!(r.status(), 200);
     let researcher = app.key(&app.admin, "researcher").await;
     for (query, field) in [
-        (json!({"measure": "learners", "epsilon": 2.2e-308}), "epsilon"),
+        (
+            json!({"measure": "learners", "epsilon": 2.2e-308}),
+            "epsilon",
+        ),
         (json!({"measure": "learners", "epsilon": 1e-9}), "epsilon"),
         (json!({"measure": "learners", "epsilon": 1e300}), "epsilon"),
         (
@@ -120,7 +127,106 @@ async fn metrics_can_be_closed_to_all_but_the_scraper_and_admins() {
     app.stop().await;
 }
 
+/// Reads what the server sends on `stream` until it closes it (or `wait` passes).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    closed
+        .ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+async fn connections_past_the_limit_are_refused_and_idle_ones_closed() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.limits.max_connections = 8;
+    config.limits.header_read_timeout_secs = 1;
+    let app = TestApp::start_with(config, None).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Eight idle sockets hold every slot: a ninth is answered 503 and closed at once.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut ninth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = read_until_closed(&mut ninth, Duration::from_secs(5))
+        .await
+        .expect("the ninth is closed");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("application/problem+json") && answer.contains("retry-after: 1"));
+    // The idle ones are closed after the header-read timeout, which frees the slots.
+    for socket in &mut idle {
+        let closed = read_until_closed(socket, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "an idle connection stays open");
+    }
+    // So is a slowloris client that never finishes its headers...
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut slow, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    // ...and a kept-alive connection that goes quiet after its first request.
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut kept, Duration::from_secs(5))
+        .await
+        .expect("closed once idle");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.get("/healthz", &app.admin).await.status(), 200);
+    let metrics = app.metrics_text().await;
+    assert!(metrics.contains("learnpulse_connections_refused_total"));
+    app.stop().await;
+}
+
+async fn a_key_past_its_rate_is_told_when_to_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.limits.requests_per_second_per_key = 5;
+    let app = TestApp::start_with(config, None).await;
+    let other = app.key(&app.admin, "teacher").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = app.get("/v1/interventions", &app.admin).await;
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 && limited.is_none() {
+            limited = Some((
+                r.headers()["retry-after"].to_str().unwrap().to_owned(),
+                problem(r).await,
+            ));
+        }
+    }
+    assert!(statuses.iter().take(10).all(|s| *s == 200), "{statuses:?}");
+    let (retry_after, body) = limited.expect("some requests were refused");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1);
+    assert_eq!(body["status"], 429);
+    // Another key has its own allowance.
+    assert_eq!(app.get("/v1/interventions", &other).await.status(), 200);
+    app.stop().await;
+}
+
 on_every_backend!(
+    connections_past_the_limit_are_refused_and_idle_ones_closed,
+    a_key_past_its_rate_is_told_when_to_come_back,
     malformed_parameters_are_problems_that_name_them,
     privacy_parameters_opendp_cannot_use_are_refused,
     a_scoped_key_cannot_follow_a_learner_outside_its_groups,
