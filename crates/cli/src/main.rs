@@ -318,6 +318,13 @@ fn init_logging(json: bool) {
     } else {
         builder.init()
     }
+    // A panic anywhere (a thread of the storage writer, a task) is logged where every other
+    // error goes, with its place, before the default hook prints it.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "fatal: a thread panicked");
+        default_hook(info);
+    }));
 }
 
 fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {

@@ -198,6 +198,7 @@ impl Server {
             leading: Arc::default(),
             openapi_json: OnceLock::new(),
             sessions,
+            write_failure: Default::default(),
         }));
         state.webhooks.spawn(decisions_rx, state.shutdown.clone());
         tokio::spawn(crate::invalidate::run(state.clone()));

@@ -14,9 +14,15 @@
 //! the head of each tenant it wrote to every [`CHECKPOINT_EVERY`] entries and at shutdown. Entries hold pseudonyms, group
 //! ids and key ids, never raw identities. An entry queued in the last moments before a `kill -9`
 //! can be lost; the chain stays valid (it simply ends earlier).
+//!
+//! Auditing fails closed. When a batch cannot be written, the task keeps it and retries (backing
+//! off to 5 s) until storage takes it, so no entry is dropped and the chain has no hole; meanwhile
+//! [`Auditor::failing`] says why, `/readyz` answers 503 with that reason, the gauge
+//! `learnpulse_audit_failing` is 1, and every authenticated request is refused with 503
+//! (`auth::verify`): nothing audited happens unaudited.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ed25519_dalek::SigningKey;
 use learnpulse_compliance::audit::{self, Event};
@@ -43,6 +49,8 @@ pub struct Auditor {
     queue: mpsc::UnboundedSender<Message>,
     /// Checks the checkpoints this server signs.
     pub verifying_key: ed25519_dalek::VerifyingKey,
+    /// Why the last write failed, while the writer is retrying it.
+    failure: Arc<RwLock<Option<String>>>,
 }
 
 impl Auditor {
@@ -51,11 +59,18 @@ impl Auditor {
         let key = signing_key(&storage, master).await?;
         let verifying_key = key.verifying_key();
         let (queue, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(write_chain(storage, key, receiver));
+        let failure = Arc::new(RwLock::new(None));
+        tokio::spawn(write_chain(storage, key, receiver, failure.clone()));
         Ok(Auditor {
             queue,
             verifying_key,
+            failure,
         })
+    }
+
+    /// Why the audit log cannot be written now, if it cannot (the writer is retrying).
+    pub fn failing(&self) -> Option<String> {
+        self.failure.read().unwrap().clone()
     }
 
     /// Queues one event.
@@ -83,11 +98,16 @@ impl Auditor {
         self.record(caller.tenant, &caller.key_id, action, subject, detail);
     }
 
-    /// Returns once everything queued so far is written and a checkpoint signs it.
+    /// Returns once everything queued so far is written and a checkpoint signs it, or after
+    /// 10 s while the audit log cannot be written (a shutdown must not hang on it).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.await;
+        if self.queue.send(Message::Flush(done)).is_ok()
+            && tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+                .await
+                .is_err()
+        {
+            tracing::error!("audit entries still unwritten at the flush deadline");
         }
     }
 }
@@ -192,6 +212,7 @@ async fn write_chain(
     storage: Arc<Storage>,
     key: SigningKey,
     mut receiver: mpsc::UnboundedReceiver<Message>,
+    failure: Arc<RwLock<Option<String>>>,
 ) {
     let mut unsigned = Unsigned::new();
     let mut unsigned_entries = 0u64;
@@ -210,19 +231,33 @@ async fn write_chain(
         }
         unsigned_entries += events.len() as u64;
         let sign_now = unsigned_entries >= CHECKPOINT_EVERY || !flushes.is_empty();
-        let sign = sign_now.then_some((&key, &unsigned));
-        match append_chained(&storage, &events, sign).await {
-            Ok(_) if sign_now => {
-                unsigned.clear();
-                unsigned_entries = 0;
+        let mut backoff = std::time::Duration::from_millis(50);
+        let written = loop {
+            let sign = sign_now.then_some((&key, &unsigned));
+            match append_chained(&storage, &events, sign).await {
+                Ok(written) => break written,
+                Err(e) => {
+                    // Keep the batch and try again: a hole in the chain would be worse than a
+                    // wait, and while this lasts the server refuses audited work.
+                    if failure.read().unwrap().is_none() {
+                        tracing::error!(error = %e, entries = events.len(), "audit log write failed; refusing audited requests until it succeeds");
+                    }
+                    *failure.write().unwrap() = Some(e.to_string());
+                    metrics::gauge!("learnpulse_audit_failing").set(1.0);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                }
             }
-            Ok(written) => unsigned.extend(written),
-            Err(e) => {
-                // Stop rather than write a chain with a hole in it. The failure shows in the log
-                // and, through the missing entries' effects, in the compliance report.
-                tracing::error!(error = %e, entries = events.len(), "audit log write failed; auditing stops");
-                return;
-            }
+        };
+        if failure.write().unwrap().take().is_some() {
+            tracing::info!(entries = events.len(), "audit log writable again");
+            metrics::gauge!("learnpulse_audit_failing").set(0.0);
+        }
+        if sign_now {
+            unsigned.clear();
+            unsigned_entries = 0;
+        } else {
+            unsigned.extend(written);
         }
         for done in flushes {
             let _ = done.send(());

@@ -448,6 +448,14 @@ pub async fn verify(
         // At most once per cache period per key: enough to find keys nobody uses.
         let _ = state.storage.touch_key(&record.key_id, now).await;
     }
+    if let Some(why) = state.audit.failing() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the audit log cannot be written ({why}); nothing that must be audited is done until it can"
+            ),
+        ));
+    }
     if let Err(wait) = state.rate.take(&record.key_id) {
         metrics::counter!("learnpulse_rate_limited_total").increment(1);
         return Err(ApiError::too_many_requests(wait));

@@ -52,6 +52,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     } else {
         use crate::storage::EventLog;
         match tokio::time::timeout(std::time::Duration::from_secs(2), state.storage.head()).await {
+            Ok(Ok(_)) if state.audit.failing().is_some() => {
+                ("audit log failing", state.audit.failing())
+            }
+            Ok(Ok(_)) if recent_write_failure(&state).is_some() => {
+                ("writes failing", recent_write_failure(&state))
+            }
             Ok(Ok(_)) => ("ready", None),
             Ok(Err(e)) => ("storage unavailable", Some(e.to_string())),
             Err(_) => (
@@ -74,6 +80,17 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             reason,
         }),
     )
+}
+
+/// The latest failed append, if it failed within [`crate::state::WRITE_FAILURE_FRESH`].
+fn recent_write_failure(state: &AppState) -> Option<String> {
+    state
+        .write_failure
+        .read()
+        .unwrap()
+        .as_ref()
+        .filter(|(_, at)| at.elapsed() < crate::state::WRITE_FAILURE_FRESH)
+        .map(|(why, _)| why.clone())
 }
 
 /// Prometheus metrics in the text exposition format. With `metrics.token` set, only that bearer

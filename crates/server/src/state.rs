@@ -16,6 +16,9 @@ use crate::storage::Storage;
 #[derive(Clone)]
 pub struct AppState(pub(crate) Arc<AppInner>);
 
+/// How long a failed append keeps the node unready (see [`AppInner::write_failure`]).
+pub const WRITE_FAILURE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct AppInner {
     pub config: Config,
     pub storage: Arc<Storage>,
@@ -42,6 +45,10 @@ pub struct AppInner {
     pub openapi_json: OnceLock<String>,
     /// The dashboard's browser sessions and sign-in links.
     pub sessions: crate::session::Sessions,
+    /// Why the last append failed and when, until one succeeds again: `/readyz` reports it for
+    /// [`WRITE_FAILURE_FRESH`] after the latest failure, so that a node a load balancer took out
+    /// of rotation comes back to be tried again once writes have stopped failing for a while.
+    pub write_failure: std::sync::RwLock<Option<(String, std::time::Instant)>>,
 }
 
 impl AppInner {

@@ -224,7 +224,145 @@ async fn a_key_past_its_rate_is_told_when_to_come_back() {
     app.stop().await;
 }
 
+async fn auditing_fails_closed_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let r = app
+        .post_statements(&app.admin, &answered("ada", "q1", true))
+        .await;
+    assert_eq!(r.status(), 200);
+    let ready = async || {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    // The audit table goes away under the server: the next audited read is the last one done.
+    common::tamper(
+        dir.path(),
+        "learnpulse.db",
+        "ALTER TABLE audit_log RENAME TO audit_log_away",
+        "ALTER TABLE audit_log RENAME TO audit_log_away",
+    )
+    .await;
+    assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 200);
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = ready().await;
+        if status["status"] == "audit log failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["status"], "audit log failing", "{status}");
+    assert!(status["reason"].is_string());
+    let r = app.get("/v1/learners/ada", &app.admin).await;
+    assert_eq!(r.status(), 503, "audited work is refused");
+    assert!(
+        problem(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("audit")
+    );
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("learnpulse_audit_failing 1")
+    );
+
+    // The table is back: the kept entries are written and work resumes.
+    common::tamper(
+        dir.path(),
+        "learnpulse.db",
+        "ALTER TABLE audit_log_away RENAME TO audit_log",
+        "ALTER TABLE audit_log_away RENAME TO audit_log",
+    )
+    .await;
+    for _ in 0..200 {
+        if ready().await["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready().await["status"], "ready");
+    assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 200);
+    app.stop().await;
+    let storage = common::storage(dir.path()).await;
+    let entries = learnpulse_server::storage::audit::entries_after(&storage, 0, None)
+        .await
+        .unwrap();
+    let reads = entries
+        .iter()
+        .filter(|e| e.event.action == "learner.read")
+        .count();
+    assert_eq!(reads, 2, "the read during the outage was kept and written");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    learnpulse_compliance::audit::verify(&entries, &[], &key).expect("no hole in the chain");
+    storage.shutdown().await;
+}
+
+async fn readiness_reports_failing_writes_until_one_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    assert_eq!(
+        app.post_statements(&app.admin, &answered("ada", "q1", true))
+            .await
+            .status(),
+        200
+    );
+    let ready = async || {
+        let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    // The log's table cannot take rows (as a read-only disk or a full one would refuse them).
+    common::tamper(
+        dir.path(),
+        "learnpulse.db",
+        "ALTER TABLE statements RENAME TO statements_away",
+        "ALTER TABLE statements RENAME TO statements_away",
+    )
+    .await;
+    let r = app
+        .post_statements(&app.admin, &answered("ada", "q2", true))
+        .await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let (code, body) = ready().await;
+    assert_eq!(code, 503);
+    // Reads of the log fail here too on SQLite (the table is gone); a read-only disk would
+    // leave them working, and the failed append alone makes the server unready.
+    assert!(
+        ["writes failing", "storage unavailable"].contains(&body["status"].as_str().unwrap()),
+        "{body}"
+    );
+    assert!(
+        body["reason"].as_str().unwrap().contains("statements"),
+        "{body}"
+    );
+    common::tamper(
+        dir.path(),
+        "learnpulse.db",
+        "ALTER TABLE statements_away RENAME TO statements",
+        "ALTER TABLE statements_away RENAME TO statements",
+    )
+    .await;
+    assert_eq!(
+        app.post_statements(&app.admin, &answered("ada", "q3", true))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(ready().await.0, 200);
+    app.stop().await;
+}
+
 on_every_backend!(
+    readiness_reports_failing_writes_until_one_succeeds,
+    auditing_fails_closed_and_catches_up,
     connections_past_the_limit_are_refused_and_idle_ones_closed,
     a_key_past_its_rate_is_told_when_to_come_back,
     malformed_parameters_are_problems_that_name_them,

@@ -219,7 +219,25 @@ pub async fn append(
     statements: Vec<NewStatement>,
 ) -> Result<(), ApiError> {
     let n = statements.len() as u64;
-    let appended = state.storage.append(caller.tenant, statements).await?;
+    let appended = match state.storage.append(caller.tenant, statements).await {
+        Ok(appended) => {
+            if state.write_failure.read().unwrap().is_some() {
+                tracing::info!("appends succeed again");
+                *state.write_failure.write().unwrap() = None;
+            }
+            appended
+        }
+        Err(e) => {
+            // A storage that cannot be reached shows in readiness anyway; this is for one that
+            // answers but refuses writes (a read-only or full disk, a broken file).
+            if matches!(e, crate::storage::StoreError::Internal(_)) {
+                tracing::error!(error = %e, "an append failed; not ready until one succeeds");
+                *state.write_failure.write().unwrap() =
+                    Some((e.to_string(), std::time::Instant::now()));
+            }
+            return Err(e.into());
+        }
+    };
     // Acknowledged means applied too: a read after this answer sees the events.
     state.hub.wait_applied(appended.through_seq).await;
     state
