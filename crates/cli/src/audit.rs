@@ -31,6 +31,11 @@ pub enum AuditCommand {
         /// The audit public key (hex) to trust for an export, instead of the one it carries.
         #[arg(long, requires = "file")]
         public_key: Option<String>,
+        /// Also check the chain against a witness file (`audit.witness`): every checkpoint the
+        /// server published there must still match the chain. Catches a rewrite, truncation or
+        /// wipe done together with the database's own checkpoints.
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Write the chain, its checkpoints and the public key that verifies them, as one JSON file.
     Export {
@@ -81,6 +86,25 @@ async fn load(dir: &DataDirArg, tenant: Option<i64>) -> anyhow::Result<Export> {
     })
 }
 
+/// The checkpoints of a witness file (one JSON line each), of one tenant when given.
+fn read_witness(path: &std::path::Path, tenant: Option<i64>) -> anyhow::Result<Vec<Checkpoint>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let c: Checkpoint = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a checkpoint", path.display(), n + 1))?;
+        if tenant.is_none_or(|t| c.tenant == Some(t)) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 fn verifying_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
     let bytes: [u8; 32] = hex::decode(hex_key)
         .ok()
@@ -96,6 +120,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             tenant,
             file,
             public_key,
+            witness,
         } => {
             let export = match &file {
                 Some(path) => {
@@ -106,12 +131,19 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 None => load(&dir, tenant).await?,
             };
             let key = verifying_key(public_key.as_deref().unwrap_or(&export.public_key))?;
+            let witnessed = match &witness {
+                Some(path) => read_witness(path, export.tenant)?,
+                None => Vec::new(),
+            };
             let result = match export.tenant {
                 Some(tenant) => {
                     audit::verify_tenant(tenant, &export.entries, &export.checkpoints, &key)
                 }
                 None => audit::verify(&export.entries, &export.checkpoints, &key),
-            };
+            }
+            .and_then(|verified| {
+                audit::check_witnessed(&export.entries, &witnessed, &key).map(|_| verified)
+            });
             match result {
                 Ok(verified) => {
                     println!("{}", serde_json::to_string_pretty(&verified)?);

@@ -129,6 +129,10 @@ struct ServeArgs {
     /// admin keys may always read it. Unset: `/metrics` is open.
     #[arg(long, env = "LEARNPULSE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// An append-only file outside the data directory that receives every signed audit
+    /// checkpoint (`audit verify --witness` checks the chain against it).
+    #[arg(long, env = "LEARNPULSE_AUDIT_WITNESS")]
+    audit_witness: Option<PathBuf>,
     /// How hard commits try to survive failures [default: full].
     #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
@@ -344,6 +348,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(token) = &args.metrics_token {
         config.metrics.token = Some(token.clone());
+    }
+    if let Some(witness) = &args.audit_witness {
+        config.audit.witness = Some(witness.clone());
     }
     if let Some(url) = &args.cache {
         config.cache.url = Some(url.clone());

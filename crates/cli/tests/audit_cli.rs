@@ -324,3 +324,103 @@ async fn the_compliance_report_command_fetches_json_and_html() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+fn verify_with_witness(dir: &Path, witness: &Path) -> (bool, String) {
+    let out = learnpulse(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--witness",
+        witness.to_str().unwrap(),
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_outside_the_database_catches_a_wipe_or_a_cut_back_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let witness = elsewhere.path().join("audit-witness.jsonl");
+    let mut config = learnpulse_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.audit.witness = Some(witness.clone());
+    config.audit.checkpoint_interval_secs = 1;
+    let server = learnpulse_server::Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let token = server.bootstrap_key().unwrap().token.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let events: Vec<Value> = (0..4)
+        .map(|i| json!({"learner_id": "ada", "item_id": format!("q{i}"), "outcome": "correct"}))
+        .collect();
+    common::post_events(&base, &token, &events).await;
+    // The timer signs what waits, and publishes it, without a shutdown or 256 entries.
+    let mut published = 0;
+    for _ in 0..60 {
+        published = std::fs::read_to_string(&witness)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if published > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        published > 0,
+        "a checkpoint reached the witness while running"
+    );
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{base}/v1/learners/ada"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+
+    let (ok, why) = verify_with_witness(dir.path(), &witness);
+    assert!(ok, "{why}");
+
+    // Cut back, with the database's own checkpoints cut back too: the database alone cannot
+    // tell, the witness can.
+    let d = copy(dir.path());
+    sql(
+        d.path(),
+        "DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 2 FROM audit_log); \
+         DELETE FROM audit_checkpoints WHERE seq > (SELECT max(seq) FROM audit_log);",
+    );
+    assert!(verify(d.path()).0, "consistent without the witness");
+    let (ok, why) = verify_with_witness(d.path(), &witness);
+    assert!(!ok);
+    assert!(why.contains("cut back"), "{why}");
+
+    // Wiped.
+    let d = copy(dir.path());
+    sql(
+        d.path(),
+        "DELETE FROM audit_log; DELETE FROM audit_checkpoints;",
+    );
+    assert!(verify(d.path()).0, "an empty chain is consistent");
+    assert!(!verify_with_witness(d.path(), &witness).0);
+
+    // One entry changed and the database's checkpoint of it removed: the witness still has it.
+    let d = copy(dir.path());
+    sql(
+        d.path(),
+        "UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 1; DELETE FROM audit_checkpoints;",
+    );
+    assert!(!verify_with_witness(d.path(), &witness).0);
+}

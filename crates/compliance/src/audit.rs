@@ -411,6 +411,43 @@ mod hex_32 {
     }
 }
 
+/// Checks the chain against checkpoints published outside the database (a *witness*): every
+/// witnessed checkpoint must carry a valid signature, and the chain must still hold the entry it
+/// names, with the same hash. An attacker with the database can rewrite the chain and its own
+/// checkpoints consistently, or cut both back, or wipe both; what was already witnessed
+/// elsewhere they cannot take back, so a rewrite, a truncation or a wipe breaks this check.
+pub fn check_witnessed<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    witnessed: &[Checkpoint],
+    key: &VerifyingKey,
+) -> Result<usize, Broken> {
+    let hashes: BTreeMap<u64, (i64, [u8; 32])> = entries
+        .into_iter()
+        .map(|e| (e.seq, (e.event.tenant, e.hash)))
+        .collect();
+    let last = hashes.keys().next_back().copied().unwrap_or(0);
+    for c in witnessed {
+        let Some((tenant, hash)) = hashes.get(&c.seq) else {
+            return Err(Broken {
+                seq: c.seq,
+                reason: if c.seq > last {
+                    format!(
+                        "the witness saw entry {} but the chain ends at {last} (cut back or wiped)",
+                        c.seq
+                    )
+                } else {
+                    "the witness saw an entry the chain no longer holds".into()
+                },
+            });
+        };
+        check_checkpoint(c, *tenant, hash, key).map_err(|b| Broken {
+            reason: format!("against the witness: {}", b.reason),
+            ..b
+        })?;
+    }
+    Ok(witnessed.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,5 +653,44 @@ mod tests {
                 prop_assert_eq!(broken.unwrap_err().seq, first_broken);
             }
         }
+    }
+
+    #[test]
+    fn the_witness_catches_rewrites_truncations_and_wipes() {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let mut heads = BTreeMap::new();
+        let events: Vec<Event> = (0..6)
+            .map(|i| Event {
+                at_us: i,
+                tenant: 1 + i % 2,
+                actor: "k".into(),
+                action: "learner.read".into(),
+                subject: None,
+                detail: serde_json::json!({}),
+            })
+            .collect();
+        let chain = chain_all(0, &mut heads, events.clone());
+        let witnessed: Vec<Checkpoint> = chain[3..]
+            .iter()
+            .map(|e| sign_checkpoint(&key, e.event.tenant, e.seq, e.hash, 9))
+            .collect();
+        let public = key.verifying_key();
+        assert_eq!(check_witnessed(&chain, &witnessed, &public), Ok(3));
+        // Cut back by one: the last witnessed entry is gone.
+        let err = check_witnessed(&chain[..5], &witnessed, &public).unwrap_err();
+        assert!(err.reason.contains("cut back"), "{err:?}");
+        // Wiped.
+        assert!(check_witnessed(&[], &witnessed, &public).is_err());
+        // Rewritten with recomputed hashes: a consistent chain, but not the witnessed one.
+        let mut other = events;
+        other[4].action = "nothing.happened".into();
+        let rewritten = chain_all(0, &mut BTreeMap::new(), other);
+        assert!(verify(&rewritten, &[], &public).is_ok());
+        let err = check_witnessed(&rewritten, &witnessed, &public).unwrap_err();
+        assert!(err.reason.contains("rewritten"), "{err:?}");
+        // A forged witness line does not verify.
+        let mut forged = witnessed.clone();
+        forged[0].signature = "00".repeat(64);
+        assert!(check_witnessed(&chain, &forged, &public).is_err());
     }
 }

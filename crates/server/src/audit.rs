@@ -55,12 +55,23 @@ pub struct Auditor {
 
 impl Auditor {
     /// Loads (or creates) the signing key and starts the task that writes the chain.
-    pub async fn start(storage: Arc<Storage>, master: &Sealer) -> Result<Auditor, StoreError> {
+    pub async fn start(
+        storage: Arc<Storage>,
+        master: &Sealer,
+        config: &crate::config::AuditConfig,
+    ) -> Result<Auditor, StoreError> {
         let key = signing_key(&storage, master).await?;
         let verifying_key = key.verifying_key();
         let (queue, receiver) = mpsc::unbounded_channel();
         let failure = Arc::new(RwLock::new(None));
-        tokio::spawn(write_chain(storage, key, receiver, failure.clone()));
+        let writer = ChainWriter {
+            storage,
+            key,
+            failure: failure.clone(),
+            witness: config.witness.clone(),
+            interval: std::time::Duration::from_secs(config.checkpoint_interval_secs.max(1)),
+        };
+        tokio::spawn(writer.run(receiver));
         Ok(Auditor {
             queue,
             verifying_key,
@@ -164,7 +175,7 @@ async fn append_chained(
     storage: &Storage,
     events: &[Event],
     sign: Option<(&SigningKey, &Unsigned)>,
-) -> Result<Unsigned, StoreError> {
+) -> Result<(Unsigned, Vec<audit::Checkpoint>), StoreError> {
     let tenants: BTreeSet<i64> = events.iter().map(|e| e.tenant).collect();
     let mut last_error = None;
     for attempt in 0..ATTEMPTS {
@@ -193,8 +204,8 @@ async fn append_chained(
             }
             None => Vec::new(),
         };
-        match storage.append_audit(batch, checkpoints).await {
-            Ok(()) => return Ok(written),
+        match storage.append_audit(batch, checkpoints.clone()).await {
+            Ok(()) => return Ok((written, checkpoints)),
             Err(e) => last_error = Some(e),
         }
     }
@@ -208,59 +219,121 @@ pub async fn append_one(storage: &Storage, event: Event) -> Result<(), StoreErro
     append_chained(storage, &[event], None).await.map(|_| ())
 }
 
-async fn write_chain(
+/// The task that writes the chain: batches, retries, signs, and publishes to the witness.
+struct ChainWriter {
     storage: Arc<Storage>,
     key: SigningKey,
-    mut receiver: mpsc::UnboundedReceiver<Message>,
     failure: Arc<RwLock<Option<String>>>,
-) {
-    let mut unsigned = Unsigned::new();
-    let mut unsigned_entries = 0u64;
-    while let Some(first) = receiver.recv().await {
-        let mut events: Vec<Event> = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Event(event) => events.push(event),
-                Message::Flush(done) => flushes.push(done),
+    witness: Option<std::path::PathBuf>,
+    /// Unsigned entries are signed at least this often.
+    interval: std::time::Duration,
+}
+
+impl ChainWriter {
+    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Message>) {
+        let mut unsigned = Unsigned::new();
+        let mut unsigned_entries = 0u64;
+        let mut timer = tokio::time::interval(self.interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer.tick().await;
+        loop {
+            let first = tokio::select! {
+                message = receiver.recv() => match message {
+                    Some(message) => Some(message),
+                    None => break,
+                },
+                _ = timer.tick() => None,
+            };
+            let timed = first.is_none();
+            let mut events: Vec<Event> = Vec::new();
+            let mut flushes = Vec::new();
+            let mut next = first;
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Event(event) => events.push(event),
+                    Message::Flush(done) => flushes.push(done),
+                }
+                if events.len() < 4_096 {
+                    next = receiver.try_recv().ok();
+                }
             }
-            if events.len() < 4_096 {
-                next = receiver.try_recv().ok();
+            if timed && unsigned_entries == 0 {
+                continue;
+            }
+            unsigned_entries += events.len() as u64;
+            let sign_now = unsigned_entries >= CHECKPOINT_EVERY || !flushes.is_empty() || timed;
+            let (written, checkpoints) = self.append_retrying(&events, sign_now, &unsigned).await;
+            if sign_now {
+                unsigned.clear();
+                unsigned_entries = 0;
+                self.publish(&checkpoints);
+            } else {
+                unsigned.extend(written);
+            }
+            for done in flushes {
+                let _ = done.send(());
             }
         }
-        unsigned_entries += events.len() as u64;
-        let sign_now = unsigned_entries >= CHECKPOINT_EVERY || !flushes.is_empty();
+    }
+
+    /// Appends `events` (signing the heads when `sign`), retrying until storage takes them.
+    async fn append_retrying(
+        &self,
+        events: &[Event],
+        sign: bool,
+        unsigned: &Unsigned,
+    ) -> (Unsigned, Vec<audit::Checkpoint>) {
         let mut backoff = std::time::Duration::from_millis(50);
-        let written = loop {
-            let sign = sign_now.then_some((&key, &unsigned));
-            match append_chained(&storage, &events, sign).await {
-                Ok(written) => break written,
+        let done = loop {
+            let signing = sign.then_some((&self.key, unsigned));
+            match append_chained(&self.storage, events, signing).await {
+                Ok(done) => break done,
                 Err(e) => {
                     // Keep the batch and try again: a hole in the chain would be worse than a
                     // wait, and while this lasts the server refuses audited work.
-                    if failure.read().unwrap().is_none() {
+                    if self.failure.read().unwrap().is_none() {
                         tracing::error!(error = %e, entries = events.len(), "audit log write failed; refusing audited requests until it succeeds");
                     }
-                    *failure.write().unwrap() = Some(e.to_string());
+                    *self.failure.write().unwrap() = Some(e.to_string());
                     metrics::gauge!("learnpulse_audit_failing").set(1.0);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                 }
             }
         };
-        if failure.write().unwrap().take().is_some() {
+        if self.failure.write().unwrap().take().is_some() {
             tracing::info!(entries = events.len(), "audit log writable again");
             metrics::gauge!("learnpulse_audit_failing").set(0.0);
         }
-        if sign_now {
-            unsigned.clear();
-            unsigned_entries = 0;
-        } else {
-            unsigned.extend(written);
+        done
+    }
+
+    /// Appends signed checkpoints to the witness file, one JSON line each, synced.
+    fn publish(&self, checkpoints: &[audit::Checkpoint]) {
+        let Some(path) = &self.witness else { return };
+        if checkpoints.is_empty() {
+            return;
         }
-        for done in flushes {
-            let _ = done.send(());
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            let mut lines = Vec::new();
+            for c in checkpoints {
+                serde_json::to_writer(&mut lines, c).map_err(std::io::Error::other)?;
+                lines.push(b'\n');
+            }
+            file.write_all(&lines)?;
+            file.sync_data()
+        })();
+        match written {
+            Ok(()) => metrics::gauge!("learnpulse_audit_witness_failing").set(0.0),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "cannot write the audit witness");
+                metrics::gauge!("learnpulse_audit_witness_failing").set(1.0);
+            }
         }
     }
 }

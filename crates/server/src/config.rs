@@ -25,6 +25,30 @@ pub struct Config {
     pub mcp: McpConfig,
     pub snapshots: SnapshotConfig,
     pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit chain's checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// An append-only file outside the data directory (another disk, a log host's mount) where
+    /// every signed checkpoint is also written, one JSON line each; `learnpulse audit verify
+    /// --witness FILE` checks the chain against it, which catches a rewrite, truncation or wipe
+    /// of the chain together with its checkpoints. Environment `LEARNPULSE_AUDIT_WITNESS`.
+    pub witness: Option<PathBuf>,
+    /// Entries waiting for a signature are signed at least this often (as well as every 256
+    /// entries and at shutdown).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            witness: None,
+            checkpoint_interval_secs: 60,
+        }
+    }
 }
 
 /// Who may read `/metrics`.
@@ -309,6 +333,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             snapshots: SnapshotConfig::default(),
             metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
