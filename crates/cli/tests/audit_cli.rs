@@ -345,20 +345,10 @@ async fn a_witness_outside_the_database_catches_a_wipe_or_a_cut_back_chain() {
     let dir = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let witness = elsewhere.path().join("audit-witness.jsonl");
-    let mut config = learnpulse_server::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
+    let mut config = common::config(dir.path());
     config.audit.witness = Some(witness.clone());
     config.audit.checkpoint_interval_secs = 1;
-    let server = learnpulse_server::Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let token = server.bootstrap_key().unwrap().token.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let (base, token, stop, running) = common::start_server_with(config).await;
     let events: Vec<Value> = (0..4)
         .map(|i| json!({"learner_id": "ada", "item_id": format!("q{i}"), "outcome": "correct"}))
         .collect();

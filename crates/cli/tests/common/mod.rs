@@ -15,11 +15,27 @@ pub async fn start_server(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
-    let config = Config {
+    start_server_with(config(dir)).await
+}
+
+/// The configuration [`start_server`] uses on `dir`, to change before [`start_server_with`].
+pub fn config(dir: &Path) -> Config {
+    Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         ..Default::default()
-    };
+    }
+}
+
+/// A server with `config`: as [`start_server`].
+pub async fn start_server_with(
+    config: Config,
+) -> (
+    String,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let server = Server::start(config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     let token = server
