@@ -106,7 +106,9 @@ impl Server {
         tracing::info!(storage = %location.describe(), "storage open");
         let bootstrap_key = crate::auth::bootstrap(&storage).await?;
         let master = crate::privacy::seal::Sealer::master(&config.data_dir)?;
-        let audit = crate::audit::Auditor::start(storage.clone(), &master, &config.audit).await?;
+        let audit =
+            crate::audit::Auditor::start(storage.clone(), &master, &config.audit, &config.data_dir)
+                .await?;
         let outbox = crate::delivery::outbox::Outbox::open(storage.clone(), master.clone()).await?;
         let webhooks = Arc::new(crate::delivery::Webhooks::new(
             outbox,

@@ -20,6 +20,12 @@
 //! [`Auditor::failing`] says why, `/readyz` answers 503 with that reason, the gauge
 //! `learnpulse_audit_failing` is 1, and every authenticated request is refused with 503
 //! (`auth::verify`): nothing audited happens unaudited.
+//!
+//! The chain's head is also remembered outside the database: at every checkpoint the newest
+//! entry's sequence number and hash are sealed under the master key into
+//! `<data_dir>/audit-head.sealed`. At start a chain that no longer holds that entry, or holds a
+//! different one, is a rollback: [`Auditor::rollback`] says so, and the compliance rule on the
+//! chain fails with it (an incident), since the database alone would look consistent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -51,6 +57,86 @@ pub struct Auditor {
     pub verifying_key: ed25519_dalek::VerifyingKey,
     /// Why the last write failed, while the writer is retrying it.
     failure: Arc<RwLock<Option<String>>>,
+    /// What was found at start when the chain did not match the head remembered outside it.
+    pub rollback: Option<(u64, String)>,
+}
+
+/// The file the newest checkpointed head is remembered in, sealed.
+const HEAD_FILE: &str = "audit-head.sealed";
+const HEAD_OWNER: &[u8] = b"learnpulse/server/audit-head";
+
+/// The newest entry the server has seen checkpointed: the installation's head.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Head {
+    seq: u64,
+    #[serde(with = "hex_hash")]
+    hash: [u8; 32],
+}
+
+mod hex_hash {
+    pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(text)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| serde::de::Error::custom("not a 32-byte hex hash"))
+    }
+}
+
+/// Where the head is remembered, and the key it is sealed with.
+#[derive(Clone)]
+struct HeadFile {
+    path: std::path::PathBuf,
+    sealer: Sealer,
+}
+
+impl HeadFile {
+    fn read(&self) -> Option<Head> {
+        let sealed = std::fs::read(&self.path).ok()?;
+        let plain = self.sealer.open(HEAD_OWNER, &sealed).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    fn write(&self, head: Head) {
+        let plain = serde_json::to_vec(&head).expect("heads serialise");
+        let staging = self.path.with_extension("sealed.tmp");
+        let written = std::fs::write(&staging, self.sealer.seal(HEAD_OWNER, &plain))
+            .and_then(|()| std::fs::rename(&staging, &self.path));
+        if let Err(e) = written {
+            tracing::error!(error = %e, path = %self.path.display(), "cannot remember the audit head");
+        }
+    }
+}
+
+/// Compares the chain with the head remembered outside it: `Some((seq, why))` when the chain
+/// is shorter than it was, or different.
+async fn check_remembered(
+    storage: &Storage,
+    file: &HeadFile,
+) -> Result<Option<(u64, String)>, StoreError> {
+    let Some(head) = file.read() else {
+        return Ok(None);
+    };
+    let entries =
+        crate::storage::audit::entries_after(storage, head.seq.saturating_sub(1), None).await?;
+    Ok(match entries.first() {
+        Some(e) if e.seq == head.seq && e.hash == head.hash => None,
+        Some(e) if e.seq == head.seq => Some((
+            head.seq,
+            "the chain differs from the head this server remembered outside the database (rewritten)"
+                .to_owned(),
+        )),
+        _ => Some((
+            head.seq,
+            format!(
+                "the chain no longer holds entry {}, which this server checkpointed (cut back or wiped)",
+                head.seq
+            ),
+        )),
+    })
 }
 
 impl Auditor {
@@ -59,8 +145,17 @@ impl Auditor {
         storage: Arc<Storage>,
         master: &Sealer,
         config: &crate::config::AuditConfig,
+        data_dir: &std::path::Path,
     ) -> Result<Auditor, StoreError> {
         let key = signing_key(&storage, master).await?;
+        let head_file = HeadFile {
+            path: data_dir.join(HEAD_FILE),
+            sealer: master.clone(),
+        };
+        let rollback = check_remembered(&storage, &head_file).await?;
+        if let Some((seq, why)) = &rollback {
+            tracing::error!(seq, "audit chain rollback: {why}");
+        }
         let verifying_key = key.verifying_key();
         let (queue, receiver) = mpsc::unbounded_channel();
         let failure = Arc::new(RwLock::new(None));
@@ -70,12 +165,14 @@ impl Auditor {
             failure: failure.clone(),
             witness: config.witness.clone(),
             interval: std::time::Duration::from_secs(config.checkpoint_interval_secs.max(1)),
+            head_file,
         };
         tokio::spawn(writer.run(receiver));
         Ok(Auditor {
             queue,
             verifying_key,
             failure,
+            rollback,
         })
     }
 
@@ -227,6 +324,7 @@ struct ChainWriter {
     witness: Option<std::path::PathBuf>,
     /// Unsigned entries are signed at least this often.
     interval: std::time::Duration,
+    head_file: HeadFile,
 }
 
 impl ChainWriter {
@@ -267,6 +365,12 @@ impl ChainWriter {
                 unsigned.clear();
                 unsigned_entries = 0;
                 self.publish(&checkpoints);
+                if let Some(newest) = checkpoints.iter().max_by_key(|c| c.seq) {
+                    self.head_file.write(Head {
+                        seq: newest.seq,
+                        hash: newest.hash,
+                    });
+                }
             } else {
                 unsigned.extend(written);
             }

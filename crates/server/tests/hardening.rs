@@ -360,7 +360,40 @@ async fn readiness_reports_failing_writes_until_one_succeeds() {
     app.stop().await;
 }
 
+async fn a_chain_cut_back_with_its_checkpoints_is_caught_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    for i in 0..3 {
+        let s = answered("ada", &format!("q{i}"), true);
+        assert_eq!(app.post_statements(&app.admin, &s).await.status(), 200);
+        assert_eq!(app.get("/v1/learners/ada", &app.admin).await.status(), 200);
+    }
+    let admin = app.admin.clone();
+    app.stop().await;
+    let chain = async |app: &TestApp| -> Value {
+        let report: Value = app.get_json("/v1/compliance/report", &app.admin).await;
+        report["state"]["audit_chain"].clone()
+    };
+    // A plain restart: the remembered head is in the chain.
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin.clone())).await;
+    assert_eq!(chain(&app).await["verified"], true);
+    app.stop().await;
+    // Cut back, checkpoints and all: consistent in itself, shorter than remembered.
+    let cut = "DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log); \
+               DELETE FROM audit_checkpoints WHERE seq > (SELECT max(seq) FROM audit_log);";
+    common::tamper(dir.path(), "learnpulse.db", cut, cut).await;
+    let app = TestApp::start_with(common::config(dir.path()), Some(admin)).await;
+    let state = chain(&app).await;
+    assert_eq!(state["verified"], false, "{state}");
+    assert!(
+        state["reason"].as_str().unwrap().contains("cut back"),
+        "{state}"
+    );
+    app.stop().await;
+}
+
 on_every_backend!(
+    a_chain_cut_back_with_its_checkpoints_is_caught_at_start,
     readiness_reports_failing_writes_until_one_succeeds,
     auditing_fails_closed_and_catches_up,
     connections_past_the_limit_are_refused_and_idle_ones_closed,

@@ -66,6 +66,10 @@ async fn verify_chain(
     state: &AppState,
     check: &mut ChainCheck,
 ) -> Result<Result<u64, (u64, String)>, StoreError> {
+    // A chain shorter than, or different from, the head remembered outside the database.
+    if let Some((seq, why)) = &state.audit.rollback {
+        return Ok(Err((*seq, why.clone())));
+    }
     let now = now_us();
     let start = if now - check.last_full_us >= FULL_CHECK_US {
         None
