@@ -205,6 +205,20 @@ async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     assert_eq!(ids(&store, by_agent("ada")).await, expected_ada);
     assert_eq!(ids(&store, by_registration()).await, expected_reg);
     store.shutdown().await;
+    drop(store);
+
+    // A corrupt header (the first page overwritten): the store still opens, sets the file
+    // aside and rebuilds it from the log.
+    let index = dir.path().join("learnpulse.index.db");
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[..100].fill(0x5a);
+    std::fs::write(&index, &bytes).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("learnpulse.index.db-wal"));
+    let store = open(dir.path()).await;
+    assert_eq!(ids(&store, by_agent("ada")).await, expected_ada);
+    wait_indexed(&store, 50).await;
+    assert_eq!(ids(&store, by_registration()).await, expected_reg);
+    store.shutdown().await;
 }
 
 /// When PostgreSQL drops every connection (a restart, a failover), appends fail with

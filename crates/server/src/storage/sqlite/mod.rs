@@ -107,6 +107,19 @@ fn open_connection(
     Ok(conn)
 }
 
+/// Opens the index database, creating its schema, and checks that its tables read.
+fn open_index(path: &Path) -> Result<(), StoreError> {
+    let index = open_connection(path, Durability::Process, false)?;
+    index.execute_batch("PRAGMA journal_mode = WAL;")?;
+    index.execute_batch(INDEX_SCHEMA)?;
+    index.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )?;
+    Ok(())
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) the data directory, its databases and their schemas, and
     /// starts the writer and its background threads.
@@ -123,11 +136,19 @@ impl SqliteStorage {
                 r.get(0)
             })?;
         drop(conn);
-        // The index is derived data (rebuilt from the log if lost), so it never needs fsync.
-        let index = open_connection(&index_path(&path), Durability::Process, false)?;
-        index.execute_batch("PRAGMA journal_mode = WAL;")?;
-        index.execute_batch(INDEX_SCHEMA)?;
-        drop(index);
+        // The index is derived data (rebuilt from the log if lost), so it never needs fsync. A
+        // file that does not open as it should (a corrupt header, a foreign file) is set aside
+        // and rebuilt from the log: the server must not refuse to start over derived data.
+        if let Err(e) = open_index(&index_path(&path)) {
+            let index = index_path(&path);
+            tracing::error!(error = %e, path = %index.display(), "the index database is unreadable; rebuilding it from the log");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = index.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(file));
+            }
+            open_index(&index)?;
+        }
         let readers = ReadPool {
             path: path.clone(),
             durability: options.durability,
