@@ -119,6 +119,24 @@ async fn the_chain_verifies_and_every_tampering_is_located() {
     assert!(texts.iter().all(|t| !t.contains("ada@")), "{texts:?}");
     drop(conn);
 
+    // A server started on the directory signs what the command left unsigned, without waiting
+    // for new entries of that tenant.
+    let signed = copy(dir.path());
+    {
+        let mut config = common::config(signed.path());
+        config.audit.checkpoint_interval_secs = 1;
+        let (_base, _token, stop, running) = common::start_server_with(config).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+    let (ok, report) = verify(signed.path());
+    assert!(ok, "{report}");
+    assert_eq!(
+        report["signed_through"], report["entries"],
+        "everything is signed now: {report}"
+    );
+
     // Changing an entry.
     let d = copy(dir.path());
     sql(

@@ -111,6 +111,23 @@ impl HeadFile {
     }
 }
 
+/// The newest entry of each tenant written after the newest checkpoint: what an unclean stop (or
+/// a `learnpulse` command writing beside no server) left unsigned.
+async fn unsigned_tail(storage: &Storage) -> Result<Unsigned, StoreError> {
+    let signed = storage
+        .audit_checkpoints()
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .max()
+        .unwrap_or(0);
+    let mut tail = Unsigned::new();
+    for e in crate::storage::audit::entries_after(storage, signed, None).await? {
+        tail.insert(e.event.tenant, (e.seq, e.hash));
+    }
+    Ok(tail)
+}
+
 /// Compares the chain with the head remembered outside it: `Some((seq, why))` when the chain
 /// is shorter than it was, or different.
 async fn check_remembered(
@@ -153,6 +170,13 @@ impl Auditor {
             sealer: master.clone(),
         };
         let rollback = check_remembered(&storage, &head_file).await?;
+        let tail = unsigned_tail(&storage).await?;
+        if !tail.is_empty() {
+            tracing::info!(
+                tenants = tail.len(),
+                "signing the audit entries an unclean stop (or a command) left unsigned"
+            );
+        }
         if let Some((seq, why)) = &rollback {
             tracing::error!(seq, "audit chain rollback: {why}");
         }
@@ -167,7 +191,7 @@ impl Auditor {
             interval: std::time::Duration::from_secs(config.checkpoint_interval_secs.max(1)),
             head_file,
         };
-        tokio::spawn(writer.run(receiver));
+        tokio::spawn(writer.run(receiver, tail));
         Ok(Auditor {
             queue,
             verifying_key,
@@ -328,9 +352,11 @@ struct ChainWriter {
 }
 
 impl ChainWriter {
-    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Message>) {
-        let mut unsigned = Unsigned::new();
-        let mut unsigned_entries = 0u64;
+    /// Runs the writer; `tail` holds heads left unsigned before this process started, which
+    /// the first checkpoint (at the latest on the timer) signs.
+    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Message>, tail: Unsigned) {
+        let mut unsigned_entries = tail.len() as u64;
+        let mut unsigned = tail;
         let mut timer = tokio::time::interval(self.interval);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.tick().await;
