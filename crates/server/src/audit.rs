@@ -111,9 +111,14 @@ impl HeadFile {
     }
 }
 
-/// The newest entry of each tenant written after the newest checkpoint: what an unclean stop (or
-/// a `learnpulse` command writing beside no server) left unsigned.
-async fn unsigned_tail(storage: &Storage) -> Result<Unsigned, StoreError> {
+/// What the chain looks like at start, from one read of its end: whether it still holds the
+/// head remembered outside it (`rollback`: `Some((seq, why))` when it is shorter than it was,
+/// or different), and the newest entry of each tenant written after the newest checkpoint
+/// (`tail`: what an unclean stop, or a `learnpulse` command beside no server, left unsigned).
+async fn inspect_at_start(
+    storage: &Storage,
+    file: &HeadFile,
+) -> Result<(Option<(u64, String)>, Unsigned), StoreError> {
     let signed = storage
         .audit_checkpoints()
         .await?
@@ -121,39 +126,31 @@ async fn unsigned_tail(storage: &Storage) -> Result<Unsigned, StoreError> {
         .map(|c| c.seq)
         .max()
         .unwrap_or(0);
+    let remembered = file.read();
+    let from = remembered.map_or(signed, |h| h.seq.saturating_sub(1).min(signed));
+    let entries = crate::storage::audit::entries_after(storage, from, None).await?;
+    let rollback = remembered.and_then(|head| {
+        match entries.iter().find(|e| e.seq == head.seq) {
+            Some(e) if e.hash == head.hash => None,
+            Some(_) => Some((
+                head.seq,
+                "the chain differs from the head this server remembered outside the database (rewritten)"
+                    .to_owned(),
+            )),
+            None => Some((
+                head.seq,
+                format!(
+                    "the chain no longer holds entry {}, which this server checkpointed (cut back or wiped)",
+                    head.seq
+                ),
+            )),
+        }
+    });
     let mut tail = Unsigned::new();
-    for e in crate::storage::audit::entries_after(storage, signed, None).await? {
+    for e in entries.iter().filter(|e| e.seq > signed) {
         tail.insert(e.event.tenant, (e.seq, e.hash));
     }
-    Ok(tail)
-}
-
-/// Compares the chain with the head remembered outside it: `Some((seq, why))` when the chain
-/// is shorter than it was, or different.
-async fn check_remembered(
-    storage: &Storage,
-    file: &HeadFile,
-) -> Result<Option<(u64, String)>, StoreError> {
-    let Some(head) = file.read() else {
-        return Ok(None);
-    };
-    let entries =
-        crate::storage::audit::entries_after(storage, head.seq.saturating_sub(1), None).await?;
-    Ok(match entries.first() {
-        Some(e) if e.seq == head.seq && e.hash == head.hash => None,
-        Some(e) if e.seq == head.seq => Some((
-            head.seq,
-            "the chain differs from the head this server remembered outside the database (rewritten)"
-                .to_owned(),
-        )),
-        _ => Some((
-            head.seq,
-            format!(
-                "the chain no longer holds entry {}, which this server checkpointed (cut back or wiped)",
-                head.seq
-            ),
-        )),
-    })
+    Ok((rollback, tail))
 }
 
 impl Auditor {
@@ -169,8 +166,7 @@ impl Auditor {
             path: data_dir.join(HEAD_FILE),
             sealer: master.clone(),
         };
-        let rollback = check_remembered(&storage, &head_file).await?;
-        let tail = unsigned_tail(&storage).await?;
+        let (rollback, tail) = inspect_at_start(&storage, &head_file).await?;
         if !tail.is_empty() {
             tracing::info!(
                 tenants = tail.len(),

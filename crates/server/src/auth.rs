@@ -334,7 +334,8 @@ pub fn parse_credentials(header: &str) -> Option<(String, String)> {
     None
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether two secrets are equal, taking the same time wherever they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -350,22 +351,12 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
         if header.is_none()
-            && let Some(value) = session_cookie(parts)
+            && let Some(value) = crate::session::from_headers(&parts.headers)
         {
             return session_caller(state, parts, value).await;
         }
         authenticate(state, header).await
     }
-}
-
-/// The dashboard's session cookie, if the request carries one.
-fn session_cookie(parts: &Parts) -> Option<&str> {
-    let header = parts
-        .headers
-        .get(axum::http::header::COOKIE)?
-        .to_str()
-        .ok()?;
-    crate::session::cookie(header, crate::session::COOKIE)
 }
 
 /// The caller a session cookie stands for ([`crate::session`]): its key, checked as a bearer

@@ -245,29 +245,21 @@ async fn respond(
                 .with_field("seq")
         })?;
     let learner = decision.1.learner;
-    let mut statement = json!({
-        "actor": {"objectType": "Agent", "account": {
-            "homePage": learnpulse_privacy::pipeline::PSEUDONYM_HOME, "name": learner}},
-        "verb": {"id": VERB_RESPONDED, "display": {"en-US": "responded"}},
-        "object": {"objectType": "Activity", "id": format!("{DECISION_PREFIX}{seq}")},
-        "context": {"extensions": {
-            "https://learnpulse.dev/xapi/ext/teacher-response": body.response}},
-    });
-    if let Some(note) = body.note {
-        statement["result"] = json!({"response": note});
-    }
-    let prepared = crate::xapi::prepare_batch(
+    let id = crate::xapi::record_about_learner(
         &state,
         &caller,
-        crate::xapi::XapiVersion("2.0.0"),
-        vec![statement],
-        |_| "body".to_owned(),
+        crate::xapi::AboutLearner {
+            learner: &learner,
+            verb: (VERB_RESPONDED, "responded"),
+            object_id: format!("{DECISION_PREFIX}{seq}"),
+            extensions: json!({"https://learnpulse.dev/xapi/ext/teacher-response": body.response}),
+            note: body.note,
+        },
+        "body",
     )
     .await?;
-    let ids = prepared.ids();
-    crate::xapi::append(&state, &caller, prepared.statements).await?;
     Ok(Json(
-        json!({"recorded": ids[0], "decision": seq, "learner": learner, "response": body.response}),
+        json!({"recorded": id, "decision": seq, "learner": learner, "response": body.response}),
     ))
 }
 

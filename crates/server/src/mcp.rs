@@ -214,33 +214,24 @@ impl TutorServer {
         }
         let (l, _) = visible_learner(&self.state, caller, &a.learner).await?;
         let ext = |name: &str| format!("https://learnpulse.dev/xapi/ext/{name}");
-        let mut statement = json!({
-            "actor": {"objectType": "Agent", "account": {
-                "homePage": learnpulse_privacy::pipeline::PSEUDONYM_HOME, "name": l.learner}},
-            "verb": {"id": crate::xapi::mapping::VERB_TUTORED, "display": {"en-US": "tutored"}},
-            "object": {"objectType": "Activity",
-                       "id": format!("{}{}", crate::xapi::mapping::TUTOR_ACTION_PREFIX, a.action)},
-            "context": {"extensions": {ext("tutor-outcome"): outcome}},
-        });
+        let mut extensions = json!({ext("tutor-outcome"): outcome});
         if let Some(skill) = a.skill {
-            statement["context"]["extensions"][ext("skills")] = json!([skill]);
+            extensions[ext("skills")] = json!([skill]);
         }
-        if let Some(note) = a.note {
-            statement["result"] = json!({"response": note});
-        }
-        let prepared = crate::xapi::prepare_batch(
+        let id = crate::xapi::record_about_learner(
             &self.state,
             caller,
-            crate::xapi::XapiVersion("2.0.0"),
-            vec![statement],
-            |_| "arguments".to_owned(),
+            crate::xapi::AboutLearner {
+                learner: &l.learner,
+                verb: (crate::xapi::mapping::VERB_TUTORED, "tutored"),
+                object_id: format!("{}{}", crate::xapi::mapping::TUTOR_ACTION_PREFIX, a.action),
+                extensions,
+                note: a.note,
+            },
+            "arguments",
         )
         .await?;
-        let ids = prepared.ids();
-        crate::xapi::append(&self.state, caller, prepared.statements).await?;
-        Ok(
-            json!({"recorded": ids[0], "learner": l.learner, "action": a.action, "outcome": outcome}),
-        )
+        Ok(json!({"recorded": id, "learner": l.learner, "action": a.action, "outcome": outcome}))
     }
 }
 

@@ -52,13 +52,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     } else {
         use crate::storage::EventLog;
         match tokio::time::timeout(std::time::Duration::from_secs(2), state.storage.head()).await {
-            Ok(Ok(_)) if state.audit.failing().is_some() => {
-                ("audit log failing", state.audit.failing())
-            }
-            Ok(Ok(_)) if recent_write_failure(&state).is_some() => {
-                ("writes failing", recent_write_failure(&state))
-            }
-            Ok(Ok(_)) => ("ready", None),
+            Ok(Ok(_)) => match (state.audit.failing(), recent_write_failure(&state)) {
+                (Some(why), _) => ("audit log failing", Some(why)),
+                (None, Some(why)) => ("writes failing", Some(why)),
+                (None, None) => ("ready", None),
+            },
             Ok(Err(e)) => ("storage unavailable", Some(e.to_string())),
             Err(_) => (
                 "storage unavailable",
@@ -109,13 +107,8 @@ async fn prometheus(
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "));
-        let scraper = given.is_some_and(|g| {
-            g.len() == token.len()
-                && g.bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        });
+        let scraper =
+            given.is_some_and(|g| crate::auth::constant_time_eq(g.as_bytes(), token.as_bytes()));
         if !scraper {
             let mut parts = parts;
             let caller =

@@ -146,6 +146,12 @@ impl Sessions {
     }
 }
 
+/// The session cookie's value in a request's headers, if it carries one.
+pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let header = headers.get(axum::http::header::COOKIE)?.to_str().ok()?;
+    cookie(header, COOKIE)
+}
+
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {

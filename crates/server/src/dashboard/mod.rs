@@ -157,10 +157,7 @@ async fn sign_in(
 
 /// Ends the session (the page posts here with its CSRF token).
 async fn sign_out(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
-    let value = headers
-        .get(header::COOKIE)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| crate::session::cookie(h, COOKIE));
+    let value = crate::session::from_headers(&headers);
     if let Some(session) = value.and_then(|v| state.sessions.open(v)) {
         state.sessions.end(&session);
     }
@@ -178,10 +175,7 @@ async fn session(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = headers
-        .get(header::COOKIE)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| crate::session::cookie(h, COOKIE))
+    let session = crate::session::from_headers(&headers)
         .and_then(|v| state.sessions.open(v))
         .ok_or_else(|| ApiError::unauthorized("no browser session: sign in at /ui/sign-in"))?;
     let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;

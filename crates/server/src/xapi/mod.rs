@@ -247,6 +247,54 @@ pub async fn append(
     Ok(())
 }
 
+/// A statement the server writes about a learner on a caller's behalf (a tutor's action, a
+/// teacher's answer to a decision).
+pub struct AboutLearner<'a> {
+    /// The learner's pseudonym: the actor.
+    pub learner: &'a str,
+    /// The verb's id and its display word.
+    pub verb: (&'a str, &'a str),
+    pub object_id: String,
+    /// The context extensions.
+    pub extensions: Value,
+    /// Free text, stored as the response (redacted like any other).
+    pub note: Option<String>,
+}
+
+/// Writes `about` through the same pipeline and append as a posted statement; `field` names
+/// where a problem with it came from. Returns its id.
+pub async fn record_about_learner(
+    state: &AppState,
+    caller: &Caller,
+    about: AboutLearner<'_>,
+    field: &str,
+) -> Result<String, ApiError> {
+    let AboutLearner {
+        learner,
+        verb,
+        object_id,
+        extensions,
+        note,
+    } = about;
+    let mut statement = json!({
+        "actor": {"objectType": "Agent", "account": {
+            "homePage": learnpulse_privacy::pipeline::PSEUDONYM_HOME, "name": learner}},
+        "verb": {"id": verb.0, "display": {"en-US": verb.1}},
+        "object": {"objectType": "Activity", "id": object_id},
+        "context": {"extensions": extensions},
+    });
+    if let Some(note) = note {
+        statement["result"] = json!({"response": note});
+    }
+    let prepared = prepare_batch(state, caller, XapiVersion("2.0.0"), vec![statement], |_| {
+        field.to_owned()
+    })
+    .await?;
+    let id = prepared.ids()[0].clone();
+    append(state, caller, prepared.statements).await?;
+    Ok(id)
+}
+
 fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
