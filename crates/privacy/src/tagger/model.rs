@@ -88,11 +88,6 @@ fn dense_scores(weights: &[f32], features: &[u32]) -> [f32; TAGS] {
 }
 
 impl Model {
-    /// A model with no weights (every word `O`).
-    pub fn empty() -> Model {
-        Model::from_rows(1.0, Vec::new())
-    }
-
     /// A model of quantised rows `(bucket, weights)`, each weight worth `scale`.
     fn from_rows(scale: f32, rows: Vec<(u32, [i16; TAGS])>) -> Model {
         // At most half full, so that a bucket that is absent (most features of a new word) is
