@@ -311,7 +311,9 @@ proptest! {
         }
     }
 
-    /// Whatever the text, no span the scanner found survives redaction.
+    /// Whatever the text, no span the scanner found survives redaction. The pipeline leaves
+    /// answers of one or two characters ("b", "42") unscanned when the tenant has no roster:
+    /// those are answer choices, so only longer texts are held to the stored-text check.
     #[test]
     fn redaction_never_leaves_a_detected_span(
         words in proptest::collection::vec(prop_oneof![
@@ -340,6 +342,10 @@ proptest! {
         let mut st = statement(ada(), &text);
         f.run(&mut st).unwrap();
         let stored = st["result"]["response"].as_str().unwrap().to_owned();
+        if text.len() <= 2 {
+            prop_assert_eq!(stored, text, "a one- or two-character answer is kept as sent");
+            return Ok(());
+        }
         for s in &spans {
             let value: String = chars[s.start..s.end].iter().collect();
             prop_assert!(!stored.contains(&value), "{value:?} left in stored {stored:?}");
