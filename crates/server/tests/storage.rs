@@ -169,25 +169,30 @@ async fn filtered_queries_span_the_index_and_the_tail() {
     store.shutdown().await;
 }
 
+/// `n` statements, alternately Ada's and Bo's, every fourth one with the registration; with
+/// the ids a query by Ada and one by the registration return, newest first.
+fn ada_bo_and_registered(n: usize) -> (Vec<NewStatement>, Vec<String>, Vec<String>) {
+    let batch: Vec<NewStatement> = (0..n)
+        .map(|i| statement(if i % 2 == 0 { "ada" } else { "bo" }, i % 5, i % 4 == 0))
+        .collect();
+    let newest_first = |keep: &dyn Fn(&NewStatement) -> bool| -> Vec<String> {
+        batch
+            .iter()
+            .rev()
+            .filter(|s| keep(s))
+            .map(|s| s.id.to_string())
+            .collect()
+    };
+    let ada = newest_first(&|s| s.actor.ends_with("|ada"));
+    let registered = newest_first(&|s| s.registration.is_some());
+    (batch, ada, registered)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let batch: Vec<NewStatement> = (0..50)
-        .map(|i| statement(if i % 2 == 0 { "ada" } else { "bo" }, i % 5, i % 4 == 0))
-        .collect();
-    let mut expected_ada: Vec<String> = batch
-        .iter()
-        .filter(|s| s.actor.ends_with("|ada"))
-        .map(|s| s.id.to_string())
-        .collect();
-    let mut expected_reg: Vec<String> = batch
-        .iter()
-        .filter(|s| s.registration.is_some())
-        .map(|s| s.id.to_string())
-        .collect();
-    expected_ada.reverse();
-    expected_reg.reverse();
+    let (batch, expected_ada, expected_reg) = ada_bo_and_registered(50);
     store.append(1, batch).await.unwrap();
     wait_indexed(&store, 50).await;
     store.shutdown().await;
@@ -219,6 +224,115 @@ async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     wait_indexed(&store, 50).await;
     assert_eq!(ids(&store, by_registration()).await, expected_reg);
     store.shutdown().await;
+}
+
+/// What a running SQLite store does when something happens to its index file under it: every
+/// query keeps answering with the right rows (from the log alone while the file is replaced),
+/// the indexer makes a new file, and statements appended afterwards are indexed in it.
+async fn index_damaged_while_running(damage: impl FnOnce(&std::path::Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let Storage::Sqlite(sqlite) = &store else {
+        unreachable!("the index file is SQLite's")
+    };
+    let (batch, expected_ada, expected_reg) = ada_bo_and_registered(60);
+    store.append(1, batch).await.unwrap();
+    wait_indexed(&store, 60).await;
+    assert_eq!(sqlite.index_rebuilds(), 0);
+
+    damage(&dir.path().join("learnpulse.index.db"));
+
+    // Many queries at once, so that the pool opens connections that read the file afresh.
+    let store = Arc::new(store);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut readers = Vec::new();
+        for i in 0..8 {
+            let store = store.clone();
+            readers.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    (true, ids(&store, by_agent("ada")).await)
+                } else {
+                    (false, ids(&store, by_registration()).await)
+                }
+            }));
+        }
+        for reader in readers {
+            let (agent, got) = reader.await.unwrap();
+            let expected = if agent { &expected_ada } else { &expected_reg };
+            assert_eq!(
+                &got, expected,
+                "answers stay right while the index is damaged"
+            );
+        }
+        let Storage::Sqlite(sqlite) = &*store else {
+            unreachable!()
+        };
+        if sqlite.index_rebuilds() >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the damaged index was never rebuilt"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The new file is written from the log, and keeps up with what comes next.
+    let more: Vec<NewStatement> = (0..10).map(|i| statement("ada", i, false)).collect();
+    let mut newer: Vec<String> = more.iter().map(|s| s.id.to_string()).collect();
+    newer.reverse();
+    store.append(1, more).await.unwrap();
+    wait_indexed(&store, 70).await;
+    newer.extend(expected_ada);
+    assert_eq!(ids(&store, by_agent("ada")).await, newer);
+    assert_eq!(ids(&store, by_registration()).await, expected_reg);
+    assert_eq!(
+        rows_by_actor(&dir.path().join("learnpulse.index.db")),
+        70,
+        "every statement is in the new index by actor"
+    );
+    store.shutdown().await;
+}
+
+/// Rows in the index file's by-actor table, read by a connection of the test's own.
+fn rows_by_actor(path: &std::path::Path) -> i64 {
+    let index = rusqlite::Connection::open(path).unwrap();
+    index
+        .query_row("SELECT count(*) FROM by_actor", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_file_deleted_while_running_is_rebuilt() {
+    index_damaged_while_running(|index| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", index.display()));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_file_overwritten_while_running_is_rebuilt() {
+    // In place (the same file, as a stray write or a bad disk would do), header included.
+    index_damaged_while_running(|index| overwrite(index, 0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_file_with_corrupt_pages_while_running_is_rebuilt() {
+    // Every page but the file header: the header check passes, reads of the pages fail.
+    index_damaged_while_running(|index| overwrite(index, 100)).await;
+}
+
+/// Overwrites `path` from byte `from` to its end with garbage, in place.
+fn overwrite(path: &std::path::Path, from: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.seek(SeekFrom::Start(from)).unwrap();
+    file.write_all(&vec![0x5a; (len - from) as usize]).unwrap();
+    file.sync_all().unwrap();
 }
 
 /// When PostgreSQL drops every connection (a restart, a failover), appends fail with

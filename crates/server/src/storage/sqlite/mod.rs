@@ -10,6 +10,7 @@
 
 mod audit;
 mod background;
+mod index;
 mod outbox;
 mod privacy;
 mod query;
@@ -29,7 +30,8 @@ use super::{
     AccountStore, ApiKeyRecord, Appended, Durability, Erased, EventLog, LogEntry, NewStatement,
     Role, StatementPage, StatementQuery, StoreError, Tenant, TenantId, now_us,
 };
-use background::{Checkpointer, Indexer, Watermark};
+use background::Checkpointer;
+use index::{IndexState, Indexer, index_path};
 use writer::{AppendRequest, EraseRequest, PurgeRequest, Request, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -69,13 +71,8 @@ pub struct SqliteStorage {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
     indexer: Mutex<Option<Indexer>>,
-    watermark: Watermark,
+    index: Arc<IndexState>,
     readers: Arc<ReadPool>,
-}
-
-/// The index database beside the log: `learnpulse.db` -> `learnpulse.index.db`.
-fn index_path(log: &Path) -> PathBuf {
-    log.with_extension("index.db")
 }
 
 /// Opens a connection with the settings every connection of ours uses.
@@ -107,19 +104,6 @@ fn open_connection(
     Ok(conn)
 }
 
-/// Opens the index database, creating its schema, and checks that its tables read.
-fn open_index(path: &Path) -> Result<(), StoreError> {
-    let index = open_connection(path, Durability::Process, false)?;
-    index.execute_batch("PRAGMA journal_mode = WAL;")?;
-    index.execute_batch(INDEX_SCHEMA)?;
-    index.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )?;
-    Ok(())
-}
-
 impl SqliteStorage {
     /// Opens (creating if needed) the data directory, its databases and their schemas, and
     /// starts the writer and its background threads.
@@ -136,25 +120,17 @@ impl SqliteStorage {
                 r.get(0)
             })?;
         drop(conn);
-        // The index is derived data (rebuilt from the log if lost), so it never needs fsync. A
-        // file that does not open as it should (a corrupt header, a foreign file) is set aside
-        // and rebuilt from the log: the server must not refuse to start over derived data.
-        if let Err(e) = open_index(&index_path(&path)) {
-            let index = index_path(&path);
-            tracing::error!(error = %e, path = %index.display(), "the index database is unreadable; rebuilding it from the log");
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = index.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(file));
-            }
-            open_index(&index)?;
-        }
+        // The index is derived data (rebuilt from the log if lost), so it never needs fsync.
+        index::open_or_replace(&index_path(&path))?;
+        let index = Arc::new(IndexState::default());
         let readers = ReadPool {
             path: path.clone(),
             durability: options.durability,
+            index: index.clone(),
             idle: Mutex::new(Vec::new()),
         };
-        readers.idle.lock().unwrap().push(readers.open()?);
+        let first = readers.open()?;
+        readers.idle.lock().unwrap().push(first);
         let storage = SqliteStorage {
             options: options.clone(),
             outbox: outbox::OutboxDb::open(
@@ -168,7 +144,7 @@ impl SqliteStorage {
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
             indexer: Mutex::new(None),
-            watermark: Watermark::default(),
+            index,
             readers: Arc::new(readers),
         };
         storage.start_writer()?;
@@ -184,14 +160,16 @@ impl SqliteStorage {
         // that I/O would stall every request queued behind it. A second thread does it.
         // When the WAL starts over, its file is cut back to 64 MiB.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")?;
-        // Erasures run on this connection: the index file is attached so that its rows go too,
-        // and deleted content is overwritten rather than left in free pages.
-        conn.execute(
-            "ATTACH DATABASE ?1 AS idx",
-            [index_path(path).to_string_lossy()],
-        )?;
+        // Erasures run on this connection: deleted content is overwritten rather than left in
+        // free pages.
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
-        let writer = Writer::new(conn, self.committed.clone(), options.max_batch_statements)?;
+        let writer = Writer::new(
+            conn,
+            self.committed.clone(),
+            options.max_batch_statements,
+            self.index.clone(),
+            index_path(path),
+        )?;
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         *self.checkpointer.lock().unwrap() = Some(Checkpointer::start(
@@ -200,8 +178,8 @@ impl SqliteStorage {
         )?);
         *self.indexer.lock().unwrap() = Some(Indexer::start(
             open_connection(path, options.durability, false)?,
-            open_connection(&index_path(path), Durability::Process, false)?,
-            self.watermark.clone(),
+            index_path(path),
+            self.index.clone(),
         )?);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
@@ -253,7 +231,13 @@ impl SqliteStorage {
 
     /// Every statement with a sequence number up to this one is in the deferred indexes.
     pub fn indexed_through(&self) -> i64 {
-        self.watermark.load(std::sync::atomic::Ordering::Acquire)
+        self.index.watermark()
+    }
+
+    /// How many times the index file was rebuilt while this store was open (it was deleted,
+    /// replaced, overwritten or failed to read).
+    pub fn index_rebuilds(&self) -> u64 {
+        self.index.generation()
     }
 
     /// Sends a request to the writer thread and waits for its answer.
@@ -288,29 +272,36 @@ impl SqliteStorage {
 struct ReadPool {
     path: PathBuf,
     durability: Durability,
-    idle: Mutex<Vec<Connection>>,
+    index: Arc<IndexState>,
+    /// Each with the index generation it attached: after a rebuild, older ones are replaced.
+    idle: Mutex<Vec<(Connection, u64)>>,
 }
 
 impl ReadPool {
-    /// A connection to the log with the index database attached as `idx`.
-    fn open(&self) -> Result<Connection, StoreError> {
+    /// A connection to the log with the index database attached as `idx`. An index file that
+    /// cannot be attached does not keep the log from being read: the connection goes without
+    /// it (its queries read the log alone) until the indexer has made a new file.
+    fn open(&self) -> Result<(Connection, u64), StoreError> {
+        let generation = self.index.generation();
         let conn = open_connection(&self.path, self.durability, false)?;
         let index = index_path(&self.path);
-        conn.execute("ATTACH DATABASE ?1 AS idx", [index.to_string_lossy()])?;
-        Ok(conn)
+        if let Err(e) = conn.execute("ATTACH DATABASE ?1 AS idx", [index.to_string_lossy()]) {
+            self.index.request_rebuild(&e.into());
+        }
+        Ok((conn, generation))
     }
 
     fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.idle.lock().unwrap().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.open()?,
+        let idle = self.idle.lock().unwrap().pop();
+        let (conn, generation) = match idle {
+            Some((conn, generation)) if generation == self.index.generation() => (conn, generation),
+            _ => self.open()?,
         };
         let result = f(&conn);
-        self.idle.lock().unwrap().push(conn);
+        self.idle.lock().unwrap().push((conn, generation));
         result
     }
 }
@@ -404,8 +395,23 @@ impl EventLog for SqliteStorage {
         tenant: TenantId,
         q: StatementQuery,
     ) -> Result<StatementPage, StoreError> {
-        self.read(move |conn| query::query_statements(conn, tenant, &q))
-            .await
+        let index = self.index.clone();
+        self.read(move |conn| {
+            // The index is derived data: if it cannot be read, the log answers alone (slower,
+            // the same rows) and the indexer is asked to rebuild it.
+            if index.usable() {
+                match query::query_statements(conn, tenant, &q, true) {
+                    Ok(page) => return Ok(page),
+                    Err(index_error) => {
+                        let page = query::query_statements(conn, tenant, &q, false)?;
+                        index.request_rebuild(&index_error);
+                        return Ok(page);
+                    }
+                }
+            }
+            query::query_statements(conn, tenant, &q, false)
+        })
+        .await
     }
 
     async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {

@@ -8,12 +8,15 @@
 //! request rolls back that request alone.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::super::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
+use super::index::IndexState;
 
 pub(super) struct AppendRequest {
     pub tenant: TenantId,
@@ -120,6 +123,10 @@ pub(super) struct Writer {
     /// The head of the log, published after each commit (followers wait on it).
     committed: watch::Sender<i64>,
     max_batch_statements: usize,
+    /// The index database, attached to `conn` only while an erasure deletes its rows: appends
+    /// never depend on that file, whatever state it is in.
+    index: Arc<IndexState>,
+    index_path: PathBuf,
 }
 
 impl Writer {
@@ -127,6 +134,8 @@ impl Writer {
         conn: Connection,
         committed: watch::Sender<i64>,
         max_batch_statements: usize,
+        index: Arc<IndexState>,
+        index_path: PathBuf,
     ) -> rusqlite::Result<Self> {
         // `stored` increases with the sequence number, so the last row has the latest: one
         // step down the rowid b-tree, where MAX(stored_us) would read the whole table (seconds
@@ -145,6 +154,8 @@ impl Writer {
             last_stored_us,
             committed,
             max_batch_statements,
+            index,
+            index_path,
         })
     }
 
@@ -223,23 +234,50 @@ impl Writer {
     /// After the deletion's commit: removes the index rows (derived data, in their own file) and
     /// leaves no copy of the deleted rows in the files: deleted pages were zeroed
     /// (secure_delete) and the WAL is emptied.
+    ///
+    /// An index that cannot be written does not fail the erasure: the indexer is asked to
+    /// rebuild it from the log, which no longer holds the rows.
     fn forget_copies(
-        &self,
+        &mut self,
         doomed: &[(i64, Vec<u8>)],
         erased: &mut Erased,
     ) -> Result<(), StoreError> {
-        let conn = &self.conn;
-        for (seq, _) in doomed {
-            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
-                erased.index_rows += conn
-                    .prepare_cached(&format!("DELETE FROM {table} WHERE seq = ?1"))?
-                    .execute([seq])? as u64;
-            }
+        if let Err(e) = self.forget_index_rows(doomed, erased) {
+            self.index.request_rebuild(&e);
         }
-        conn.execute_batch(
-            "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA idx.wal_checkpoint(TRUNCATE);",
-        )?;
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
+    }
+
+    fn forget_index_rows(
+        &mut self,
+        doomed: &[(i64, Vec<u8>)],
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        if !self.index.usable() {
+            // Being made anew from the log, which no longer holds the rows.
+            return Ok(());
+        }
+        let conn = &self.conn;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS idx",
+            [self.index_path.to_string_lossy()],
+        )?;
+        let deleted = (|| -> Result<(), StoreError> {
+            for (seq, _) in doomed {
+                for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
+                    // Not cached: the statements name a database that is detached afterwards.
+                    erased.index_rows += conn
+                        .prepare(&format!("DELETE FROM {table} WHERE seq = ?1"))?
+                        .execute([seq])? as u64;
+                }
+            }
+            conn.execute_batch("PRAGMA idx.wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })();
+        conn.execute_batch("DETACH DATABASE idx")?;
+        deleted
     }
 
     fn purge(&mut self, req: PurgeRequest) {
