@@ -111,9 +111,7 @@ impl Redactor {
     /// context rules did not fire a second time ("4111 1111 1111 1111 4111 1111 1111 1111").
     fn sweep(&self, mut out: String) -> String {
         for r in &self.replaced {
-            if out.contains(r.original.as_str()) {
-                out = replace_whole(&out, &r.original, &r.placeholder);
-            }
+            out = replace_whole(&out, &r.original, &r.placeholder);
         }
         out
     }
@@ -129,26 +127,44 @@ impl Redactor {
     }
 }
 
-/// `text` with every occurrence of `value` that is not part of a longer word replaced.
+/// `text` with every occurrence of `value` that is not part of a longer word replaced, in any
+/// case: placeholders are numbered by the lower-cased value ("Ada" and "ada" are one person), so
+/// the sweep matches the same way, and a name written once capitalised and once in lower case
+/// does not survive in lower case. (A found name that is also a word, "Will", takes the word
+/// "will" of the same event with it: over-redaction, never a leak.)
 fn replace_whole(text: &str, value: &str, placeholder: &str) -> String {
-    if value.is_empty() || !text.contains(value) {
+    if value.is_empty() {
+        return text.to_owned();
+    }
+    // Lower-casing that keeps every character's length in bytes keeps offsets valid in `text`;
+    // for the rare text where it does not (Turkish dotted capital I), match the exact case.
+    let same_length = |s: &str| {
+        s.chars()
+            .all(|c| c.to_lowercase().map(char::len_utf8).sum::<usize>() == c.len_utf8())
+    };
+    let (haystack, needle) = if same_length(text) && same_length(value) {
+        (text.to_lowercase(), value.to_lowercase())
+    } else {
+        (text.to_owned(), value.to_owned())
+    };
+    if !haystack.contains(&needle) {
         return text.to_owned();
     }
     let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
     let mut out = String::with_capacity(text.len());
     let mut rest = 0;
-    for (i, _) in text.match_indices(value) {
+    for (i, _) in haystack.match_indices(&needle) {
         if i < rest {
             continue;
         }
         let before = text[..i].chars().next_back();
-        let after = text[i + value.len()..].chars().next();
+        let after = text[i + needle.len()..].chars().next();
         if is_word(before) || is_word(after) {
             continue;
         }
         out.push_str(&text[rest..i]);
         out.push_str(placeholder);
-        rest = i + value.len();
+        rest = i + needle.len();
     }
     out.push_str(&text[rest..]);
     out
@@ -166,6 +182,22 @@ mod tests {
         assert_eq!(
             redacted,
             "<PERSON_1> wrote to <EMAIL_1>; <PERSON_1> and <PERSON_2> agree. Mail <EMAIL_1>."
+        );
+    }
+
+    #[test]
+    fn a_value_found_once_is_swept_in_any_case() {
+        // Found by the fuzz target pii_scan: "Ada" was found, the lower-case "ada" before an
+        // at sign was not, and the sweep matched the exact case only.
+        let text = "Ada wrote it, ask ada@ the desk or ADA.";
+        let redacted = redact(text, &scan(text));
+        assert_eq!(
+            redacted,
+            "<PERSON_1> wrote it, ask <PERSON_1>@ the desk or <PERSON_1>."
+        );
+        assert_eq!(
+            replace_whole("İstanbul and İstanbul", "İstanbul", "<L>"),
+            "<L> and <L>"
         );
     }
 
