@@ -7,31 +7,10 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{post_events, start_server};
+use common::{issue_key as key, post_events, start_server, target_dir};
 use serde_json::{Value, json};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/dashboard.py");
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")))
-}
-
-async fn key(base: &str, admin: &str, body: Value) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/v1/admin/keys"))
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teacher_follows_the_class_live_in_a_browser() {

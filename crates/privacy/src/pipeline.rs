@@ -31,6 +31,7 @@ pub const PREVIOUS_PSEUDONYMS: &str = "https://learnpulse.dev/xapi/previous-pseu
 const OWN_EXTENSIONS: &str = "https://learnpulse.dev/xapi/";
 
 /// GDPR Art. 6 lawful bases. Only `consent` needs a per-learner record before processing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LawfulBasis {
@@ -43,6 +44,7 @@ pub enum LawfulBasis {
 }
 
 /// What to do with the event of a learner who lacks a needed consent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMissingConsent {
@@ -53,6 +55,7 @@ pub enum OnMissingConsent {
 }
 
 /// A tenant's privacy policy. Every field has a default, so `{}` is a valid policy.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
@@ -78,7 +81,9 @@ pub struct Policy {
     pub k_anonymity: u32,
     /// Total differential-privacy budget (ε) of each analyst.
     pub dp_epsilon_per_analyst: f64,
-    /// Days events are kept; absent: no limit set (the compliance report says so).
+    /// Days events are kept (at most 36,500; 0 keeps nothing); absent: no limit set (the
+    /// compliance report says so).
+    #[cfg_attr(feature = "openapi", schema(maximum = 36500))]
     pub retention_days: Option<u32>,
 }
 
@@ -99,6 +104,9 @@ impl Default for Policy {
         }
     }
 }
+
+/// The longest retention a policy can set (a hundred years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// Statement fields no policy may drop: without them the statement is not an xAPI statement.
 const REQUIRED: [&str; 6] = [
@@ -138,11 +146,20 @@ impl Policy {
                 "must be a non-negative number".into(),
             ));
         }
+        // Beyond this the cut-off in microseconds no longer fits: a retention of billions of days
+        // must not turn into a cut-off in the future that purges everything.
+        if self.retention_days.is_some_and(|d| d > MAX_RETENTION_DAYS) {
+            return Err((
+                "retention_days".into(),
+                format!("at most {MAX_RETENTION_DAYS} days"),
+            ));
+        }
         Ok(())
     }
 }
 
 /// What the tenant knows about one learner's consents and age, keyed by pseudonym.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsentRecord {

@@ -209,6 +209,25 @@ fn policies_cannot_drop_required_fields() {
 }
 
 #[test]
+fn retention_is_bounded_so_its_cut_off_cannot_wrap() {
+    // Found by schemathesis: 2^31 days overflowed the cut-off (a panic in a debug build; in
+    // release a cut-off in the future, which would have purged every event).
+    for (days, ok) in [
+        (0, true),
+        (1, true),
+        (36_500, true),
+        (36_501, false),
+        (u32::MAX, false),
+    ] {
+        let p = Policy {
+            retention_days: Some(days),
+            ..Policy::default()
+        };
+        assert_eq!(p.check().is_ok(), ok, "{days} days");
+    }
+}
+
+#[test]
 fn a_rotated_key_records_the_previous_pseudonym() {
     let mut f = Fixture::new();
     let before = f.keys.pseudonym("ada@school.org");

@@ -109,9 +109,21 @@ impl Redactor {
 
     /// A value found once is PII wherever it appears in the event, even where the scanner's
     /// context rules did not fire a second time ("4111 1111 1111 1111 4111 1111 1111 1111").
+    ///
+    /// Passes repeat until nothing changes: replacing one value can make another a word of its
+    /// own ("M+44 20 7946 0958": once the person "M" is a placeholder, the phone number stands
+    /// alone). A pass only turns text into placeholders, so the passes end.
     fn sweep(&self, mut out: String) -> String {
-        for r in &self.replaced {
-            out = replace_whole(&out, &r.original, &r.placeholder);
+        for _ in 0..=self.replaced.len() {
+            let mut changed = false;
+            for r in &self.replaced {
+                let swept = replace_whole(&out, &r.original, &r.placeholder);
+                changed |= swept != out;
+                out = swept;
+            }
+            if !changed {
+                break;
+            }
         }
         out
     }
@@ -151,10 +163,16 @@ fn replace_whole(text: &str, value: &str, placeholder: &str) -> String {
         return text.to_owned();
     }
     let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let placeholders = placeholder_ranges(text);
+    let inside_placeholder = |i: usize| {
+        placeholders
+            .iter()
+            .any(|&(s, e)| i < e && i + needle.len() > s)
+    };
     let mut out = String::with_capacity(text.len());
     let mut rest = 0;
     for (i, _) in haystack.match_indices(&needle) {
-        if i < rest {
+        if i < rest || inside_placeholder(i) {
             continue;
         }
         let before = text[..i].chars().next_back();
@@ -168,6 +186,39 @@ fn replace_whole(text: &str, value: &str, placeholder: &str) -> String {
     }
     out.push_str(&text[rest..]);
     out
+}
+
+/// Byte ranges of the placeholders already in `text` (`<PERSON_2>`): a value is never swept
+/// inside one (a person called "Person" must not break `<PERSON_1>`).
+fn placeholder_ranges(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while let Some(offset) = text[i..].find('<') {
+        let start = i + offset;
+        let label_end = start
+            + 1
+            + bytes[start + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_uppercase() || **b == b'_')
+                .count();
+        let digits_end = label_end
+            + bytes[label_end..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+        let is_placeholder = label_end > start + 2
+            && bytes[label_end - 1] == b'_'
+            && digits_end > label_end
+            && bytes.get(digits_end) == Some(&b'>');
+        if is_placeholder {
+            ranges.push((start, digits_end + 1));
+            i = digits_end + 1;
+        } else {
+            i = start + 1;
+        }
+    }
+    ranges
 }
 
 #[cfg(test)]
@@ -198,6 +249,24 @@ mod tests {
         assert_eq!(
             replace_whole("İstanbul and İstanbul", "İstanbul", "<L>"),
             "<L> and <L>"
+        );
+    }
+
+    #[test]
+    fn the_sweep_leaves_placeholders_whole_and_repeats_until_done() {
+        // Found by the fuzz target pii_scan: the phone number after the person "M" became a
+        // word of its own only once "M" was swept.
+        let mut r = Redactor::default();
+        r.placeholder("PHONE_NUMBER", "+44 20 7946 0958");
+        r.placeholder("PERSON", "M");
+        assert_eq!(r.sweep("M+44 20 7946 0958".into()), "<PERSON_1><PHONE_1>");
+        // A value that is also a placeholder's label is not swept inside placeholders.
+        let mut r = Redactor::default();
+        r.placeholder("PERSON", "Ada");
+        r.placeholder("PERSON", "person");
+        assert_eq!(
+            r.sweep("<PERSON_1> met a Person".into()),
+            "<PERSON_1> met a <PERSON_2>"
         );
     }
 

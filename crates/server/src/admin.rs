@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
+    /// Not blank; leading and trailing spaces are dropped.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
 }
 
@@ -45,6 +47,7 @@ pub struct CreatedTenant {
     responses(
         (status = 201, description = "Created", body = CreatedTenant),
         (status = 400, description = "Invalid name", body = Problem),
+        (status = 409, description = "A tenant of that name exists", body = Problem),
         (status = 403, description = "Not an operator admin", body = Problem),
     ),
     security(("api_key" = []))
@@ -57,7 +60,7 @@ async fn create_tenant(
     caller.require(Action::ManageTenants)?;
     let req: NewTenant = parse_json(&bytes)?;
     let name = req.name.trim();
-    if name.is_empty() || name.len() > 128 {
+    if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::bad_request("name", "must be 1 to 128 characters"));
     }
     if state
@@ -108,13 +111,17 @@ async fn list_tenants(
     Ok(Json(state.storage.tenants().await?))
 }
 
+/// The longest life a key can be given (its expiry in microseconds must stay representable).
+const MAX_KEY_DAYS: u32 = 36_500;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     pub role: Role,
     pub label: Option<String>,
     /// Days until the key stops working; absent: it never expires (the compliance report flags
-    /// admin keys without an expiry).
+    /// admin keys without an expiry). At most 100 years.
+    #[schema(minimum = 0, maximum = 36500)]
     pub expires_in_days: Option<u32>,
     /// For teacher and tutor keys: the groups (classes) the key may see. Absent: the whole
     /// tenant (the compliance report flags unscoped teacher keys).
@@ -147,6 +154,14 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     caller.require(Action::ManageKeys)?;
     let req: NewKey = parse_json(&bytes)?;
+    if let Some(days) = req.expires_in_days
+        && days > MAX_KEY_DAYS
+    {
+        return Err(ApiError::bad_request(
+            "expires_in_days",
+            format!("at most {MAX_KEY_DAYS} days"),
+        ));
+    }
     let expires_us = req
         .expires_in_days
         .map(|d| crate::storage::now_us() + i64::from(d) * 86_400_000_000);

@@ -59,7 +59,7 @@ pub enum By {
 pub struct AnalyticsQuery {
     /// `learners`, `answers`, `correct`, `hints` or `response_seconds`. Ignored by `histogram`
     /// (which is always of learners by accuracy decile).
-    #[schema(value_type = String)]
+    #[schema(value_type = learnpulse_privacy::dp::Measure)]
     #[serde(default = "default_measure")]
     pub measure: Measure,
     #[serde(default = "default_by")]
@@ -116,12 +116,13 @@ pub struct Release {
 /// Released statistic: `count`, `sum`, `mean` or `histogram`.
 #[utoipa::path(
     post, path = "/v1/analytics/{statistic}", tag = "analytics",
-    params(("statistic" = String, Path, description = "count, sum, mean or histogram")),
+    params(("statistic" = String, Path, description = "count, sum, mean or histogram", pattern = "^(count|sum|mean|histogram)$")),
     request_body = AnalyticsQuery,
     responses(
         (status = 200, description = "The noisy release", body = Release),
         (status = 400, description = "Invalid query; `field` names it", body = Problem),
         (status = 403, description = "Not a researcher, or the budget would be exceeded (`field`: epsilon)", body = Problem),
+        (status = 404, description = "No such statistic", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -457,6 +458,7 @@ async fn budget(State(state): State<AppState>, caller: Caller) -> Result<Json<Bu
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LedgerFilter {
     /// One analyst's key id (`dpo` and `admin` only; a researcher always sees their own).

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 use learnpulse_core::EngineParams;
@@ -24,48 +23,10 @@ use crate::live::LearnerHub;
 use crate::state::{AppInner, AppState};
 use crate::storage::Duty;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "learnpulse", description = "Real-time, privacy-first learning analytics: xAPI and native ingest, live learner state."),
-    modifiers(&SecuritySchemes),
-    tags(
-        (name = "xAPI", description = "xAPI 1.0.3 / 2.0.0 Learning Record Store"),
-        (name = "native", description = "The compact native event API"),
-        (name = "learners", description = "Learner state and the live stream"),
-        (name = "admin", description = "Tenants and API keys"),
-        (name = "interventions", description = "Intervention policies and decisions"),
-        (name = "webhooks", description = "Webhook receivers: signed, retried, circuit-broken delivery of interventions"),
-        (name = "compliance", description = "FERPA / COPPA / GDPR rules, the compliance report"),
-        (name = "analytics", description = "Differentially private aggregates for researchers"),
-        (name = "privacy", description = "Privacy policy, roster, keys, consents and the vault"),
-        (name = "ops", description = "Health, metrics, this document"),
-    )
-)]
-struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "`<key_id>.<secret>` as a Bearer token, or key_id/secret as HTTP Basic",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// The routes and their OpenAPI description, from one list: a route cannot be served without
 /// being documented.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::xapi::router())
         .merge(crate::native::router())
         .merge(crate::learners::router())
@@ -243,9 +204,7 @@ impl Server {
             },
         );
         let (router, openapi) = routes();
-        let _ = state
-            .openapi_json
-            .set(openapi.to_json().unwrap_or_default());
+        let _ = state.openapi_json.set(crate::openapi::document(&openapi));
         // MCP speaks JSON-RPC, not REST: it is served beside the documented routes.
         let router = router
             .merge(crate::mcp::service(state.clone()))

@@ -96,7 +96,10 @@ async fn get_policies(
 /// (conditions), `then`, `priority`, `cooldown_secs`, `message`.
 #[utoipa::path(
     put, path = "/v1/interventions/policies", tag = "interventions",
-    request_body(content = String, description = "The policy set, TOML", content_type = "application/toml"),
+    request_body(description = "The policy set, in TOML or as JSON", content(
+        (String = "application/toml"),
+        (Object = "application/json"),
+    )),
     responses(
         (status = 200, description = "The policies now in force", body = Object),
         (status = 400, description = "Invalid policy set", body = Problem),
@@ -136,13 +139,15 @@ async fn put_policies(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListFilter {
     /// One learner (as the platform knows them, or their pseudonym).
     learner: Option<String>,
     /// Only learners seen working in this group (class).
     group: Option<String>,
-    /// At most this many, newest first (default 100).
+    /// At most this many, newest first (default 100, at most 10,000).
+    #[param(minimum = 0, maximum = 10000)]
     limit: Option<usize>,
 }
 
@@ -167,7 +172,10 @@ async fn list(
         .as_deref()
         .map(|id| privacy.learner_keys(id))
         .unwrap_or_default();
-    let limit = filter.limit.unwrap_or(100).min(10_000);
+    let limit = filter.limit.unwrap_or(100);
+    if limit > 10_000 {
+        return Err(ApiError::bad_request("limit", "at most 10000"));
+    }
     let decisions = state
         .hub
         .recent_interventions(tenant, &learners, usize::MAX)
@@ -201,6 +209,7 @@ async fn list(
 #[serde(deny_unknown_fields)]
 pub struct Response {
     /// `acknowledged`, `went_over` (the teacher went over it with the learner) or `dismissed`.
+    #[schema(pattern = "^(acknowledged|went_over|dismissed)$")]
     response: String,
     /// A note; free text, redacted like every other.
     note: Option<String>,

@@ -270,6 +270,7 @@ pub async fn overview(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamFilter {
     /// Only this learner.

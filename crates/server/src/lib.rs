@@ -72,6 +72,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod model_file;
 pub mod native;
+pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod probe;

@@ -30,20 +30,24 @@ pub enum NativeOutcome {
 pub struct NativeEvent {
     /// Optional client-chosen id (UUID) that makes retries idempotent.
     pub event_id: Option<uuid::Uuid>,
-    /// The platform's id of the learner.
+    /// The platform's id of the learner (not blank, at most 512 characters).
+    #[schema(min_length = 1, max_length = 512, pattern = "\\S")]
     pub learner_id: String,
-    /// The item (question, step) the event is about.
+    /// The item (question, step) the event is about (not blank, at most 512 characters).
+    #[schema(min_length = 1, max_length = 512, pattern = "\\S")]
     pub item_id: String,
     /// Skills (knowledge components) the item exercises.
     #[serde(default)]
     pub skills: Vec<String>,
     pub outcome: NativeOutcome,
-    /// Milliseconds the learner took to respond.
+    /// Milliseconds the learner took to respond (at most a day).
+    #[schema(maximum = 86400000)]
     pub response_time_ms: Option<u64>,
     #[serde(default)]
     pub hints_used: u32,
     /// 1 for the first attempt at the item.
     #[serde(default = "first_attempt")]
+    #[schema(minimum = 1)]
     pub attempt: u32,
     /// Free text the learner wrote (an answer, a message).
     pub text: Option<String>,
@@ -51,8 +55,12 @@ pub struct NativeEvent {
     /// The class or group the learner is working in.
     pub group_id: Option<String>,
     /// RFC 3339 time of the event; the server's time when absent.
+    #[schema(format = DateTime)]
     pub timestamp: Option<String>,
 }
+
+/// A response time beyond a day is a clock or client error, not a learner's.
+const MAX_RESPONSE_TIME_MS: u64 = 86_400_000;
 
 fn first_attempt() -> u32 {
     1
@@ -81,12 +89,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 fn check(e: &NativeEvent, i: usize) -> Result<(), ApiError> {
     let field = |name: &str| format!("events[{i}].{name}");
     for (name, value) in [("learner_id", &e.learner_id), ("item_id", &e.item_id)] {
-        if value.trim().is_empty() || value.len() > 512 {
+        if value.trim().is_empty() || value.chars().count() > 512 {
             return Err(ApiError::bad_request(
                 field(name),
-                "must be a non-empty string of at most 512 bytes",
+                "must be a non-blank string of at most 512 characters",
             ));
         }
+    }
+    if e.response_time_ms
+        .is_some_and(|ms| ms > MAX_RESPONSE_TIME_MS)
+    {
+        return Err(ApiError::bad_request(
+            field("response_time_ms"),
+            "at most a day (86400000)",
+        ));
     }
     if e.attempt == 0 {
         return Err(ApiError::bad_request(field("attempt"), "starts at 1"));

@@ -44,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// `access` or `erasure`.
+    #[schema(pattern = "^(access|erasure)$")]
     pub kind: String,
     /// The learner, as the platform knows them, or their pseudonym.
     pub learner: String,

@@ -166,3 +166,28 @@ pub async fn run_python(script: &str, args: Vec<String>) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("the client prints its report as JSON")
 }
+
+/// Issues a key with `body` (`{"role": …, "groups": […]}`) through the admin API; its token.
+pub async fn issue_key(base: &str, admin: &str, body: serde_json::Value) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/keys"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The workspace's target directory (where `.ci/run` installs the test tools).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"))
+        })
+}

@@ -56,7 +56,9 @@ pub async fn enforce_retention(state: &AppState, tenant: TenantId) -> Result<u64
     let Some(days) = privacy.policy.retention_days else {
         return Ok(0);
     };
-    let before = now_us() - i64::from(days) * 86_400_000_000;
+    // `Policy::check` bounds the days, so the product fits; a stored policy from before that
+    // bound saturates to "keep everything" rather than wrap to a cut-off in the future.
+    let before = now_us().saturating_sub(i64::from(days).saturating_mul(86_400_000_000));
     let purged = state.storage.purge_before(tenant, before).await?;
     if purged.statements > 0 {
         // Snapshots hold what the purged events taught the engines: the next start replays
@@ -270,6 +272,7 @@ pub async fn monitor(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct IncidentFilter {
     /// Only open incidents.

@@ -135,7 +135,10 @@ pub async fn gather(
         Some(days) => {
             state
                 .storage
-                .count_stored_before(tenant, now - i64::from(days) * DAY_US)
+                .count_stored_before(
+                    tenant,
+                    now.saturating_sub(i64::from(days).saturating_mul(DAY_US)),
+                )
                 .await?
         }
         None => 0,
@@ -345,9 +348,11 @@ pub async fn build_report(state: &AppState, tenant: TenantId) -> Result<Report, 
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReportFormat {
     /// `json` (default) or `html`.
+    #[param(pattern = "^(json|html)$")]
     format: Option<String>,
 }
 
@@ -356,7 +361,10 @@ struct ReportFormat {
     get, path = "/v1/compliance/report", tag = "compliance",
     params(ReportFormat),
     responses(
-        (status = 200, description = "The report (JSON, or HTML with format=html)", body = Report),
+        (status = 200, description = "The report (JSON, or HTML with format=html)", content(
+            (Report = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 403, description = "Not a dpo or admin", body = Problem),
     ),
     security(("api_key" = []))

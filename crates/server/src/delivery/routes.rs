@@ -71,9 +71,11 @@ fn found(webhooks: &Webhooks, caller: &Caller, id: i64) -> Result<Arc<Receiver>,
 #[serde(deny_unknown_fields)]
 struct NewReceiver {
     /// A name unique in the tenant.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     /// Where to deliver; several endpoints share the traffic by weight and cover for each
-    /// other while a circuit is open.
+    /// other while a circuit is open. At least one needs a weight above 0.
+    #[schema(min_items = 1, max_items = 16)]
     endpoints: Vec<Endpoint>,
     /// Event types to send: `intervention.decided` (default), `compliance.incident` (the
     /// `notify_dpo` remediation).
@@ -81,6 +83,7 @@ struct NewReceiver {
     events: Option<Vec<String>>,
     /// Messages per request (default 1: one message per request, no batching).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     max_batch: Option<usize>,
     /// Intervention kinds to send (`teacher_alert`, ...); empty or absent: every kind.
     #[serde(default)]
@@ -109,7 +112,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Action::ManageWebhooks)?;
     let new: NewReceiver = crate::problem::parse_json(&bytes)?;
-    if new.name.trim().is_empty() || new.name.len() > 100 {
+    if new.name.trim().is_empty() || new.name.chars().count() > 100 {
         return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
     }
     if new.endpoints.is_empty() || new.endpoints.len() > 16 {
@@ -286,6 +289,7 @@ async fn delete(
 struct Rotation {
     /// How long the previous secret stays valid (seconds, default 86400): until then every
     /// message is signed under both, so receivers can switch without losing one.
+    #[schema(maximum = 2592000)]
     grace_secs: Option<u64>,
 }
 
@@ -293,7 +297,7 @@ struct Rotation {
 #[utoipa::path(
     post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks",
     params(("id" = i64, Path, description = "Receiver id")),
-    request_body = Rotation,
+    request_body = Option<Rotation>,
     responses(
         (status = 200, description = "The new secret", body = Object),
         (status = 404, description = "No such receiver", body = Problem),
@@ -336,11 +340,14 @@ async fn rotate_secret(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MessageFilter {
     /// `pending`, `delivered` or `dead` (default `dead`: the dead-letter list).
+    #[param(pattern = "^(pending|delivered|dead)$")]
     state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -364,7 +371,10 @@ async fn messages(
     caller.require(Action::ManageWebhooks)?;
     found(&state.webhooks, &caller, id)?;
     let which = filter.state.unwrap_or_else(|| "dead".into());
-    let limit = filter.limit.unwrap_or(100).min(1_000);
+    let limit = filter.limit.unwrap_or(100);
+    if limit > 1_000 {
+        return Err(ApiError::bad_request("limit", "at most 1000"));
+    }
     let code = crate::storage::outbox::state_code(&which)
         .ok_or_else(|| ApiError::bad_request("state", "one of pending, delivered, dead"))?;
     let list = state
@@ -390,7 +400,7 @@ struct Replay {
 #[utoipa::path(
     post, path = "/v1/webhooks/{id}/messages/replay", tag = "webhooks",
     params(("id" = i64, Path, description = "Receiver id")),
-    request_body = Replay,
+    request_body = Option<Replay>,
     responses(
         (status = 200, description = "How many were replayed", body = Object),
         (status = 404, description = "No such receiver", body = Problem),

@@ -45,7 +45,7 @@ async fn get_policy(
 /// error. Applies to events received from now on.
 #[utoipa::path(
     put, path = "/v1/privacy/policy", tag = "privacy",
-    request_body(content = Object, description = "keep_raw_identity, redact_free_text, vault, lawful_basis, on_missing_consent, drop_fields, cognitive_data_roles, display_name_roles, k_anonymity, dp_epsilon_per_analyst"),
+    request_body = learnpulse_privacy::pipeline::Policy,
     responses(
         (status = 200, description = "The policy now in force", body = Object),
         (status = 400, description = "Invalid policy; `field` names it", body = Problem),
@@ -268,7 +268,7 @@ async fn get_consent(
 #[utoipa::path(
     put, path = "/v1/learners/{id}/consent", tag = "privacy",
     params(("id" = String, Path, description = "The learner id as the platform knows it, or its pseudonym")),
-    request_body(content = Object, description = "The consent record"),
+    request_body = learnpulse_privacy::pipeline::ConsentRecord,
     responses(
         (status = 200, description = "Recorded", body = ConsentView),
         (status = 400, description = "Invalid record; `field` names it", body = Problem),
@@ -316,7 +316,7 @@ pub struct Reidentified {
 #[utoipa::path(
     get, path = "/v1/vault/{statement}/{placeholder}", tag = "privacy",
     params(
-        ("statement" = String, Path, description = "Statement id"),
+        ("statement" = uuid::Uuid, Path, description = "Statement id"),
         ("placeholder" = String, Path, description = "PERSON_1, EMAIL_2, ... (with or without the angle brackets)"),
     ),
     responses(

@@ -48,9 +48,13 @@ pub fn state_code(name: &str) -> Option<i64> {
 pub struct Endpoint {
     #[serde(default)]
     pub id: i64,
+    /// An http(s) URL.
+    #[schema(pattern = "^https?://[^/?#\\s]+")]
     pub url: String,
-    /// Share of the receiver's messages this endpoint gets while its circuit is closed.
+    /// Share of the receiver's messages this endpoint gets while its circuit is closed (0 to
+    /// 1000; 0: a standby, used only while the others' circuits are open).
     #[serde(default = "one")]
+    #[schema(maximum = 1000)]
     pub weight: u32,
 }
 
