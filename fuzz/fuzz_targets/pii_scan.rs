@@ -26,12 +26,19 @@ fuzz_target!(|text: &str| {
         assert!((0.0..=1.0).contains(&s.score), "score of {s:?}");
     }
     let mut redactor = Redactor::default();
-    let mut out = redactor.redact(text, &spans);
+    let out = redactor.redact(text, &spans);
+    // The text between placeholders: a value cannot run across one.
+    let mut pieces = vec![out.clone()];
     for replaced in redactor.into_replaced() {
-        out = out.replace(&replaced.placeholder, " ");
+        pieces = pieces
+            .iter()
+            .flat_map(|p| p.split(replaced.placeholder.as_str()))
+            .map(str::to_owned)
+            .collect();
     }
     for s in &spans {
         let value: String = chars[s.start..s.end].iter().collect();
-        assert!(!occurs_as_word(&out, &value), "{value:?} left in {out:?}");
+        let left = pieces.iter().any(|p| occurs_as_word(p, &value));
+        assert!(!left, "{value:?} left in {out:?}");
     }
 });
