@@ -124,27 +124,6 @@ fn constraints_from_code(doc: &mut Value) {
     if let Some(events) = doc.pointer_mut("/components/schemas/NewReceiver/properties/events") {
         events["minItems"] = json!(1);
     }
-    // The xAPI version header: what `xapi::version_header` takes (1.0.x and 2.0.x).
-    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for operation in paths
-            .values_mut()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut())
-        {
-            let Some(parameters) = operation
-                .get_mut("parameters")
-                .and_then(Value::as_array_mut)
-            else {
-                continue;
-            };
-            for parameter in parameters {
-                if parameter["name"] == "X-Experience-API-Version" {
-                    parameter["schema"] =
-                        json!({"type": "string", "pattern": "^[12]\\.0(\\..*)?$"});
-                }
-            }
-        }
-    }
 }
 
 /// The body of every error response.
@@ -153,6 +132,17 @@ fn problem_content() -> Value {
 }
 
 fn complete_operation(path: &str, operation: &mut Value) {
+    // The xAPI version header: what `xapi::version_header` takes (1.0.x and 2.0.x).
+    if let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters {
+            if parameter["name"] == "X-Experience-API-Version" {
+                parameter["schema"] = json!({"type": "string", "pattern": "^[12]\\.0(\\..*)?$"});
+            }
+        }
+    }
     let secured = operation
         .get("security")
         .and_then(Value::as_array)

@@ -283,23 +283,13 @@ fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             _ => false,
         },
-        // Every element is visited (no short cut at the first change).
-        Value::Array(items) => {
-            items
-                .iter_mut()
-                .map(whole_floats_to_integers)
-                .filter(|changed| *changed)
-                .count()
-                > 0
-        }
-        Value::Object(fields) => {
-            fields
-                .values_mut()
-                .map(whole_floats_to_integers)
-                .filter(|changed| *changed)
-                .count()
-                > 0
-        }
+        // `|`, not `||`: every element is visited, not only those up to the first change.
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| changed | whole_floats_to_integers(v)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |changed, v| changed | whole_floats_to_integers(v)),
         _ => false,
     }
 }

@@ -265,12 +265,11 @@ impl Writer {
             [self.index_path.to_string_lossy()],
         )?;
         let deleted = (|| -> Result<(), StoreError> {
-            for (seq, _) in doomed {
-                for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
-                    // Not cached: the statements name a database that is detached afterwards.
-                    erased.index_rows += conn
-                        .prepare(&format!("DELETE FROM {table} WHERE seq = ?1"))?
-                        .execute([seq])? as u64;
+            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
+                // Not cached: the statement names a database that is detached afterwards.
+                let mut delete = conn.prepare(&format!("DELETE FROM {table} WHERE seq = ?1"))?;
+                for (seq, _) in doomed {
+                    erased.index_rows += delete.execute([seq])? as u64;
                 }
             }
             conn.execute_batch("PRAGMA idx.wal_checkpoint(TRUNCATE);")?;
