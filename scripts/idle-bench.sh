@@ -8,15 +8,13 @@
 #        (after cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/fresh-server.sh
 B=target/release/learnpulse
 pairs=${1:-3}; secs=${2:-20}; idle=${3:-10000}; streams=${4:-2000}; port=8802
 query=${5-group=class-\{n\}}
 run() {
-  local mode=$1 d; d=$(mktemp -d)
-  "$B" serve --data-dir "$d" --listen 127.0.0.1:$port > "$d/serve.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do grep -q "token" "$d/serve.log" && break; sleep 0.1; done
-  local token; token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$d/serve.log")
+  local mode=$1 d pid token
+  fresh_server "$port"
   local crowd=""
   echo '{}' > "$d/crowd.json"
   if [ "$mode" = crowded ]; then

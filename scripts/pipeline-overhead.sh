@@ -5,14 +5,12 @@
 # Usage: scripts/pipeline-overhead.sh [pairs=5] [seconds=20]   (after cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/fresh-server.sh
 B=target/release/learnpulse
 pairs=${1:-5}; secs=${2:-20}; port=8801
 run() {
-  local mode=$1 d; d=$(mktemp -d)
-  "$B" serve --data-dir "$d" --listen 127.0.0.1:$port > "$d/serve.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do grep -q "token" "$d/serve.log" && break; sleep 0.1; done
-  local token; token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$d/serve.log")
+  local mode=$1 d pid token
+  fresh_server "$port"
   if [ "$mode" = off ]; then
     curl -s -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/json' \
       -d '{"keep_raw_identity": true, "redact_free_text": false}' "http://127.0.0.1:$port/v1/privacy/policy" > /dev/null
