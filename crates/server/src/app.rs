@@ -30,6 +30,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::xapi::router())
         .merge(crate::native::router())
         .merge(crate::learners::router())
+        .merge(crate::stream::router())
         .merge(crate::timeline::router())
         .merge(crate::admin::router())
         .merge(crate::privacy::routes::router())

@@ -1,32 +1,24 @@
-//! Reading learner state: `GET /v1/learners/{id}` and the live stream `GET /v1/stream` (SSE).
+//! Reading learner state: `GET /v1/learners/{id}` and a group's overview (the live stream is
+//! [`crate::stream`]).
 
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use crate::problem::{Path, Query};
+use crate::problem::Path;
 use axum::Json;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use learnpulse_core::LearnerState;
 
 use crate::auth::{Action, Caller};
-use crate::live::LearnerUpdate;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::views::intervention_view;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_learner))
         .routes(routes!(group_overview))
-        .routes(routes!(stream))
 }
 
 /// The current state of one learner: answers, mastery per skill, cognitive load and its reasons.
@@ -103,7 +95,7 @@ pub async fn visible_learner(
 
 /// A key scoped to groups asked for a learner or group outside them: refused, and audited (the
 /// compliance rule `ferpa.outside_groups` reports such attempts).
-fn denied(state: &AppState, caller: &Caller, subject: String) -> ApiError {
+pub(crate) fn denied(state: &AppState, caller: &Caller, subject: String) -> ApiError {
     state.audit.access(
         caller,
         "access.denied",
@@ -267,183 +259,4 @@ pub async fn overview(
         group: id,
         learners,
     })
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct StreamFilter {
-    /// Only this learner.
-    learner: Option<String>,
-    /// Only learners working in this group (class).
-    group: Option<String>,
-}
-
-fn matches(update: &LearnerUpdate, tenant: i64, learner: &[String], filter: &StreamFilter) -> bool {
-    update.tenant == tenant
-        && (learner.is_empty() || learner.contains(&update.state.learner))
-        && filter
-            .group
-            .as_ref()
-            .is_none_or(|g| update.state.groups.contains(g))
-}
-
-/// Server-Sent Events: one `learner` event per learner-state change, as it happens.
-#[utoipa::path(
-    get, path = "/v1/stream", tag = "learners",
-    params(StreamFilter),
-    responses((status = 200, description = "text/event-stream of `learner` events (data: {seq, state})", content_type = "text/event-stream", body = String)),
-    security(("api_key" = []))
-)]
-async fn stream(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(filter): Query<StreamFilter>,
-    headers: axum::http::HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    caller.require(Action::ReadLearners)?;
-    let last_event_id = match headers.get("last-event-id") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("Last-Event-ID", "must be an event id this stream sent")
-                })?,
-        ),
-    };
-    let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
-    let cognitive = privacy.sees_cognitive_data(caller.role);
-    let learner_keys = filter
-        .learner
-        .as_deref()
-        .map(|id| privacy.learner_keys(id))
-        .unwrap_or_default();
-    state.audit.access(
-        &caller,
-        "stream.open",
-        learner_keys
-            .first()
-            .map(|_| privacy.consent_key(filter.learner.as_deref().unwrap_or_default())),
-        serde_json::json!({"group": filter.group, "cognitive_data": cognitive}),
-    );
-    if let Some(group) = &filter.group
-        && !caller.sees_any(std::iter::once(group))
-    {
-        return Err(denied(&state, &caller, group.clone()));
-    }
-    // A key scoped to groups may follow one learner only if it may see them: a learner seen in
-    // none of its groups (or not seen at all) is refused, as `GET /v1/learners/{id}` refuses.
-    if caller.groups.is_some() && !learner_keys.is_empty() {
-        let groups: Vec<String> = learner_keys
-            .iter()
-            .flat_map(|k| state.hub.groups_of(caller.tenant, k))
-            .collect();
-        if !caller.sees_any(groups.iter()) {
-            return Err(denied(
-                &state,
-                &caller,
-                privacy.consent_key(filter.learner.as_deref().unwrap_or_default()),
-            ));
-        }
-    }
-    let filter = (filter, learner_keys, caller.clone(), privacy.clone());
-    let receiver = state.hub.subscribe();
-    // Resuming (`Last-Event-ID`): the interventions decided since, from the hub's recent
-    // decisions, before the live events. Learner updates are not replayed: the next one carries
-    // the whole state anyway.
-    let mut backlog: Vec<Event> = Vec::new();
-    let mut resumed_through = i64::MIN;
-    if let Some(last) = last_event_id {
-        let mut missed: Vec<_> = state
-            .hub
-            .recent_interventions(caller.tenant, &filter.1, usize::MAX)
-            .into_iter()
-            .filter(|(seq, d, _)| {
-                let groups = state.hub.groups_of(caller.tenant, &d.learner);
-                *seq > last
-                    && !privacy.restricted(&d.learner)
-                    && caller.sees_any(groups.iter())
-                    && filter.0.group.as_ref().is_none_or(|g| groups.contains(g))
-            })
-            .collect();
-        missed.reverse();
-        for (seq, d, _) in missed {
-            resumed_through = resumed_through.max(seq);
-            backlog.push(
-                Event::default()
-                    .event("intervention")
-                    .id(seq.to_string())
-                    .json_data(intervention_view(seq, &d, cognitive))
-                    .unwrap_or_else(|_| Event::default().comment("unserialisable")),
-            );
-        }
-    }
-    let shutdown = state.shutdown.clone();
-    let tenant = caller.tenant;
-    metrics::gauge!("learnpulse_stream_subscribers").increment(1.0);
-    let _guard = SubscriberGauge;
-    // An update with an intervention is sent as two events, `learner` then `intervention`; the
-    // second waits in `pending`.
-    let events = futures_util::stream::unfold(
-        (receiver, shutdown, filter, _guard, None::<Event>),
-        move |(mut receiver, mut shutdown, filter, guard, mut pending)| async move {
-            if let Some(event) = pending.take() {
-                return Some((Ok(event), (receiver, shutdown, filter, guard, None)));
-            }
-            loop {
-                let next: Result<Arc<LearnerUpdate>, RecvError> = tokio::select! {
-                    r = receiver.recv() => r,
-                    // The server is shutting down: end the stream so that graceful shutdown
-                    // does not wait for subscribers to hang up.
-                    _ = shutdown.wait_for(|stop| *stop) => return None,
-                };
-                match next {
-                    Ok(update)
-                        if update.seq > resumed_through
-                            && matches(&update, tenant, &filter.1, &filter.0)
-                            && filter.2.sees_any(update.state.groups.iter())
-                            && !filter.3.restricted(&update.state.learner) =>
-                    {
-                        let data = serde_json::json!({
-                            "tenant": update.tenant,
-                            "seq": update.seq,
-                            "state": learner_view(&update.state, cognitive),
-                        });
-                        let event = Event::default()
-                            .event("learner")
-                            .id(update.seq.to_string())
-                            .json_data(&data)
-                            .unwrap_or_else(|_| Event::default().comment("unserialisable update"));
-                        let pending = update.intervention.as_ref().map(|d| {
-                            Event::default()
-                                .event("intervention")
-                                .id(update.seq.to_string())
-                                .json_data(intervention_view(update.seq, d, cognitive))
-                                .unwrap_or_else(|_| Event::default().comment("unserialisable"))
-                        });
-                        return Some((Ok(event), (receiver, shutdown, filter, guard, pending)));
-                    }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(n)) => {
-                        let event = Event::default().event("lagged").data(n.to_string());
-                        return Some((Ok(event), (receiver, shutdown, filter, guard, None)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
-    let events = futures_util::stream::iter(backlog.into_iter().map(Ok)).chain(events);
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-/// Decrements the subscriber gauge when a stream ends.
-struct SubscriberGauge;
-
-impl Drop for SubscriberGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("learnpulse_stream_subscribers").decrement(1.0);
-    }
 }

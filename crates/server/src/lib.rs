@@ -24,13 +24,14 @@
 //! - [`elected`]: duties one process of an installation performs (compliance monitoring,
 //!   snapshots), led through [`storage::leadership`].
 //! - [`follow`]: the log follower: the start-up replay and live application of new entries.
-//! - [`live`]: per-tenant learner engines fed by the follower, and the update broadcast.
+//! - [`live`]: per-tenant learner engines fed by the follower, and the fan-out of their
+//!   updates to the streams that follow them ([`live::fanout`]).
 //! - [`snapshot`]: engine snapshots, so that a restart replays only the log's tail.
 //! - [`views`]: how decisions are shown, shared by HTTP, SSE, MCP and webhooks.
 //! - [`invalidate`]: applies changes announced by other processes (keys, privacy state,
 //!   policies, erasures) to this process's caches.
 //! - [`interventions`]: intervention policies per tenant and the latest decisions.
-//! - [`learners`]: learner state and the SSE stream; [`timeline`]: a learner's history,
+//! - [`learners`]: learner state; [`stream`]: the SSE stream; [`timeline`]: a learner's history,
 //!   replayed from the log.
 //! - [`privacy`]: each tenant's keys (sealed under the master key), privacy policy, roster and
 //!   consents, fed to the pure pipeline in `learnpulse_privacy` at ingest; the privacy API.
@@ -82,6 +83,7 @@ pub mod simulator;
 pub mod snapshot;
 pub mod state;
 pub mod storage;
+pub mod stream;
 pub mod subject_requests;
 pub mod timeline;
 pub mod transfer;

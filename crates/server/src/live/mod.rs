@@ -1,6 +1,6 @@
 //! The live learner state: one [`Engine`] per tenant and the intervention policies' memory,
-//! fed by the log's follower ([`crate::follow`]), and a broadcast of every learner-state change
-//! for the SSE stream.
+//! fed by the log's follower ([`crate::follow`]), and the fan-out of every learner-state change
+//! to the SSE streams that follow it ([`fanout`]).
 //!
 //! The hub applies the log in log order, exactly once, and remembers how far it has got
 //! ([`LearnerHub::applied`]). A handler that appended statements waits until the hub has
@@ -13,6 +13,7 @@
 //! snapshot). The follower loads the learners of a batch before applying it
 //! ([`LearnerHub::prepare`]); reads load the one they need ([`LearnerHub::learner`]).
 
+pub mod fanout;
 mod held;
 mod loading;
 pub mod resident;
@@ -21,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use learnpulse_core::intervene::{self, Decision, Memory, PolicySet};
 use learnpulse_core::outcome::{
@@ -32,6 +33,7 @@ use learnpulse_core::{Engine, EngineParams, EngineState, LearnerState, LearningE
 use crate::cache::learners::LearnerLayers;
 use crate::delivery::Decided;
 use crate::storage::{KeptLearner, LogEntry, TenantId};
+use fanout::{Fanout, Follow, Subscription};
 use held::Held;
 use resident::Residency;
 
@@ -201,7 +203,8 @@ pub struct LearnerHub {
     layers: Arc<LearnerLayers>,
     /// States leaving memory, on their way to L2 (in order, with erasures' removals).
     to_share: mpsc::UnboundedSender<Sharing>,
-    updates: broadcast::Sender<Arc<LearnerUpdate>>,
+    /// The live streams, by what they follow.
+    fanout: Arc<Fanout>,
     /// The sequence number through which the log has been applied.
     applied: watch::Sender<i64>,
     /// The sequence number of the latest decision (for snapshots: the outbox must have it).
@@ -248,7 +251,7 @@ impl LearnerHub {
             }),
             layers,
             to_share,
-            updates: broadcast::channel(4_096).0,
+            fanout: Arc::default(),
             applied: watch::Sender::new(0),
             last_decision_seq: Mutex::new(0),
             saving: tokio::sync::Mutex::new(()),
@@ -373,7 +376,10 @@ impl LearnerHub {
         through: i64,
         publish: bool,
     ) -> Vec<Decided> {
-        let notify = publish && self.updates.receiver_count() > 0;
+        // What the streams follow, asked per update (no update is made for nobody) and
+        // published once the batch is applied.
+        let followers = (publish && self.fanout.any()).then(|| self.fanout.followers());
+        let mut to_publish = Vec::new();
         let mut held = self.held.write().unwrap();
         let held = &mut *held;
         let from = self.applied();
@@ -428,13 +434,15 @@ impl LearnerHub {
             if held.residency.already_in(&key, *seq) {
                 // Loaded from a copy made past this event: the state has it already.
                 engine.apply_to_items(event);
-                if let (true, Some(state)) = (notify, engine.learner(&event.learner)) {
-                    let _ = self.updates.send(Arc::new(LearnerUpdate {
+                if let (Some(followers), Some(state)) = (&followers, engine.learner(&event.learner))
+                    && followers.follow(*tenant, state)
+                {
+                    to_publish.push(LearnerUpdate {
                         tenant: *tenant,
                         seq: *seq,
                         state: state.clone(),
                         intervention: None,
-                    }));
+                    });
                 }
                 continue;
             }
@@ -467,18 +475,22 @@ impl LearnerHub {
                     decision: d.clone(),
                 });
             }
-            if notify {
-                let _ = self.updates.send(Arc::new(LearnerUpdate {
+            if let Some(followers) = &followers
+                && followers.follow(*tenant, state)
+            {
+                to_publish.push(LearnerUpdate {
                     tenant: *tenant,
                     seq: *seq,
                     state: state.clone(),
                     intervention,
-                }));
+                });
             }
         }
         if let Some(last) = decided.last() {
             *self.last_decision_seq.lock().unwrap() = last.seq;
         }
+        drop(followers);
+        self.fanout.publish(to_publish);
         held.residency.unpin_all();
         let evicted = held.evict_over_capacity();
         self.share(evicted, through.max(from));
@@ -605,7 +617,8 @@ impl LearnerHub {
         self.held.read().unwrap().residency.held_count()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LearnerUpdate>> {
-        self.updates.subscribe()
+    /// Subscribes a live stream to the updates of the tenant's learners it follows.
+    pub fn subscribe(&self, tenant: TenantId, follow: Follow) -> Subscription {
+        self.fanout.subscribe(tenant, follow)
     }
 }
