@@ -133,6 +133,10 @@ struct ServeArgs {
     /// checkpoint (`audit verify --witness` checks the chain against it).
     #[arg(long, env = "LEARNPULSE_AUDIT_WITNESS")]
     audit_witness: Option<PathBuf>,
+    /// The xAPI version named by the 400 answered to a request without a usable
+    /// `X-Experience-API-Version` [default: 2.0.0].
+    #[arg(long, env = "LEARNPULSE_XAPI_VERSION", value_parser = ["2.0.0", "1.0.3"])]
+    xapi_version: Option<String>,
     /// How hard commits try to survive failures [default: full].
     #[arg(long, env = "LEARNPULSE_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
@@ -354,6 +358,13 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(url) = &args.cache {
         config.cache.url = Some(url.clone());
+    }
+    if let Some(v) = &args.xapi_version {
+        config.xapi.default_version = if v == "1.0.3" {
+            learnpulse_server::config::XapiVersionSetting::V1_0_3
+        } else {
+            learnpulse_server::config::XapiVersionSetting::V2_0_0
+        };
     }
     if let Some(d) = args.durability {
         config.storage.durability = match d {

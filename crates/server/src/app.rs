@@ -216,6 +216,9 @@ impl Server {
                 timeout,
             ))
             .layer(DefaultBodyLimit::max(body_limit))
+            .layer(axum::Extension(crate::xapi::DefaultVersion(
+                state.config.xapi.default_version.as_str(),
+            )))
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
         Ok(Server {

@@ -26,6 +26,43 @@ pub struct Config {
     pub snapshots: SnapshotConfig,
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
+    pub xapi: XapiConfig,
+}
+
+/// The xAPI edge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XapiConfig {
+    /// The version a response names when the request named none it could use (a 400 for a
+    /// missing or unsupported `X-Experience-API-Version`): `2.0.0` or `1.0.3`, for clients that
+    /// speak only the older one. Environment `LEARNPULSE_XAPI_VERSION`.
+    pub default_version: XapiVersionSetting,
+}
+
+impl Default for XapiConfig {
+    fn default() -> Self {
+        XapiConfig {
+            default_version: XapiVersionSetting::V2_0_0,
+        }
+    }
+}
+
+/// An xAPI version learnpulse speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum XapiVersionSetting {
+    #[serde(rename = "2.0.0")]
+    V2_0_0,
+    #[serde(rename = "1.0.3")]
+    V1_0_3,
+}
+
+impl XapiVersionSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XapiVersionSetting::V2_0_0 => "2.0.0",
+            XapiVersionSetting::V1_0_3 => "1.0.3",
+        }
+    }
 }
 
 /// The audit chain's checkpoints.
@@ -334,6 +371,7 @@ impl Default for Config {
             snapshots: SnapshotConfig::default(),
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
+            xapi: XapiConfig::default(),
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::state::AppState;
 use crate::storage::OutboxStore;
 use crate::storage::log::for_each_tenant_statement;
 use crate::storage::{
-    AuditStore, EventLog, PrivacyStore, StoreError, SubjectRequest, TenantId, now_us,
+    AuditStore, DocumentStore, EventLog, PrivacyStore, StoreError, SubjectRequest, TenantId, now_us,
 };
 
 /// One month, as the deadline of a request.
@@ -182,7 +182,13 @@ async fn erase(
         .storage
         .forget_learners(caller.tenant, identifiers.clone())
         .await?;
+    // The xAPI documents filed under her (state, agent profiles).
+    let documents = state
+        .storage
+        .erase_documents(caller.tenant, identifiers.clone())
+        .await?;
     Ok(json!({
+        "documents": documents,
         "event_log": erased,
         "learner_states": learner_states,
         "consent_rows": consent_rows,

@@ -68,6 +68,20 @@ async fn build(dir: &Path) -> (String, Value) {
             .status(),
         200
     );
+    let r = app
+        .client
+        .put(app.url(&format!(
+            "/xAPI/activities/state?activityId=https://lms.example.edu/items/q1&stateId=resume&agent={}",
+            common::urlencode(r#"{"account":{"homePage":"https://lms.example.edu","name":"l1"}}"#)
+        )))
+        .bearer_auth(&admin)
+        .header("X-Experience-API-Version", "2.0.0")
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8, 1, 2, 255])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     app.tenant("district-2").await;
     let researcher = app.key(&admin, "researcher").await;
     let r = app
@@ -113,6 +127,7 @@ async fn sqlite_moves_to_postgres_whole_and_back() {
         "server_secrets",
         "webhook_receivers",
         "webhook_messages",
+        "documents",
     ] {
         assert!(report.rows(table) > 0, "{table} copied nothing");
     }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestApp, answered, problem};
+use common::{TestApp, answered, problem, urlencode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -409,17 +409,6 @@ async fn bad_input_gets_problems_and_changes_nothing() {
         "nothing was stored by bad requests"
     );
     app.stop().await;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 on_every_backend!(

@@ -16,6 +16,7 @@
 //! - [`privacy::PrivacyStore`]: sealed tenant secrets, policies, consents, vault, DP budgets;
 //! - [`audit::AuditStore`]: the audit chain, incidents, subject requests;
 //! - [`outbox::OutboxStore`]: webhook receivers and the messages owed to them;
+//! - [`documents::DocumentStore`]: the xAPI state, agent profile and activity profile documents;
 //! - [`snapshots::SnapshotStore`]: engine snapshots (derived data, for fast restarts);
 //! - [`transfer::TransferStore`]: every table read out and written in, to move an installation
 //!   between backends (`learnpulse storage copy`).
@@ -80,6 +81,7 @@ macro_rules! storage_trait {
 pub mod accounts;
 pub mod audit;
 pub mod changes;
+pub mod documents;
 pub mod leadership;
 pub mod log;
 pub mod outbox;
@@ -92,6 +94,7 @@ pub mod transfer;
 pub use accounts::{AccountStore, ApiKeyRecord, Role, Tenant};
 pub use audit::{AuditStore, Incident, SubjectRequest};
 pub use changes::Change;
+pub use documents::DocumentStore;
 pub use leadership::{Duty, Leadership};
 pub use log::{Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage, StatementQuery};
 pub use outbox::OutboxStore;

@@ -93,6 +93,24 @@ pub const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "documents",
+        columns: &[
+            ("tenant_id", Int),
+            ("kind", Text),
+            ("activity", Text),
+            ("agent", Text),
+            ("registration", Text),
+            ("id", Text),
+            ("learner", Text),
+            ("content_type", Text),
+            ("body", Bytes),
+            ("etag", Text),
+            ("updated_us", Int),
+        ],
+        key: 6,
+        identity: false,
+    },
+    Table {
         name: "tenant_secrets",
         columns: &[
             ("tenant_id", Int),

@@ -1,9 +1,11 @@
-//! The xAPI edge: `/xAPI/statements` and `/xAPI/about` (xAPI 1.0.3 and 2.0.0).
+//! The xAPI edge: `/xAPI/statements`, `/xAPI/about` and the document resources ([`documents`])
+//! (xAPI 1.0.3 and 2.0.0).
 //!
 //! Requests are validated ([`validate`]), completed ([`prepare`]) and appended to the log as
 //! one atomic batch; the learner engine sees them through the log's commit hook, mapped by
 //! [`mapping`]. No type from this module travels further than [`crate::storage::NewStatement`].
 
+pub mod documents;
 pub mod mapping;
 pub mod prepare;
 pub mod validate;
@@ -40,26 +42,44 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(post_statements, put_statements, get_statements))
         .routes(routes!(about))
+        .merge(documents::router())
         .layer(axum::middleware::from_fn(version_header))
 }
+
+/// The version a response names when the request named none it could use
+/// (`[xapi] default_version`), put in each request's extensions by the app.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultVersion(pub &'static str);
 
 /// Requires `X-Experience-API-Version` (except on `/about`) and sends it on every response.
 pub async fn version_header(mut request: Request, next: Next) -> Response {
     use axum::http::Method;
     // A method no xAPI resource serves gets its 405 from the router, whatever the header says
     // (add a method here when a resource serves it).
-    if ![Method::GET, Method::HEAD, Method::PUT, Method::POST].contains(request.method()) {
+    if ![
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::POST,
+        Method::DELETE,
+    ]
+    .contains(request.method())
+    {
         return next.run(request).await;
     }
+    let fallback = request
+        .extensions()
+        .get::<DefaultVersion>()
+        .map_or("2.0.0", |d| d.0);
     let is_about = request.uri().path().ends_with("/about");
     let requested = request
         .headers()
         .get(&VERSION_HEADER)
         .map(|v| v.to_str().unwrap_or("?").trim().to_owned());
     let version = match requested.as_deref() {
-        Some(v) if v == "1.0" || v.starts_with("1.0.") => Some("1.0.3"),
-        Some(v) if v == "2.0" || v.starts_with("2.0.") => Some("2.0.0"),
-        None if is_about => None,
+        Some(v) if v == "1.0" || v.starts_with("1.0.") => "1.0.3",
+        Some(v) if v == "2.0" || v.starts_with("2.0.") => "2.0.0",
+        None if is_about => fallback,
         Some(other) => {
             return with_version(
                 ApiError::bad_request(
@@ -67,7 +87,7 @@ pub async fn version_header(mut request: Request, next: Next) -> Response {
                     format!("unsupported xAPI version {other:?}; use 1.0.3 or 2.0.0"),
                 )
                 .into_response(),
-                "2.0.0",
+                fallback,
             );
         }
         None => {
@@ -77,15 +97,13 @@ pub async fn version_header(mut request: Request, next: Next) -> Response {
                     "the X-Experience-API-Version header is required",
                 )
                 .into_response(),
-                "2.0.0",
+                fallback,
             );
         }
     };
-    request
-        .extensions_mut()
-        .insert(XapiVersion(version.unwrap_or("2.0.0")));
+    request.extensions_mut().insert(XapiVersion(version));
     let response = next.run(request).await;
-    with_version(response, version.unwrap_or("2.0.0"))
+    with_version(response, version)
 }
 
 fn with_version(mut response: Response, version: &'static str) -> Response {

@@ -463,3 +463,15 @@ pub async fn problem(r: Response) -> Value {
     );
     r.json().await.unwrap()
 }
+
+/// Percent-encodes a query parameter's value (every byte but the unreserved ones).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

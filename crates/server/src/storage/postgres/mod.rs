@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod documents;
 mod leadership;
 mod log;
 mod outbox;
@@ -40,7 +41,7 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 4] = [
+pub const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
@@ -57,6 +58,7 @@ pub const MIGRATIONS: [(i64, &str, &str); 4] = [
         "one audit chain per tenant",
         include_str!("audit_tenant_schema.sql"),
     ),
+    (5, "xAPI documents", include_str!("documents_schema.sql")),
 ];
 
 /// The channel the writers notify after each commit.

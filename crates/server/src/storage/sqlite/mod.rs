@@ -10,6 +10,7 @@
 
 mod audit;
 mod background;
+mod documents;
 mod index;
 mod outbox;
 mod privacy;
