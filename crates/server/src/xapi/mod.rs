@@ -102,7 +102,16 @@ pub async fn version_header(mut request: Request, next: Next) -> Response {
         }
     };
     request.extensions_mut().insert(XapiVersion(version));
-    let response = next.run(request).await;
+    let reads_statements = matches!(*request.method(), Method::GET | Method::HEAD)
+        && request.uri().path().ends_with("/statements");
+    let mut response = next.run(request).await;
+    // Every answer to a statement read says how current it is, a 400 or 404 included.
+    if reads_statements
+        && !response.headers().contains_key(&CONSISTENT_THROUGH)
+        && let Ok(v) = HeaderValue::from_str(&now_rfc3339())
+    {
+        response.headers_mut().insert(CONSISTENT_THROUGH, v);
+    }
     with_version(response, version)
 }
 
@@ -468,10 +477,26 @@ fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64
         .transpose()
 }
 
+/// A statement or a page of them (`X-Experience-API-Consistent-Through` is added by
+/// [`version_header`]).
 fn statement_response(json: String) -> Response {
-    let mut response = ([(header::CONTENT_TYPE, "application/json")], json).into_response();
-    if let Ok(v) = HeaderValue::from_str(&now_rfc3339()) {
-        response.headers_mut().insert(CONSISTENT_THROUGH, v);
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// One statement, with `Last-Modified` at its `stored` time.
+fn single_statement_response(json: String) -> Response {
+    let stored = serde_json::from_str::<Value>(&json).ok().and_then(|v| {
+        v.get("stored")
+            .and_then(Value::as_str)
+            .and_then(validate::parse_timestamp)
+    });
+    let mut response = statement_response(json);
+    if let Some(t) = stored
+        && let Ok(v) = HeaderValue::from_str(&documents::http_date(
+            (t.unix_timestamp_nanos() / 1_000) as i64,
+        ))
+    {
+        response.headers_mut().insert(header::LAST_MODIFIED, v);
     }
     response
 }
@@ -543,7 +568,7 @@ async fn get_statements(
             json!({"voided": voided}),
         );
         return match state.storage.statement(caller.tenant, id, voided).await? {
-            Some(json) => Ok(statement_response(json)),
+            Some(json) => Ok(single_statement_response(json)),
             None => Err(ApiError::not_found(format!("no statement {id}")).with_field(name)),
         };
     }

@@ -69,6 +69,12 @@ pub fn fingerprint(statement: &Value) -> [u8; 16] {
 /// Turns a valid statement into a [`NewStatement`]. `statement` must have passed
 /// [`super::validate::statement`].
 pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement {
+    context_activities_as_arrays(&mut statement);
+    if let Some(sub) = statement.get_mut("object")
+        && sub.get("objectType").and_then(Value::as_str) == Some("SubStatement")
+    {
+        context_activities_as_arrays(sub);
+    }
     let fingerprint = fingerprint(&statement);
     let map = statement
         .as_object_mut()
@@ -126,9 +132,36 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
     }
 }
 
+/// A context activity given as one object is stored as an array of one: the form the
+/// specification says an LRS returns.
+fn context_activities_as_arrays(statement: &mut Value) {
+    let Some(Value::Object(activities)) = statement
+        .get_mut("context")
+        .and_then(|c| c.get_mut("contextActivities"))
+    else {
+        return;
+    };
+    for value in activities.values_mut() {
+        if value.is_object() {
+            *value = Value::Array(vec![value.take()]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_context_activity_becomes_an_array() {
+        let mut s = json!({"context": {"contextActivities": {
+            "parent": {"id": "http://a"}, "grouping": [{"id": "http://b"}]}}});
+        context_activities_as_arrays(&mut s);
+        assert_eq!(
+            s["context"]["contextActivities"],
+            json!({"parent": [{"id": "http://a"}], "grouping": [{"id": "http://b"}]})
+        );
+    }
 
     #[test]
     fn fingerprints_ignore_key_order_and_lrs_fields() {

@@ -195,6 +195,20 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
         Some(_) => return None,
         None => (rest, None),
     };
+    // Weeks stand alone in ISO 8601 (`P2W`), never beside other units (`P4W1D`).
+    match date.strip_suffix('W') {
+        Some(weeks)
+            if time_part.is_some()
+                || weeks.is_empty()
+                || !weeks
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.' || c == ',') =>
+        {
+            return None;
+        }
+        None if date.contains('W') => return None,
+        _ => {}
+    }
     let mut total = 0.0_f64;
     let mut parse_units = |part: &str, units: &[(char, f64)]| -> Option<()> {
         let mut number = String::new();
@@ -345,6 +359,26 @@ fn group(map: &Map<String, Value>, path: &Path<'_>) -> Check {
     }
 }
 
+/// An `authority`: an Agent, or (OAuth) an anonymous Group of exactly two Agents, the
+/// application and the user.
+fn authority(v: &Value, path: &Path<'_>) -> Check {
+    agent_or_group_at(v, path)?;
+    if v.get("objectType").and_then(Value::as_str) != Some("Group") {
+        return Ok(());
+    }
+    let map = as_object(v, path)?;
+    if ifi_count(map) > 0 {
+        return Err(invalid(path, "an authority Group must be anonymous"));
+    }
+    match map.get("member") {
+        Some(Value::Array(members)) if members.len() == 2 => Ok(()),
+        _ => Err(invalid(
+            &join(path, "member"),
+            "an authority Group has exactly two Agents (the OAuth application and user)",
+        )),
+    }
+}
+
 /// An actor: an Agent, or a Group when `objectType` says so.
 fn agent_or_group_at(v: &Value, path: &Path<'_>) -> Check {
     let map = as_object(v, path)?;
@@ -454,6 +488,9 @@ fn activity_definition(v: &Value, path: &Path<'_>) -> Check {
     }
     if let Some(c) = map.get("correctResponsesPattern") {
         let p = join(path, "correctResponsesPattern");
+        if !map.contains_key("interactionType") {
+            return Err(invalid(&p, "needs an interactionType"));
+        }
         let Value::Array(items) = c else {
             return Err(invalid(&p, "must be an array of strings"));
         };
@@ -657,11 +694,52 @@ fn context(v: &Value, path: &Path<'_>, object_is_activity: bool) -> Check {
     if let Some(e) = map.get("extensions") {
         extensions(e, &join(path, "extensions"))?;
     }
-    for key in ["contextAgents", "contextGroups"] {
-        if let Some(list) = map.get(key)
-            && !list.is_array()
-        {
-            return Err(invalid(&join(path, key), "must be an array"));
+    for (key, object_type, member) in [
+        ("contextAgents", "contextAgent", "agent"),
+        ("contextGroups", "contextGroup", "group"),
+    ] {
+        let Some(list) = map.get(key) else { continue };
+        let p = join(path, key);
+        let Value::Array(items) = list else {
+            return Err(invalid(&p, "must be an array"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            context_agent(item, &p.index(i), object_type, member)?;
+        }
+    }
+    Ok(())
+}
+
+/// One of xAPI 2.0's `contextAgents` / `contextGroups`: `{objectType, agent | group,
+/// relevantTypes?}`.
+fn context_agent(v: &Value, path: &Path<'_>, object_type: &str, member: &str) -> Check {
+    let map = as_object(v, path)?;
+    only_keys(map, path, &["objectType", member, "relevantTypes"])?;
+    if map.get("objectType").and_then(Value::as_str) != Some(object_type) {
+        return Err(invalid(
+            &join(path, "objectType"),
+            format!("must be \"{object_type}\""),
+        ));
+    }
+    let p = join(path, member);
+    let who = map.get(member).ok_or_else(|| invalid(&p, "is required"))?;
+    if member == "group" {
+        group(typed_object(who, &p, "Group")?, &p)?;
+    } else {
+        agent_or_group_at(who, &p)?;
+        if who.get("objectType").and_then(Value::as_str) == Some("Group") {
+            return Err(invalid(&p, "must be an Agent"));
+        }
+    }
+    if let Some(types) = map.get("relevantTypes") {
+        let p = join(path, "relevantTypes");
+        match types {
+            Value::Array(items) if !items.is_empty() => {
+                for (i, t) in items.iter().enumerate() {
+                    iri(t, &p.index(i))?;
+                }
+            }
+            _ => return Err(invalid(&p, "must be a non-empty array of IRIs")),
         }
     }
     Ok(())
@@ -791,7 +869,7 @@ fn statement_body(map: &Map<String, Value>, path: &Path<'_>, kind: Kind) -> Chec
         timestamp(s, &join(path, "stored"))?;
     }
     if let Some(a) = map.get("authority") {
-        agent_or_group_at(a, &join(path, "authority"))?;
+        authority(a, &join(path, "authority"))?;
     }
     if let Some(v) = map.get("version") {
         let p = join(path, "version");
@@ -880,6 +958,55 @@ mod tests {
     }
 
     #[test]
+    fn context_agents_and_groups_are_checked() {
+        let agent = json!({"mbox": "mailto:ada@example.org"});
+        let group = json!({"objectType": "Group", "member": [agent]});
+        let mut v = ok();
+        v["context"]["contextAgents"] = json!([{"objectType": "contextAgent", "agent": agent,
+            "relevantTypes": ["http://example.org/types/mentor"]}]);
+        v["context"]["contextGroups"] = json!([{"objectType": "contextGroup", "group": group}]);
+        statement(&v, "statement").unwrap();
+        for (key, bad, field) in [
+            (
+                "contextAgents",
+                json!([{"objectType": "Agent", "agent": agent}]),
+                "statement.context.contextAgents[0].objectType",
+            ),
+            (
+                "contextAgents",
+                json!([{"objectType": "contextAgent", "agent": {"name": "x"}}]),
+                "statement.context.contextAgents[0].agent",
+            ),
+            (
+                "contextAgents",
+                json!([{"objectType": "contextAgent", "agent": agent, "relevantTypes": []}]),
+                "statement.context.contextAgents[0].relevantTypes",
+            ),
+            (
+                "contextGroups",
+                json!([{"objectType": "contextGroup", "group": group, "relevantTypes": ["not an iri"]}]),
+                "statement.context.contextGroups[0].relevantTypes[0]",
+            ),
+        ] {
+            let mut v = ok();
+            v["context"][key] = bad;
+            assert_eq!(error_field(v), field);
+        }
+    }
+
+    #[test]
+    fn an_authority_group_is_an_anonymous_pair() {
+        let member = json!({"mbox": "mailto:app@example.org"});
+        let mut v = ok();
+        v["authority"] = json!({"objectType": "Group", "member": [member, {"account": {"homePage": "http://x.org", "name": "u"}}]});
+        statement(&v, "statement").unwrap();
+        v["authority"] = json!({"objectType": "Group", "member": [member]});
+        assert_eq!(error_field(v.clone()), "statement.authority.member");
+        v["authority"] = json!({"objectType": "Group", "mbox": "mailto:g@example.org", "member": [member, member]});
+        assert_eq!(error_field(v), "statement.authority");
+    }
+
+    #[test]
     fn voiding_needs_a_statement_ref() {
         let mut v = ok();
         v["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/voided");
@@ -899,5 +1026,9 @@ mod tests {
         assert_eq!(parse_duration_ms("PT"), None);
         assert_eq!(parse_duration_ms("PT5"), None);
         assert_eq!(parse_duration_ms("PT1S1M"), None);
+        assert_eq!(parse_duration_ms("P2W"), Some(14 * 86_400_000));
+        assert_eq!(parse_duration_ms("P4W1D"), None);
+        assert_eq!(parse_duration_ms("P1DT1H"), Some(90_000_000));
+        assert_eq!(parse_duration_ms("P1WT1H"), None);
     }
 }
