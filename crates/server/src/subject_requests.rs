@@ -30,7 +30,8 @@ use crate::state::AppState;
 use crate::storage::OutboxStore;
 use crate::storage::log::for_each_tenant_statement;
 use crate::storage::{
-    AuditStore, DocumentStore, EventLog, PrivacyStore, StoreError, SubjectRequest, TenantId, now_us,
+    AttachmentStore, AuditStore, DocumentStore, EventLog, PrivacyStore, StoreError, SubjectRequest,
+    TenantId, now_us,
 };
 
 /// One month, as the deadline of a request.
@@ -147,7 +148,7 @@ async fn erase(
         .collect();
     let erased = state
         .storage
-        .erase_learner(caller.tenant, needles(privacy, id), actor_ifis)
+        .erase_learner(caller.tenant, needles(privacy, id), actor_ifis.clone())
         .await?;
     // States in memory or kept (a learner not in memory is still counted).
     let mut learner_states = 0;
@@ -187,8 +188,13 @@ async fn erase(
         .storage
         .erase_documents(caller.tenant, identifiers.clone())
         .await?;
+    let attachments = state
+        .storage
+        .erase_attachments(caller.tenant, actor_ifis)
+        .await?;
     Ok(json!({
         "documents": documents,
+        "attachments": attachments,
         "event_log": erased,
         "learner_states": learner_states,
         "consent_rows": consent_rows,

@@ -17,6 +17,7 @@
 //! - [`audit::AuditStore`]: the audit chain, incidents, subject requests;
 //! - [`outbox::OutboxStore`]: webhook receivers and the messages owed to them;
 //! - [`documents::DocumentStore`]: the xAPI state, agent profile and activity profile documents;
+//! - [`attachments::AttachmentStore`]: statement attachments by SHA-256;
 //! - [`snapshots::SnapshotStore`]: engine snapshots (derived data, for fast restarts);
 //! - [`transfer::TransferStore`]: every table read out and written in, to move an installation
 //!   between backends (`learnpulse storage copy`).
@@ -79,6 +80,7 @@ macro_rules! storage_trait {
 }
 
 pub mod accounts;
+pub mod attachments;
 pub mod audit;
 pub mod changes;
 pub mod documents;
@@ -92,6 +94,7 @@ pub mod sqlite;
 pub mod transfer;
 
 pub use accounts::{AccountStore, ApiKeyRecord, Role, Tenant};
+pub use attachments::AttachmentStore;
 pub use audit::{AuditStore, Incident, SubjectRequest};
 pub use changes::Change;
 pub use documents::DocumentStore;

@@ -111,6 +111,18 @@ pub const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "attachments",
+        columns: &[
+            ("tenant_id", Int),
+            ("sha2", Text),
+            ("actor", Text),
+            ("content_type", Text),
+            ("body", Bytes),
+        ],
+        key: 3,
+        identity: false,
+    },
+    Table {
         name: "tenant_secrets",
         columns: &[
             ("tenant_id", Int),

@@ -5,8 +5,11 @@
 //! one atomic batch; the learner engine sees them through the log's commit hook, mapped by
 //! [`mapping`]. No type from this module travels further than [`crate::storage::NewStatement`].
 
+pub mod attachments;
 pub mod documents;
+pub mod format;
 pub mod mapping;
+pub mod multipart;
 pub mod prepare;
 pub mod validate;
 
@@ -43,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_statements, put_statements, get_statements))
         .routes(routes!(about))
         .merge(documents::router())
-        .layer(axum::middleware::from_fn(version_header))
+        .route_layer(axum::middleware::from_fn(version_header))
 }
 
 /// The version a response names when the request named none it could use
@@ -52,19 +55,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DefaultVersion(pub &'static str);
 
 /// Requires `X-Experience-API-Version` (except on `/about`) and sends it on every response.
+/// A request without credentials is let through to be refused with 401 first: who asks comes
+/// before how.
 pub async fn version_header(mut request: Request, next: Next) -> Response {
     use axum::http::Method;
-    // A method no xAPI resource serves gets its 405 from the router, whatever the header says
-    // (add a method here when a resource serves it).
-    if ![
-        Method::GET,
-        Method::HEAD,
-        Method::PUT,
-        Method::POST,
-        Method::DELETE,
-    ]
-    .contains(request.method())
-    {
+    // A method the resource does not serve gets its 405 from the router, whatever the header
+    // says.
+    if !serves(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let fallback = request
@@ -72,6 +69,12 @@ pub async fn version_header(mut request: Request, next: Next) -> Response {
         .get::<DefaultVersion>()
         .map_or("2.0.0", |d| d.0);
     let is_about = request.uri().path().ends_with("/about");
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION)
+        && crate::session::from_headers(request.headers()).is_none();
+    if anonymous && !is_about {
+        request.extensions_mut().insert(XapiVersion(fallback));
+        return with_version(next.run(request).await, fallback);
+    }
     let requested = request
         .headers()
         .get(&VERSION_HEADER)
@@ -113,6 +116,24 @@ pub async fn version_header(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(CONSISTENT_THROUGH, v);
     }
     with_version(response, version)
+}
+
+/// Does the xAPI resource at `path` serve `method`? (Keep in step with the routes.)
+fn serves(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    let documents = [
+        "/activities/state",
+        "/activities/profile",
+        "/agents/profile",
+    ];
+    match *method {
+        Method::GET | Method::HEAD => true,
+        Method::PUT | Method::POST => {
+            path.ends_with("/statements") || documents.iter().any(|d| path.ends_with(d))
+        }
+        Method::DELETE => documents.iter().any(|d| path.ends_with(d)),
+        _ => false,
+    }
 }
 
 fn with_version(mut response: Response, version: &'static str) -> Response {
@@ -328,6 +349,53 @@ pub async fn record_about_learner(
     Ok(id)
 }
 
+fn content_type(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"))
+}
+
+/// The attachment parts each statement declares (see [`attachments::match_parts`]); the
+/// statements are validated first, so that a malformed one is refused for what it is.
+fn attached(
+    statements: &[Value],
+    path: impl Fn(usize) -> String,
+    parts: HashMap<String, crate::storage::attachments::Attachment>,
+) -> Result<Vec<(usize, crate::storage::attachments::Attachment)>, ApiError> {
+    if parts.is_empty() && !statements.iter().any(|s| s.get("attachments").is_some()) {
+        return Ok(Vec::new());
+    }
+    for (i, s) in statements.iter().enumerate() {
+        validate::statement(s, &path(i)).map_err(|e| ApiError::bad_request(e.field, e.detail))?;
+    }
+    attachments::match_parts(statements, path, parts)
+}
+
+/// Stores the attachments of a prepared batch under each statement's actor, before the
+/// statements are appended (a statement never names bytes that are not kept).
+async fn keep_attachments(
+    state: &AppState,
+    caller: &Caller,
+    prepared: &PreparedBatch,
+    matched: Vec<(usize, crate::storage::attachments::Attachment)>,
+) -> Result<(), ApiError> {
+    use crate::storage::AttachmentStore;
+    let mut by_actor: HashMap<&str, Vec<crate::storage::attachments::Attachment>> = HashMap::new();
+    for (i, a) in matched {
+        by_actor
+            .entry(prepared.statements[i].actor.as_str())
+            .or_default()
+            .push(a);
+    }
+    for (actor, list) in by_actor {
+        state
+            .storage
+            .save_attachments(caller.tenant, actor.to_owned(), list)
+            .await?;
+    }
+    Ok(())
+}
+
 fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
@@ -351,10 +419,12 @@ async fn post_statements(
     State(state): State<AppState>,
     Extension(version): Extension<XapiVersion>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     caller.require(Action::WriteStatements)?;
-    let (statements, is_batch) = match parse_body(&bytes)? {
+    let received = attachments::receive(content_type(&headers), &bytes)?;
+    let (statements, is_batch) = match parse_body(&received.json)? {
         Value::Array(items) => (items, true),
         single @ Value::Object(_) => (vec![single], false),
         _ => {
@@ -364,15 +434,17 @@ async fn post_statements(
             ));
         }
     };
-    let prepared = prepare_batch(&state, &caller, version, statements, |i| {
+    let path = |i: usize| {
         if is_batch {
             format!("statements[{i}]")
         } else {
             "statement".to_owned()
         }
-    })
-    .await?;
+    };
+    let matched = attached(&statements, path, received.parts)?;
+    let prepared = prepare_batch(&state, &caller, version, statements, path).await?;
     let ids = prepared.ids();
+    keep_attachments(&state, &caller, &prepared, matched).await?;
     append(&state, &caller, prepared.statements).await?;
     Ok(with_reduced(Json(ids).into_response(), prepared.reduced))
 }
@@ -394,6 +466,7 @@ async fn put_statements(
     Extension(version): Extension<XapiVersion>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     caller.require(Action::WriteStatements)?;
@@ -409,7 +482,8 @@ async fn put_statements(
     if !validate::is_uuid(id) {
         return Err(ApiError::bad_request("statementId", "must be a UUID"));
     }
-    let mut statement = parse_body(&bytes)?;
+    let received = attachments::receive(content_type(&headers), &bytes)?;
+    let mut statement = parse_body(&received.json)?;
     let Some(map) = statement.as_object_mut() else {
         return Err(ApiError::bad_request(
             "body",
@@ -427,10 +501,11 @@ async fn put_statements(
             map.insert("id".into(), json!(id.to_ascii_lowercase()));
         }
     }
-    let prepared = prepare_batch(&state, &caller, version, vec![statement], |_| {
-        "statement".to_owned()
-    })
-    .await?;
+    let statements = vec![statement];
+    let path = |_| "statement".to_owned();
+    let matched = attached(&statements, path, received.parts)?;
+    let prepared = prepare_batch(&state, &caller, version, statements, path).await?;
+    keep_attachments(&state, &caller, &prepared, matched).await?;
     append(&state, &caller, prepared.statements).await?;
     Ok(with_reduced(
         StatusCode::NO_CONTENT.into_response(),
@@ -475,6 +550,20 @@ fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64
                 })
         })
         .transpose()
+}
+
+/// A stored statement's JSON in the requested format.
+fn formatted(format: &format::Format, json: String) -> String {
+    if *format == format::Format::Exact {
+        return json;
+    }
+    match serde_json::from_str::<Value>(&json) {
+        Ok(mut v) => {
+            format.apply(&mut v);
+            v.to_string()
+        }
+        Err(_) => json,
+    }
 }
 
 /// A statement or a page of them (`X-Experience-API-Consistent-Through` is added by
@@ -529,6 +618,7 @@ async fn get_statements(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Action::ReadStatements)?;
     if let Some(unknown) = params.keys().find(|k| !QUERY_PARAMS.contains(&k.as_str())) {
@@ -537,15 +627,14 @@ async fn get_statements(
             "is not a parameter of GET /statements",
         ));
     }
-    bool_param(&params, "attachments")?;
-    if let Some(f) = params.get("format")
-        && !matches!(f.as_str(), "exact" | "ids" | "canonical")
-    {
-        return Err(ApiError::bad_request(
-            "format",
-            "must be exact, ids or canonical",
-        ));
-    }
+    let with_attachments = bool_param(&params, "attachments")?;
+    let format = format::Format::parse(
+        params.get("format").map(String::as_str),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .ok_or_else(|| ApiError::bad_request("format", "must be exact, ids or canonical"))?;
     let single = [("statementId", false), ("voidedStatementId", true)]
         .into_iter()
         .find(|(k, _)| params.contains_key(*k));
@@ -568,7 +657,13 @@ async fn get_statements(
             json!({"voided": voided}),
         );
         return match state.storage.statement(caller.tenant, id, voided).await? {
-            Some(json) => Ok(single_statement_response(json)),
+            Some(json) => {
+                let json = formatted(&format, json);
+                if with_attachments {
+                    return attachments_response(&state, &caller, json, |v| vec![v]).await;
+                }
+                Ok(single_statement_response(json))
+            }
             None => Err(ApiError::not_found(format!("no statement {id}")).with_field(name)),
         };
     }
@@ -627,7 +722,6 @@ async fn get_statements(
         ascending: bool_param(&params, "ascending")?,
         cursor,
     };
-    // The audit holds pseudonyms only: a raw identity (a tenant that keeps them) is not copied.
     // The audit names the agent by pseudonym only; a raw identity (a tenant that keeps them) is
     // not copied.
     let audited_agent = query.agent.as_deref().map(|ifi| {
@@ -664,11 +758,45 @@ async fn get_statements(
     let mut body =
         String::with_capacity(page.statements.iter().map(String::len).sum::<usize>() + 64);
     body.push_str("{\"statements\":[");
-    body.push_str(&page.statements.join(","));
+    let statements: Vec<String> = page
+        .statements
+        .into_iter()
+        .map(|s| formatted(&format, s))
+        .collect();
+    body.push_str(&statements.join(","));
     body.push_str("],\"more\":");
     body.push_str(&Value::String(more).to_string());
     body.push('}');
+    if with_attachments {
+        return attachments_response(&state, &caller, body, |mut v| {
+            match v["statements"].take() {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            }
+        })
+        .await;
+    }
     Ok(statement_response(body))
+}
+
+/// The `attachments=true` answer: `multipart/mixed` with the JSON, then the bytes of every
+/// attachment its statements (found by `statements`) declare and the LRS keeps.
+async fn attachments_response(
+    state: &AppState,
+    caller: &Caller,
+    json: String,
+    statements: impl FnOnce(Value) -> Vec<Value>,
+) -> Result<Response, ApiError> {
+    use crate::storage::AttachmentStore;
+    let parsed = serde_json::from_str::<Value>(&json).unwrap_or(Value::Null);
+    let hashes = attachments::declared_hashes(&statements(parsed));
+    let found = if hashes.is_empty() {
+        Vec::new()
+    } else {
+        state.storage.attachments(caller.tenant, hashes).await?
+    };
+    let (content_type, body) = attachments::multipart_answer(json, found);
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
 fn urlencode(s: &str) -> String {

@@ -783,14 +783,10 @@ fn attachments(v: &Value, path: &Path<'_>) -> Check {
             ));
         }
         as_str(&map["sha2"], &join(&p, "sha2"))?;
-        match map.get("fileUrl") {
-            Some(u) => iri(u, &join(&p, "fileUrl"))?,
-            None => {
-                return Err(invalid(
-                    &join(&p, "fileUrl"),
-                    "attachments sent inline (multipart/mixed) are not supported yet; give a fileUrl",
-                ));
-            }
+        // Without a fileUrl the bytes must come in the request's multipart/mixed body (checked
+        // by the edge, `xapi::attachments`).
+        if let Some(u) = map.get("fileUrl") {
+            iri(u, &join(&p, "fileUrl"))?;
         }
     }
     Ok(())

@@ -15,6 +15,7 @@
 //!   advisory lock (and by `learnpulse migrate`); `learnpulse_migrations` records which ran.
 
 mod accounts;
+mod attachments;
 mod audit;
 mod documents;
 mod leadership;
@@ -41,7 +42,7 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 5] = [
+pub const MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
@@ -59,6 +60,11 @@ pub const MIGRATIONS: [(i64, &str, &str); 5] = [
         include_str!("audit_tenant_schema.sql"),
     ),
     (5, "xAPI documents", include_str!("documents_schema.sql")),
+    (
+        6,
+        "xAPI attachments",
+        include_str!("attachments_schema.sql"),
+    ),
 ];
 
 /// The channel the writers notify after each commit.

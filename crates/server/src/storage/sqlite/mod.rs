@@ -8,6 +8,7 @@
 //! lets run beside the writer. After each group commit the writer publishes the new head on a
 //! watch channel: that is how followers in this process learn that the log has grown.
 
+mod attachments;
 mod audit;
 mod background;
 mod documents;

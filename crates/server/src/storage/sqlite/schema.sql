@@ -251,3 +251,15 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (tenant_id, kind, activity, agent, registration, id)
 );
 CREATE INDEX IF NOT EXISTS documents_by_learner ON documents(tenant_id, learner);
+
+-- xAPI attachments: raw bytes by SHA-256, per tenant and the actor whose statements sent them
+-- (an erasure removes the actor's; an identical file of another actor stays).
+CREATE TABLE IF NOT EXISTS attachments (
+    tenant_id     INTEGER NOT NULL,
+    sha2          TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, sha2, actor)
+);
+CREATE INDEX IF NOT EXISTS attachments_by_actor ON attachments(tenant_id, actor);
