@@ -110,6 +110,19 @@ async fn conflicting_ids_give_409_and_identical_reposts_are_no_ops() {
         .unwrap();
     assert_eq!(r.status(), 204);
 
+    // What the comparison rules ignore: the verb's display, the activity's definition, a
+    // duration past hundredths, the same instant in another zone.
+    let mut equivalent = statement.clone();
+    equivalent["verb"]["display"] = json!({"fr-FR": "a répondu"});
+    equivalent["object"]["definition"] = json!({"name": {"en": "Question 1"}});
+    equivalent["result"]["duration"] = json!("PT9.5012S");
+    equivalent["timestamp"] = json!("2026-11-26T10:30:00+01:00");
+    assert_eq!(
+        app.post_statements(&app.admin, &equivalent).await.status(),
+        200,
+        "an equivalent statement is a no-op"
+    );
+
     let mut different = statement.clone();
     different["result"]["success"] = json!(false);
     let r = app.post_statements(&app.admin, &different).await;

@@ -17,14 +17,63 @@ pub struct Authority<'a> {
     pub now: &'a str,
 }
 
-/// Appends a canonical JSON text of `v` (object keys sorted) to `out`, leaving out the
-/// top-level keys in `skip`, so that the fingerprint does not depend on the order in which a
-/// client wrote its keys.
-fn canonical(v: &Value, skip: &[&str], out: &mut Vec<u8>) {
+/// Where a value stands in a statement, for the specification's comparison rules: what the
+/// LRS may change or that only describes (an activity's definition, a verb's display) is left
+/// out, and what has several spellings is compared in one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Statement,
+    Actor,
+    Verb,
+    Activity,
+    Result,
+    Context,
+    ContextActivities,
+    /// Anything else: compared as it is.
+    Plain,
+}
+
+impl Place {
+    /// The place of the value under `key` of an object at this place (arrays pass their
+    /// place on to their items).
+    fn child(self, key: &str, value: &Value) -> Place {
+        match (self, key) {
+            (Place::Statement, "actor" | "authority") => Place::Actor,
+            (Place::Statement, "verb") => Place::Verb,
+            (Place::Statement, "result") => Place::Result,
+            (Place::Statement, "context") => Place::Context,
+            (Place::Statement, "object") => match value.get("objectType").and_then(Value::as_str) {
+                Some("SubStatement") => Place::Statement,
+                Some("Agent" | "Group") => Place::Actor,
+                Some("StatementRef") => Place::Plain,
+                _ => Place::Activity,
+            },
+            (Place::Actor, "member") => Place::Actor,
+            (Place::Context, "instructor" | "team") => Place::Actor,
+            (Place::Context, "contextActivities") => Place::ContextActivities,
+            (Place::ContextActivities, _) => Place::Activity,
+            _ => Place::Plain,
+        }
+    }
+
+    /// Keys left out of the comparison at this place.
+    fn ignores(self, key: &str) -> bool {
+        matches!(
+            (self, key),
+            (Place::Statement, "authority" | "stored" | "version" | "id")
+                | (Place::Verb, "display")
+                | (Place::Activity, "definition")
+        )
+    }
+}
+
+/// Appends a canonical JSON text of `v` (object keys sorted, the comparison rules applied at
+/// each [`Place`]) to `out`, so that the fingerprint does not depend on the order in which a
+/// client wrote its keys, nor on what the specification says a comparison ignores.
+fn canonical(v: &Value, place: Place, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> =
-                map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+            let mut keys: Vec<&String> = map.keys().filter(|k| !place.ignores(k)).collect();
             keys.sort_unstable();
             out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
@@ -33,7 +82,13 @@ fn canonical(v: &Value, skip: &[&str], out: &mut Vec<u8>) {
                 }
                 serde_json::to_writer(&mut *out, k).expect("writing to a Vec cannot fail");
                 out.push(b':');
-                canonical(&map[k], &[], out);
+                let value = &map[k];
+                match (place, k.as_str(), value) {
+                    (Place::Actor, "mbox", Value::String(mbox)) => write_str(&mailbox(mbox), out),
+                    (Place::Result, "duration", Value::String(d)) => write_str(&hundredths(d), out),
+                    (Place::Statement, "timestamp", Value::String(t)) => write_str(&in_utc(t), out),
+                    _ => canonical(value, place.child(k, value), out),
+                }
             }
             out.push(b'}');
         }
@@ -43,7 +98,7 @@ fn canonical(v: &Value, skip: &[&str], out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                canonical(item, &[], out);
+                canonical(item, place, out);
             }
             out.push(b']');
         }
@@ -51,15 +106,55 @@ fn canonical(v: &Value, skip: &[&str], out: &mut Vec<u8>) {
     }
 }
 
-/// Fingerprint of a statement as the client sent it, leaving out what the LRS may set
-/// (`authority`, `stored`, `version`), per the xAPI statement comparison rules.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// A `mailto:` IRI with its domain in lower case (domains are case-insensitive).
+fn mailbox(mbox: &str) -> String {
+    match mbox.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+        None => mbox.to_owned(),
+    }
+}
+
+/// A duration with its seconds truncated to hundredths, trailing zeros dropped
+/// (`PT0.1237S` and `PT0.12S` compare equal).
+fn hundredths(duration: &str) -> String {
+    let Some(body) = duration.strip_suffix('S') else {
+        return duration.to_owned();
+    };
+    let start = body
+        .rfind(|c: char| c.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
+    let (head, seconds) = body.split_at(start);
+    let Some((whole, fraction)) = seconds.split_once(['.', ',']) else {
+        return duration.to_owned();
+    };
+    let kept = fraction.get(..2).unwrap_or(fraction).trim_end_matches('0');
+    if kept.is_empty() {
+        format!("{head}{whole}S")
+    } else {
+        format!("{head}{whole}.{kept}S")
+    }
+}
+
+/// A timestamp as the same instant in UTC (`+02:00` and `Z` spellings of one instant compare
+/// equal); one that does not parse stays as written.
+fn in_utc(timestamp: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    super::validate::parse_timestamp(timestamp)
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok())
+        .unwrap_or_else(|| timestamp.to_owned())
+}
+
+/// Fingerprint of a statement as the client sent it, by the xAPI statement comparison rules:
+/// what the LRS may set (`id`, `authority`, `stored`, `version`) and what only describes
+/// (activity definitions, verb displays) is left out; e-mail domains, timestamps in other
+/// zones and durations past hundredths of a second compare as equal.
 pub fn fingerprint(statement: &Value) -> [u8; 16] {
     let mut text = Vec::with_capacity(1024);
-    canonical(
-        statement,
-        &["authority", "stored", "version", "id"],
-        &mut text,
-    );
+    canonical(statement, Place::Statement, &mut text);
     let digest = Sha256::digest(&text);
     digest[..16]
         .try_into()
@@ -151,6 +246,31 @@ fn context_activities_as_arrays(statement: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_follow_the_comparison_rules() {
+        let a = json!({"actor": {"mbox": "mailto:Ada@Example.ORG"},
+            "verb": {"id": "x:y", "display": {"en": "did"}},
+            "object": {"id": "http://a", "definition": {"name": {"en": "A"}}},
+            "result": {"duration": "PT1.2345S"}, "timestamp": "2026-01-01T10:00:00+02:00"});
+        let b = json!({"actor": {"mbox": "mailto:Ada@example.org"}, "verb": {"id": "x:y"},
+            "object": {"id": "http://a"}, "result": {"duration": "PT1.23S"},
+            "timestamp": "2026-01-01T08:00:00Z"});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let mut c = b.clone();
+        c["actor"]["mbox"] = json!("mailto:ada@example.org");
+        assert_ne!(
+            fingerprint(&b),
+            fingerprint(&c),
+            "the local part keeps its case"
+        );
+        let mut d = b.clone();
+        d["result"]["duration"] = json!("PT1.24S");
+        assert_ne!(fingerprint(&b), fingerprint(&d));
+        assert_eq!(hundredths("P1DT12H36M0.1237S"), "P1DT12H36M0.12S");
+        assert_eq!(hundredths("PT1.00S"), "PT1S");
+        assert_eq!(hundredths("P2W"), "P2W");
+    }
 
     #[test]
     fn a_single_context_activity_becomes_an_array() {
