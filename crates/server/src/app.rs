@@ -221,6 +221,15 @@ impl Server {
             )))
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
+        // xAPI 1.0.3's alternate request syntax is rewritten before routing (it changes the
+        // method and the query the router matches on).
+        let router =
+            Router::new()
+                .fallback_service(router)
+                .layer(axum::middleware::from_fn_with_state(
+                    body_limit,
+                    crate::xapi::alternate::alternate_syntax,
+                ));
         Ok(Server {
             state,
             listener,

@@ -424,7 +424,80 @@ async fn bad_input_gets_problems_and_changes_nothing() {
     app.stop().await;
 }
 
+/// xAPI 1.0.3's alternate request syntax: a POST carrying the method, headers and body of
+/// another request in a form.
+async fn the_alternate_request_syntax_stands_for_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let id = "7a0c3a9e-3f0e-4d57-9a39-0d2f6a7bd222";
+    let form = |pairs: &[(&str, &str)]| {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            f.append_pair(k, v);
+        }
+        f.finish()
+    };
+    let statement = answered("ada", "q1", true).to_string();
+    let bearer = format!("Bearer {}", app.admin);
+    let send = |query: &'static str, body: String| {
+        app.client
+            .post(app.url(&format!("/xAPI/statements?{query}")))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    // Credentials and version in the form, no headers at all.
+    let r = send(
+        "method=PUT",
+        form(&[
+            ("statementId", id),
+            ("content", &statement),
+            ("X-Experience-API-Version", "1.0.3"),
+            ("Authorization", &bearer),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = send(
+        "method=GET",
+        form(&[
+            ("statementId", id),
+            ("X-Experience-API-Version", "1.0.3"),
+            ("Authorization", &bearer),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], id);
+    // Parameters belong in the form; xAPI 2.0 dropped the syntax.
+    let r = send(
+        "method=GET&limit=1",
+        form(&[
+            ("X-Experience-API-Version", "1.0.3"),
+            ("Authorization", &bearer),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = app
+        .client
+        .post(app.url("/xAPI/statements?method=GET"))
+        .bearer_auth(&app.admin)
+        .header("X-Experience-API-Version", "2.0.0")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[("limit", "1")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "xAPI 2.0 has no alternate syntax");
+    app.stop().await;
+}
+
 on_every_backend!(
+    the_alternate_request_syntax_stands_for_its_request,
     post_put_get_round_trip,
     conflicting_ids_give_409_and_identical_reposts_are_no_ops,
     batches_are_atomic,

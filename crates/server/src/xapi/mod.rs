@@ -5,6 +5,7 @@
 //! one atomic batch; the learner engine sees them through the log's commit hook, mapped by
 //! [`mapping`]. No type from this module travels further than [`crate::storage::NewStatement`].
 
+pub mod alternate;
 pub mod attachments;
 pub mod documents;
 pub mod format;
