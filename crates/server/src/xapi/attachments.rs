@@ -105,15 +105,14 @@ fn checked_hash(part: &Part, index: usize) -> Result<String, ApiError> {
 }
 
 fn attachment(part: Part) -> Attachment {
-    let body = part.body;
+    let content_type = part
+        .header("content-type")
+        .unwrap_or("application/octet-stream")
+        .to_owned();
     Attachment {
-        sha2: hex::encode(Sha256::digest(&body)),
-        content_type: part
-            .headers
-            .get("content-type")
-            .cloned()
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        body,
+        sha2: hex::encode(Sha256::digest(&part.body)),
+        content_type,
+        body: part.body,
     }
 }
 
@@ -239,16 +238,16 @@ pub fn declared_hashes(statements: &[Value]) -> Vec<String> {
 pub fn multipart_answer(json: String, attachments: Vec<Attachment>) -> (String, Vec<u8>) {
     let boundary = format!("learnpulse-{}", uuid::Uuid::new_v4().simple());
     let mut parts = vec![Part {
-        headers: HashMap::from([("Content-Type".to_owned(), "application/json".to_owned())]),
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
         body: json.into_bytes(),
     }];
     for a in attachments {
         parts.push(Part {
-            headers: HashMap::from([
+            headers: vec![
                 ("Content-Type".to_owned(), a.content_type),
                 ("Content-Transfer-Encoding".to_owned(), "binary".to_owned()),
                 ("X-Experience-API-Hash".to_owned(), a.sha2),
-            ]),
+            ],
             body: a.body,
         });
     }

@@ -2,18 +2,20 @@
 //! first part is the statements (JSON), each further part one attachment's raw bytes, named by
 //! its SHA-256 in `X-Experience-API-Hash`. Pure: parsing a buffered body and writing one.
 
-use std::collections::HashMap;
-
-/// One part: its headers (names in lower case) and bytes.
+/// One part: its headers (as sent, in order) and bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
-    pub headers: HashMap<String, String>,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Part {
+    /// The first header of this name (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -57,12 +59,12 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
         next_delimiter.extend_from_slice(b"\r\n");
         next_delimiter.extend_from_slice(delimiter);
         let end = find(rest, &next_delimiter).ok_or("the multipart body does not close")?;
-        parts.push(part(&rest[..end])?);
+        parts.push(part(&rest[..end], boundary)?);
         rest = &rest[end + next_delimiter.len()..];
     }
 }
 
-fn part(bytes: &[u8]) -> Result<Part, String> {
+fn part(bytes: &[u8], boundary: &str) -> Result<Part, String> {
     let (head, body) = if bytes.starts_with(b"\r\n") {
         (&bytes[..0], &bytes[2..])
     } else {
@@ -70,12 +72,21 @@ fn part(bytes: &[u8]) -> Result<Part, String> {
         (&bytes[..split], &bytes[split + 4..])
     };
     let head = std::str::from_utf8(head).map_err(|_| "multipart headers must be text")?;
-    let mut headers = HashMap::new();
+    let mut headers = Vec::new();
     for line in head.split("\r\n").filter(|l| !l.is_empty()) {
         let (name, value) = line
             .split_once(':')
             .ok_or_else(|| format!("a multipart header line has no name: {line:?}"))?;
-        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        let name = name.trim();
+        // A line that starts with the delimiter can only be one (RFC 2046): as a header it
+        // would make the part mean something else to the next reader.
+        if name
+            .strip_prefix("--")
+            .is_some_and(|n| n.starts_with(boundary))
+        {
+            return Err("a part's headers contain its boundary".into());
+        }
+        headers.push((name.to_owned(), value.trim().to_owned()));
     }
     Ok(Part {
         headers,
@@ -92,10 +103,8 @@ pub fn write(parts: &[Part], boundary: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for part in parts {
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        let mut names: Vec<&String> = part.headers.keys().collect();
-        names.sort();
-        for name in names {
-            out.extend_from_slice(format!("{name}: {}\r\n", part.headers[name]).as_bytes());
+        for (name, value) in &part.headers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&part.body);
@@ -120,6 +129,26 @@ Content-Type: text/plain\r\nX-Experience-API-Hash: 00ff\r\n\r\nhello\r\nworld\r\
         assert_eq!(parts[1].header("x-experience-api-hash"), Some("00ff"));
         assert_eq!(parts[1].body, b"hello\r\nworld");
         assert_eq!(parse(&write(&parts, "xyz"), "xyz").unwrap(), parts);
+    }
+
+    #[test]
+    fn a_header_that_starts_with_the_delimiter_is_refused() {
+        // Found by the fuzz target: written back, such a header would be a delimiter.
+        let body = b"--q\r\nA: 1\r\n --q&q: x\r\n\r\nbody\r\n--q--";
+        assert!(parse(body, "q").is_err());
+    }
+
+    #[test]
+    fn header_names_keep_their_case_and_order() {
+        // Found by the fuzz target: "--Q…" lowercased to "--q…" became a delimiter.
+        let body = b"--q\r\nB: 1\r\n--Qx: 2\r\n\r\nbody\r\n--q--";
+        let parts = parse(body, "q").unwrap();
+        assert_eq!(
+            parts[0].headers,
+            [("B".into(), "1".into()), ("--Qx".into(), "2".into())]
+        );
+        assert_eq!(parts[0].header("b"), Some("1"));
+        assert_eq!(parse(&write(&parts, "q"), "q").unwrap(), parts);
     }
 
     #[test]
