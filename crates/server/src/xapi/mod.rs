@@ -406,7 +406,7 @@ fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
 #[utoipa::path(
     post, path = "/xAPI/statements", tag = "xAPI",
     params(("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0")),
-    request_body(content = Object, description = "A statement or an array of statements"),
+    request_body(content = Object, description = "A statement or an array of statements (application/json); with attachments, multipart/mixed: the statements, then one part per attachment named by its SHA-256 in X-Experience-API-Hash"),
     responses(
         (status = 200, description = "The ids of the stored statements, in order", body = [String]),
         (status = 400, description = "Invalid statement; `field` names it", body = Problem),
@@ -454,7 +454,7 @@ async fn post_statements(
 #[utoipa::path(
     put, path = "/xAPI/statements", tag = "xAPI",
     params(("statementId" = uuid::Uuid, Query, description = "The statement's id (UUID)"), ("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0")),
-    request_body(content = Object, description = "One statement"),
+    request_body(content = Object, description = "One statement (application/json, or multipart/mixed with its attachments)"),
     responses(
         (status = 204, description = "Stored (or already stored identically)"),
         (status = 400, description = "Invalid statement or parameters", body = Problem),
