@@ -58,7 +58,8 @@ for version in $versions; do
 import json, sys, os
 work, version, log = sys.argv[1:4]
 if not log or not os.path.exists(log):
-    print(json.dumps({"version": version, "error": "no run log; see " + work + "/run-" + version + ".out"}))
+    out = open(os.path.join(work, f"run-{version}.out"), errors="replace").read()
+    print(json.dumps({"version": version, "error": "the runner wrote no log", "output": out[-2000:]}))
     sys.exit(0)
 run = json.load(open(log))
 failures = []

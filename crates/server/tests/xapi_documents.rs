@@ -401,6 +401,48 @@ async fn an_erasure_deletes_the_learners_documents() {
     app.stop().await;
 }
 
+async fn documents_follow_the_learner_across_a_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let ada = agent("ada");
+    let state = state_path(&ada, "&stateId=resume");
+    let r = send(
+        &app,
+        &app.admin,
+        Method::PUT,
+        &state,
+        "1.0.3",
+        &[],
+        Some(("application/octet-stream", "bookmark=7")),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = app
+        .client
+        .post(app.url("/v1/privacy/keys/rotate"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Filed under her old pseudonym, found under the new one (and moved there).
+    let r = send(&app, &app.admin, Method::GET, &state, "2.0.0", &[], None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "bookmark=7");
+    let r = send(
+        &app,
+        &app.admin,
+        Method::GET,
+        &state_path(&ada, ""),
+        "2.0.0",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!(["resume"]));
+    app.stop().await;
+}
+
 async fn activities_and_agents_are_described() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -467,5 +509,6 @@ on_every_backend!(
     concurrency_rules_follow_the_requested_version,
     parameters_are_checked_and_agents_pseudonymised,
     an_erasure_deletes_the_learners_documents,
+    documents_follow_the_learner_across_a_key_rotation,
     activities_and_agents_are_described,
 );

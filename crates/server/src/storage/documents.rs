@@ -119,6 +119,16 @@ pub trait DocumentStore {
     /// Deletes every document of the scope (`DELETE` of the state resource without `stateId`).
     async fn delete_documents(&self, tenant: TenantId, scope: DocumentScope) -> Result<u64, StoreError>;
 
+    /// Files the documents of `kind` and `activity` kept under any of the agents `from` under
+    /// `to` instead (a learner seen again after a pseudonym-key rotation); a document `to`
+    /// already has of the same id stays as it is.
+    async fn adopt_documents(
+        &self,
+        tenant: TenantId,
+        scope: DocumentScope,
+        from: Vec<String>,
+    ) -> Result<u64, StoreError>;
+
     /// Deletes every document of these learners (erasure).
     async fn erase_documents(&self, tenant: TenantId, learners: Vec<String>) -> Result<u64, StoreError>;
 }

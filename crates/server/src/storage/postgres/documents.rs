@@ -157,6 +157,33 @@ impl DocumentStore for PostgresStorage {
             .map_err(db_err)
     }
 
+    async fn adopt_documents(
+        &self,
+        tenant: TenantId,
+        scope: DocumentScope,
+        from: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE documents AS d SET agent = $4, learner = $5 \
+                 WHERE d.tenant_id = $1 AND d.kind = $2 AND d.activity = $3 AND d.agent = ANY($6) \
+                 AND NOT EXISTS (SELECT 1 FROM documents n WHERE n.tenant_id = d.tenant_id \
+                 AND n.kind = d.kind AND n.activity = d.activity AND n.agent = $4 \
+                 AND n.registration = d.registration AND n.id = d.id)",
+                &[
+                    &tenant,
+                    &scope.kind.as_str(),
+                    &scope.activity,
+                    &scope.agent,
+                    &scope.learner,
+                    &from,
+                ],
+            )
+            .await
+            .map_err(db_err)
+    }
+
     async fn erase_documents(
         &self,
         tenant: TenantId,

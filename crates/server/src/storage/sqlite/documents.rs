@@ -154,6 +154,35 @@ impl DocumentStore for SqliteStorage {
         .await
     }
 
+    async fn adopt_documents(
+        &self,
+        tenant: TenantId,
+        scope: DocumentScope,
+        from: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let mut moved = 0;
+            for old in &from {
+                moved += tx.execute(
+                    "UPDATE OR IGNORE documents SET agent = ?4, learner = ?5 \
+                     WHERE tenant_id = ?1 AND kind = ?2 AND activity = ?3 AND agent = ?6",
+                    params![
+                        tenant,
+                        scope.kind.as_str(),
+                        scope.activity,
+                        scope.agent,
+                        scope.learner,
+                        old
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(moved as u64)
+        })
+        .await
+    }
+
     async fn erase_documents(
         &self,
         tenant: TenantId,

@@ -233,16 +233,29 @@ async fn target(
         }
         iri.clone()
     };
+    let mut older_agents = Vec::new();
     let (agent, learner) = if kind == DocumentKind::ActivityProfile {
         (String::new(), String::new())
     } else {
         let v = agent_param(required("agent")?)?;
         let privacy = state.privacy.tenant(&state.storage, caller.tenant).await?;
         let stored = privacy.stored_agent(&v);
-        (
-            mapping::actor_ifi(&stored),
-            mapping::learner_key(&stored).unwrap_or_default(),
-        )
+        let learner = mapping::learner_key(&stored).unwrap_or_default();
+        // The learner's pseudonyms under older keys (after a rotation), newest first.
+        if learner != learnpulse_privacy::pipeline::agent_identity(&v).unwrap_or_default() {
+            older_agents = privacy
+                .learner_keys(learnpulse_privacy::pipeline::agent_identity(&v).unwrap_or_default())
+                .into_iter()
+                .skip(2)
+                .map(|p| {
+                    format!(
+                        "account:{}|{p}",
+                        learnpulse_privacy::pipeline::PSEUDONYM_HOME
+                    )
+                })
+                .collect();
+        }
+        (mapping::actor_ifi(&stored), learner)
     };
     let registration = match params.get("registration") {
         Some(r) if kind == DocumentKind::State => uuid::Uuid::parse_str(r)
@@ -250,14 +263,22 @@ async fn target(
             .to_string(),
         _ => String::new(),
     };
+    let scope = DocumentScope {
+        kind,
+        activity,
+        agent,
+        registration,
+        learner,
+    };
+    // Documents filed under an older pseudonym of the learner move to the current one first.
+    if !older_agents.is_empty() {
+        state
+            .storage
+            .adopt_documents(caller.tenant, scope.clone(), older_agents)
+            .await?;
+    }
     Ok(Target {
-        scope: DocumentScope {
-            kind,
-            activity,
-            agent,
-            registration,
-            learner,
-        },
+        scope,
         id: params.get(kind.id_param()).cloned(),
     })
 }
