@@ -15,7 +15,8 @@
 //! - [`dashboard`]: the web pages at `/ui/` (class view, learner, interventions, DPO, operator),
 //!   compiled into the binary; they read the same API as every other client.
 //! - [`xapi`]: the xAPI edge: validation, completion, mapping to learning events, the
-//!   statements resource.
+//!   statements resource with attachments and formats, the document resources
+//!   ([`xapi::documents`]), and 1.0.3's alternate request syntax.
 //! - [`native`]: `POST /v1/events`, mapped to xAPI statements at the edge.
 //! - [`state`]: [`state::AppState`], what every handler can reach (a leaf: handlers import it,
 //!   not the server's assembly).
