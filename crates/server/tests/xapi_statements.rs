@@ -493,6 +493,7 @@ async fn the_alternate_request_syntax_stands_for_its_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "xAPI 2.0 has no alternate syntax");
+    assert_eq!(problem(r).await["field"], "method");
     app.stop().await;
 }
 

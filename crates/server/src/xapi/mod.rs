@@ -420,10 +420,19 @@ async fn post_statements(
     State(state): State<AppState>,
     Extension(version): Extension<XapiVersion>,
     caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
     headers: axum::http::HeaderMap,
     Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     caller.require(Action::WriteStatements)?;
+    // POST /statements has no parameters; one the LRS does not know is refused (xAPI
+    // Communication 3.2).
+    if let Some(unknown) = params.keys().next() {
+        return Err(ApiError::bad_request(
+            unknown.clone(),
+            "is not a parameter of POST /statements",
+        ));
+    }
     let received = attachments::receive(content_type(&headers), &bytes)?;
     let (statements, is_batch) = match parse_body(&received.json)? {
         Value::Array(items) => (items, true),
