@@ -41,7 +41,7 @@ pub enum Follow {
     Learner(Vec<String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Topic {
     Everyone,
     Group(String),
@@ -103,12 +103,68 @@ impl Subscriber {
     }
 }
 
-type Registry = HashMap<(TenantId, Topic), Vec<(u64, Arc<Subscriber>)>>;
+/// The streams of one topic, with their registration ids.
+type Streams = Vec<(u64, Arc<Subscriber>)>;
+
+/// One tenant's streams by what they follow. Looked up by `&str`: asking whether anyone follows
+/// an update allocates nothing.
+#[derive(Default)]
+struct TenantStreams {
+    everyone: Streams,
+    groups: HashMap<String, Streams>,
+    learners: HashMap<String, Streams>,
+}
+
+impl TenantStreams {
+    fn streams_mut(&mut self, topic: &Topic) -> &mut Streams {
+        match topic {
+            Topic::Everyone => &mut self.everyone,
+            Topic::Group(g) => self.groups.entry(g.clone()).or_default(),
+            Topic::Learner(l) => self.learners.entry(l.clone()).or_default(),
+        }
+    }
+
+    fn remove(&mut self, topic: &Topic, id: u64) {
+        let gone = |streams: &mut Streams| {
+            streams.retain(|(s, _)| *s != id);
+            streams.is_empty()
+        };
+        match topic {
+            Topic::Everyone => {
+                gone(&mut self.everyone);
+            }
+            Topic::Group(g) => {
+                if self.groups.get_mut(g).is_some_and(gone) {
+                    self.groups.remove(g);
+                }
+            }
+            Topic::Learner(l) => {
+                if self.learners.get_mut(l).is_some_and(gone) {
+                    self.learners.remove(l);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.everyone.is_empty() && self.groups.is_empty() && self.learners.is_empty()
+    }
+
+    /// The streams that show this learner's update: the tenant's everyone, each of the
+    /// learner's groups, the learner (a stream follows one topic of these at most).
+    fn following<'s>(&'s self, state: &LearnerState) -> impl Iterator<Item = &'s Streams> {
+        std::iter::once(&self.everyone)
+            .chain(state.groups.iter().filter_map(|g| self.groups.get(g)))
+            .chain(self.learners.get(&state.learner))
+    }
+}
+
+type Registry = HashMap<TenantId, TenantStreams>;
 
 /// The streams' registry, indexed by what they follow.
 #[derive(Default)]
 pub struct Fanout {
-    by_topic: RwLock<Registry>,
+    by_tenant: RwLock<Registry>,
     next_id: AtomicU64,
 }
 
@@ -121,42 +177,38 @@ impl Fanout {
             missed: AtomicU64::new(0),
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let topics: Vec<(TenantId, Topic)> = match follow {
-            Follow::Everyone => vec![(tenant, Topic::Everyone)],
-            Follow::Group(g) => vec![(tenant, Topic::Group(g))],
-            Follow::Learner(keys) => {
-                let mut keys = keys;
+        let topics: Vec<Topic> = match follow {
+            Follow::Everyone => vec![Topic::Everyone],
+            Follow::Group(g) => vec![Topic::Group(g)],
+            Follow::Learner(mut keys) => {
                 keys.sort_unstable();
                 keys.dedup();
-                keys.into_iter()
-                    .map(|k| (tenant, Topic::Learner(k)))
-                    .collect()
+                keys.into_iter().map(Topic::Learner).collect()
             }
         };
-        let mut registry = self.by_topic.write().unwrap();
+        let mut registry = self.by_tenant.write().unwrap();
+        let streams = registry.entry(tenant).or_default();
         for topic in &topics {
-            registry
-                .entry(topic.clone())
-                .or_default()
-                .push((id, subscriber.clone()));
+            streams.streams_mut(topic).push((id, subscriber.clone()));
         }
         Subscription {
             receiver,
             fanout: Arc::downgrade(self),
             id,
+            tenant,
             topics,
         }
     }
 
     /// Is any stream subscribed? (The hub makes no updates for nobody.)
     pub fn any(&self) -> bool {
-        !self.by_topic.read().unwrap().is_empty()
+        !self.by_tenant.read().unwrap().is_empty()
     }
 
     /// The registry as it is now, to ask of many updates in a row whether anyone follows them
     /// (drop it before [`Fanout::publish`]).
     pub fn followers(&self) -> Followers<'_> {
-        Followers(self.by_topic.read().unwrap())
+        Followers(self.by_tenant.read().unwrap())
     }
 
     /// Delivers an applied batch's updates to the streams that follow them: one message per
@@ -165,24 +217,22 @@ impl Fanout {
         if updates.is_empty() {
             return;
         }
-        let registry = self.by_topic.read().unwrap();
+        let registry = self.by_tenant.read().unwrap();
         let mut per_stream: HashMap<u64, (&Arc<Subscriber>, Vec<Arc<Published>>)> = HashMap::new();
         for update in updates {
+            let Some(streams) = registry.get(&update.tenant) else {
+                continue;
+            };
             let published = Arc::new(Published {
                 update,
                 rendered: Default::default(),
             });
-            for topic in topics_of(&published.update.state) {
-                let Some(subscribers) = registry.get(&(published.update.tenant, topic)) else {
-                    continue;
-                };
-                for (id, subscriber) in subscribers {
-                    per_stream
-                        .entry(*id)
-                        .or_insert_with(|| (subscriber, Vec::new()))
-                        .1
-                        .push(published.clone());
-                }
+            for (id, subscriber) in streams.following(&published.update.state).flatten() {
+                per_stream
+                    .entry(*id)
+                    .or_insert_with(|| (subscriber, Vec::new()))
+                    .1
+                    .push(published.clone());
             }
         }
         for (subscriber, updates) in per_stream.into_values() {
@@ -190,24 +240,17 @@ impl Fanout {
         }
     }
 
-    fn unsubscribe(&self, id: u64, topics: &[(TenantId, Topic)]) {
-        let mut registry = self.by_topic.write().unwrap();
-        for topic in topics {
-            if let Some(subscribers) = registry.get_mut(topic) {
-                subscribers.retain(|(s, _)| *s != id);
-                if subscribers.is_empty() {
-                    registry.remove(topic);
-                }
+    fn unsubscribe(&self, id: u64, tenant: TenantId, topics: &[Topic]) {
+        let mut registry = self.by_tenant.write().unwrap();
+        if let Some(streams) = registry.get_mut(&tenant) {
+            for topic in topics {
+                streams.remove(topic, id);
+            }
+            if streams.is_empty() {
+                registry.remove(&tenant);
             }
         }
     }
-}
-
-/// The topics an update touches: its tenant's everyone, each of its groups, its learner.
-fn topics_of(state: &LearnerState) -> impl Iterator<Item = Topic> + '_ {
-    std::iter::once(Topic::Everyone)
-        .chain(state.groups.iter().cloned().map(Topic::Group))
-        .chain(std::iter::once(Topic::Learner(state.learner.clone())))
 }
 
 /// A read of the registry (see [`Fanout::followers`]).
@@ -216,14 +259,9 @@ pub struct Followers<'a>(RwLockReadGuard<'a, Registry>);
 impl Followers<'_> {
     /// Does any stream follow this learner's updates?
     pub fn follow(&self, tenant: TenantId, state: &LearnerState) -> bool {
-        self.0.contains_key(&(tenant, Topic::Everyone))
-            || self
-                .0
-                .contains_key(&(tenant, Topic::Learner(state.learner.clone())))
-            || state
-                .groups
-                .iter()
-                .any(|g| self.0.contains_key(&(tenant, Topic::Group(g.clone()))))
+        self.0
+            .get(&tenant)
+            .is_some_and(|streams| streams.following(state).any(|s| !s.is_empty()))
     }
 }
 
@@ -232,7 +270,8 @@ pub struct Subscription {
     receiver: mpsc::Receiver<Delivery>,
     fanout: Weak<Fanout>,
     id: u64,
-    topics: Vec<(TenantId, Topic)>,
+    tenant: TenantId,
+    topics: Vec<Topic>,
 }
 
 impl Subscription {
@@ -245,7 +284,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(fanout) = self.fanout.upgrade() {
-            fanout.unsubscribe(self.id, &self.topics);
+            fanout.unsubscribe(self.id, self.tenant, &self.topics);
         }
     }
 }

@@ -137,12 +137,5 @@ pub trait DocumentStore {
 /// The `ETag` of a body: its SHA-1 in hex, quoted (a strong validator, as xAPI 1.0.3 expects).
 pub fn etag_of(body: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let digest = Sha1::digest(body);
-    let mut etag = String::with_capacity(42);
-    etag.push('"');
-    for b in digest {
-        etag.push_str(&format!("{b:02x}"));
-    }
-    etag.push('"');
-    etag
+    format!("\"{}\"", hex::encode(Sha1::digest(body)))
 }

@@ -70,7 +70,8 @@ pub fn receive<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Receive
     }
     let mut attachments = HashMap::new();
     for (i, part) in parts.into_iter().enumerate() {
-        attachments.insert(checked_hash(&part, i + 1)?, attachment(part));
+        let sha2 = checked_hash(&part, i + 1)?;
+        attachments.insert(sha2.clone(), attachment(part, sha2));
     }
     Ok(Received {
         json: statements.body.into(),
@@ -104,13 +105,14 @@ fn checked_hash(part: &Part, index: usize) -> Result<String, ApiError> {
     Ok(declared)
 }
 
-fn attachment(part: Part) -> Attachment {
+/// A part as an attachment, under the hash [`checked_hash`] found for it.
+fn attachment(part: Part, sha2: String) -> Attachment {
     let content_type = part
         .header("content-type")
         .unwrap_or("application/octet-stream")
         .to_owned();
     Attachment {
-        sha2: hex::encode(Sha256::digest(&part.body)),
+        sha2,
         content_type,
         body: part.body,
     }

@@ -242,9 +242,10 @@ async fn target(
         let stored = privacy.stored_agent(&v);
         let learner = mapping::learner_key(&stored).unwrap_or_default();
         // The learner's pseudonyms under older keys (after a rotation), newest first.
-        if learner != learnpulse_privacy::pipeline::agent_identity(&v).unwrap_or_default() {
+        let identity = learnpulse_privacy::pipeline::agent_identity(&v).unwrap_or_default();
+        if learner != identity {
             older_agents = privacy
-                .learner_keys(learnpulse_privacy::pipeline::agent_identity(&v).unwrap_or_default())
+                .learner_keys(identity)
                 .into_iter()
                 .skip(2)
                 .map(|p| {
@@ -333,7 +334,7 @@ async fn serve(
                     .storage
                     .document_ids(caller.tenant, target.scope, since)
                     .await?;
-                Ok(Json::ids(ids))
+                Ok(axum::Json(ids).into_response())
             }
             // Every state of an activity and agent (and registration) at once.
             Method::Delete if kind == DocumentKind::State => {
@@ -436,17 +437,4 @@ fn document_response(doc: StoredDocument) -> Response {
 pub fn http_date(us: i64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_micros(us.max(0) as u64);
     httpdate::fmt_http_date(time)
-}
-
-/// JSON answers of this module.
-struct Json;
-
-impl Json {
-    fn ids(ids: Vec<String>) -> Response {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&ids).expect("strings serialise"),
-        )
-            .into_response()
-    }
 }
