@@ -226,6 +226,47 @@ async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     store.shutdown().await;
 }
 
+/// A data directory from before StatementRef targets were recorded: at the first start of this
+/// version the targets are filled in from the stored JSON, so filtered queries find the
+/// statements that reference a match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_targets_are_filled_in_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let answer = statement("ada", 1, false);
+    let comment = prepare(
+        json!({
+            "actor": {"account": {"homePage": "https://lms.example.edu", "name": "bo"}},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/commented"},
+            "object": {"objectType": "StatementRef", "id": answer.id.to_string()}
+        }),
+        &Authority {
+            key_id: "lpk_test",
+            version: "1.0.0",
+            now: "2026-11-26T09:30:00Z",
+        },
+    );
+    assert_eq!(comment.target, Some(answer.id));
+    let expected = vec![comment.id.to_string(), answer.id.to_string()];
+    store.append(1, vec![answer]).await.unwrap();
+    store.append(1, vec![comment]).await.unwrap();
+    assert_eq!(ids(&store, by_agent("ada")).await, expected);
+    store.shutdown().await;
+    drop(store);
+
+    // Back to the older layout.
+    let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
+    conn.execute_batch(
+        "DROP INDEX statements_targeting; ALTER TABLE statements DROP COLUMN target;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(dir.path()).await;
+    assert_eq!(ids(&store, by_agent("ada")).await, expected);
+    store.shutdown().await;
+}
+
 /// What a running SQLite store does when something happens to its index file under it: every
 /// query keeps answering with the right rows (from the log alone while the file is replaced),
 /// the indexer makes a new file, and statements appended afterwards are indexed in it.

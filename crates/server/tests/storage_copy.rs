@@ -62,12 +62,16 @@ async fn build(dir: &Path) -> (String, Value) {
     let mut pii = answered("kid", "q1", true);
     pii["result"]["response"] = json!("mail me at kid@school.example");
     batch.push(pii);
-    assert_eq!(
-        app.post_statements(&admin, &Value::Array(batch))
-            .await
-            .status(),
-        200
-    );
+    let r = app.post_statements(&admin, &Value::Array(batch)).await;
+    assert_eq!(r.status(), 200);
+    let ids: Vec<String> = r.json().await.unwrap();
+    // A StatementRef, so that its target is copied too.
+    let comment = json!({
+        "actor": {"account": {"homePage": "https://lms.example.edu", "name": "teacher"}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/commented"},
+        "object": {"objectType": "StatementRef", "id": ids[0]}
+    });
+    assert_eq!(app.post_statements(&admin, &comment).await.status(), 200);
     let r = app
         .client
         .put(app.url(&format!(
@@ -131,7 +135,7 @@ async fn sqlite_moves_to_postgres_whole_and_back() {
     ] {
         assert!(report.rows(table) > 0, "{table} copied nothing");
     }
-    assert_eq!(report.rows("statements"), 31);
+    assert_eq!(report.rows("statements"), 32);
     assert!(report.audit_entries_verified > 0);
     for table in TABLES {
         assert_eq!(

@@ -387,6 +387,112 @@ async fn voided_statements_leave_queries_but_stay_readable() {
     app.stop().await;
 }
 
+/// xAPI Communication 2.1.3: a filtered query also returns the statements that target a
+/// matching statement through a StatementRef (recursively, voided targets included); since,
+/// until, limit and paging apply to the returned statements.
+async fn filtered_queries_return_statements_that_target_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app.post_statements(&app.admin, &body).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Vec<String>>().await.unwrap().remove(0)
+        }
+    };
+    let reference = |actor: &str, verb: &str, target: &str| {
+        json!({
+            "actor": {"account": {"homePage": "https://lms.example.edu", "name": actor}},
+            "verb": {"id": verb},
+            "object": {"objectType": "StatementRef", "id": target}
+        })
+    };
+    let answered_by_ada = post(answered("ada", "q1", true)).await;
+    let by_bo = post(answered("bo", "q2", true)).await;
+    let voiding = post(reference(
+        "teacher",
+        "http://adlnet.gov/expapi/verbs/voided",
+        &answered_by_ada,
+    ))
+    .await;
+    let commented = post(reference(
+        "bo",
+        "http://adlnet.gov/expapi/verbs/commented",
+        &answered_by_ada,
+    ))
+    .await;
+    let liked_comment = post(reference(
+        "cy",
+        "http://activitystrea.ms/schema/1.0/like",
+        &commented,
+    ))
+    .await;
+    let about_bo = post(reference(
+        "cy",
+        "http://adlnet.gov/expapi/verbs/commented",
+        &by_bo,
+    ))
+    .await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["statements"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let agent = urlencode(r#"{"account":{"homePage":"https://lms.example.edu","name":"ada"}}"#);
+    let page: Value = app
+        .xapi_json(&format!("/xAPI/statements?agent={agent}"), &app.admin)
+        .await;
+    assert_eq!(
+        ids(&page),
+        [liked_comment.as_str(), commented.as_str(), voiding.as_str()],
+        "newest first; the voided statement itself is not returned"
+    );
+    let url = format!(
+        "/xAPI/statements?activity={}&ascending=true",
+        urlencode("https://lms.example.edu/items/q2")
+    );
+    let page: Value = app.xapi_json(&url, &app.admin).await;
+    assert_eq!(ids(&page), [by_bo.as_str(), about_bo.as_str()]);
+
+    // One statement a page: every one once, in order, through `more`.
+    let mut seen = Vec::new();
+    let mut next = format!("/xAPI/statements?agent={agent}&limit=1");
+    while !next.is_empty() {
+        let page: Value = app.xapi_json(&next, &app.admin).await;
+        seen.extend(ids(&page));
+        next = page["more"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(
+        seen,
+        [liked_comment.as_str(), commented.as_str(), voiding.as_str()]
+    );
+
+    // The window applies to the statement returned, not to the one it targets.
+    let stored = app.get_statement(&app.admin, &commented).await;
+    let stored: Value = stored.json().await.unwrap();
+    let since = urlencode(stored["stored"].as_str().unwrap());
+    let page: Value = app
+        .xapi_json(
+            &format!("/xAPI/statements?agent={agent}&since={since}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(ids(&page), [liked_comment.as_str()]);
+    let page: Value = app
+        .xapi_json(
+            &format!("/xAPI/statements?agent={agent}&until={since}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(ids(&page), [commented.as_str(), voiding.as_str()]);
+    app.stop().await;
+}
+
 async fn bad_input_gets_problems_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -505,5 +611,6 @@ on_every_backend!(
     version_header_rules,
     queries_filter_and_page_with_more,
     voided_statements_leave_queries_but_stay_readable,
+    filtered_queries_return_statements_that_target_a_match,
     bad_input_gets_problems_and_changes_nothing,
 );

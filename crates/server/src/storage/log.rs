@@ -29,6 +29,10 @@ pub struct NewStatement {
     pub registration: Option<Uuid>,
     /// The statement this one voids, when its verb is `voided`.
     pub voids: Option<Uuid>,
+    /// The statement this one's object refers to, when the object is a StatementRef (voiding
+    /// statements included): a filtered query also returns the statements that target a
+    /// matching one (xAPI Communication 2.1.3, "filter conditions").
+    pub target: Option<Uuid>,
     /// What the log's followers need of it (`crate::live::LiveInput` as JSON), decoded once at
     /// the edge and stored beside the statement, so that no follower parses statements again.
     /// `None` for statements that mean nothing to them.
@@ -82,6 +86,52 @@ pub struct StatementQuery {
     pub ascending: bool,
     /// Paging cursor: continue after (or before, when descending) this sequence number.
     pub cursor: Option<i64>,
+}
+
+/// How many StatementRef hops a query follows from a statement towards one that matches its
+/// filters. References can form chains (and, since a reference may name a statement stored
+/// later, even cycles); ten hops is far beyond any chain a learning record holds.
+pub(crate) const MAX_REFERENCE_HOPS: usize = 10;
+
+/// Whether a query has a filter that statements can match through a reference. Without one,
+/// every statement in the window is returned anyway.
+pub(crate) fn follows_references(q: &StatementQuery) -> bool {
+    q.agent.is_some() || q.verb.is_some() || q.activity.is_some() || q.registration.is_some()
+}
+
+/// One statement row of a query's answer: sequence number, `stored` time, JSON.
+pub(crate) type QueryRow = (i64, i64, String);
+
+/// The seq beyond which statements that match through a reference cannot make the page: when
+/// the direct matches already fill it (one row more than `limit`), the last of them.
+pub(crate) fn reference_bound(direct: &[QueryRow], limit: usize) -> Option<i64> {
+    direct.get(limit).map(|r| r.0)
+}
+
+/// Merges the statements that match directly with those that match through a reference (each
+/// in the query's order, each at most `limit + 1` long) into one page.
+pub(crate) fn merged_page(
+    direct: Vec<QueryRow>,
+    referencing: Vec<QueryRow>,
+    limit: usize,
+    ascending: bool,
+) -> StatementPage {
+    let mut rows = direct;
+    if !referencing.is_empty() {
+        rows.extend(referencing);
+        rows.sort_unstable_by_key(|r| if ascending { r.0 } else { -r.0 });
+        rows.dedup_by_key(|r| r.0);
+    }
+    let mut page = StatementPage::default();
+    if rows.len() > limit {
+        rows.truncate(limit);
+        page.next_cursor = rows.last().map(|r| r.0);
+    }
+    page.statements = rows
+        .into_iter()
+        .map(|(_, stored, json)| with_stored(&json, stored))
+        .collect();
+    page
 }
 
 /// One page of statements (each a JSON text with `stored` included).

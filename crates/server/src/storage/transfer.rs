@@ -343,6 +343,7 @@ pub const TABLES: &[Table] = &[
 /// The event log. `actor`, `verb` and `activity` are the values themselves (SQLite stores ids
 /// of interned rows). `live` is `''` for a statement that means nothing to the followers and
 /// NULL for a row stored before `live` existed (the copy fills those in before writing).
+/// `target` is the statement a StatementRef object names.
 pub const STATEMENTS: Table = Table {
     name: "statements",
     columns: &[
@@ -358,6 +359,7 @@ pub const STATEMENTS: Table = Table {
         ("fingerprint", Bytes),
         ("json", Text),
         ("live", Text),
+        ("target", Uuid),
     ],
     key: 1,
     identity: false,

@@ -205,9 +205,10 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
         .unwrap_or("Activity");
     let activity =
         (object_type == "Activity").then(|| object["id"].as_str().unwrap_or_default().to_owned());
-    let voids = (verb == VERB_VOIDED)
+    let target = (object_type == "StatementRef")
         .then(|| object["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()))
         .flatten();
+    let voids = target.filter(|_| verb == VERB_VOIDED);
     let registration = statement
         .get("context")
         .and_then(|c| c.get("registration"))
@@ -221,6 +222,7 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
         activity,
         registration,
         voids,
+        target,
         live: live_input(&statement).map(|l| l.encode()),
         vault: None,
         json: statement.to_string(),

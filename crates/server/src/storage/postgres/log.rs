@@ -1,13 +1,16 @@
 //! [`EventLog`] on PostgreSQL: appends go to the writer task ([`super::writer`]); reads use the
 //! pool. Filtered queries read the `(tenant, key, seq)` index of their first filter in sequence
-//! order and stop after one row more than the page.
+//! order and stop after one row more than the page; the statements that match through a
+//! StatementRef are read from `statements_targeting` and merged in by seq.
 
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::writer::Request;
 use super::{PostgresStorage, db_err};
-use crate::storage::log::with_stored;
+use crate::storage::log::{
+    MAX_REFERENCE_HOPS, QueryRow, follows_references, merged_page, reference_bound, with_stored,
+};
 use crate::storage::{
     Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage, StatementQuery, StoreError,
     TenantId,
@@ -53,58 +56,41 @@ impl EventLog for PostgresStorage {
         tenant: TenantId,
         q: StatementQuery,
     ) -> Result<StatementPage, StoreError> {
-        let mut sql = String::from(
+        let mut sql = PgQuery::new(
             "SELECT seq, stored_us, json FROM statements WHERE tenant_id = $1 AND NOT voided",
+            tenant,
         );
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(tenant)];
-        let mut push = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
-            args.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(agent) = q.agent {
-            push(" AND actor = ?", Box::new(agent));
+        if let Some(agent) = &q.agent {
+            sql.push(" AND actor = ?", Box::new(agent.clone()));
         }
-        if let Some(verb) = q.verb {
-            push(" AND verb = ?", Box::new(verb));
+        if let Some(verb) = &q.verb {
+            sql.push(" AND verb = ?", Box::new(verb.clone()));
         }
-        if let Some(activity) = q.activity {
-            push(" AND activity = ?", Box::new(activity));
+        if let Some(activity) = &q.activity {
+            sql.push(" AND activity = ?", Box::new(activity.clone()));
         }
         if let Some(registration) = q.registration {
-            push(" AND registration = ?", Box::new(registration));
+            sql.push(" AND registration = ?", Box::new(registration));
         }
-        if let Some(since) = q.since_us {
-            push(" AND stored_us > ?", Box::new(since));
-        }
-        if let Some(until) = q.until_us {
-            push(" AND stored_us <= ?", Box::new(until));
-        }
-        if let Some(cursor) = q.cursor {
-            let op = if q.ascending { ">" } else { "<" };
-            push(&format!(" AND seq {op} ?"), Box::new(cursor));
-        }
-        let direction = if q.ascending { "ASC" } else { "DESC" };
-        push(
-            &format!(" ORDER BY seq {direction} LIMIT ?"),
+        sql.push_window(&q);
+        sql.push(
+            &format!(" ORDER BY seq {} LIMIT ?", direction(&q)),
             Box::new(q.limit as i64 + 1),
         );
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
-        let params: Vec<&(dyn ToSql + Sync)> = args
+        let direct: Vec<QueryRow> = sql
+            .run(&client)
+            .await?
             .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        let mut rows = client.query(&stmt, &params).await.map_err(db_err)?;
-        let mut page = StatementPage::default();
-        if rows.len() > q.limit {
-            rows.truncate(q.limit);
-            page.next_cursor = rows.last().map(|r| r.get(0));
-        }
-        page.statements = rows
-            .iter()
-            .map(|r| with_stored(r.get(2), r.get(1)))
-            .collect();
-        Ok(page)
+        let referencing = if follows_references(&q) {
+            let bound = reference_bound(&direct, q.limit);
+            read_referencing(&client, tenant, &q, bound).await?
+        } else {
+            Vec::new()
+        };
+        Ok(merged_page(direct, referencing, q.limit, q.ascending))
     }
 
     async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
@@ -219,5 +205,151 @@ impl EventLog for PostgresStorage {
             .await
             .map_err(db_err)?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+}
+
+/// SQL text with numbered parameters, built clause by clause (`?` becomes the next `$n`).
+struct PgQuery {
+    text: String,
+    args: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl PgQuery {
+    /// Starts with `text`, whose `$1` is the tenant.
+    fn new(text: &str, tenant: TenantId) -> PgQuery {
+        PgQuery {
+            text: text.to_owned(),
+            args: vec![Box::new(tenant)],
+        }
+    }
+
+    fn push(&mut self, clause: &str, value: Box<dyn ToSql + Sync + Send>) {
+        self.args.push(value);
+        self.text
+            .push_str(&clause.replace('?', &format!("${}", self.args.len())));
+    }
+
+    /// Since, until and the paging cursor: the window the returned statements lie in.
+    fn push_window(&mut self, q: &StatementQuery) {
+        if let Some(since) = q.since_us {
+            self.push(" AND stored_us > ?", Box::new(since));
+        }
+        if let Some(until) = q.until_us {
+            self.push(" AND stored_us <= ?", Box::new(until));
+        }
+        if let Some(cursor) = q.cursor {
+            let after = if q.ascending { ">" } else { "<" };
+            self.push(&format!(" AND seq {after} ?"), Box::new(cursor));
+        }
+    }
+
+    async fn run(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let stmt = client.prepare_cached(&self.text).await.map_err(db_err)?;
+        let params: Vec<&(dyn ToSql + Sync)> = self
+            .args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        client.query(&stmt, &params).await.map_err(db_err)
+    }
+}
+
+fn direction(q: &StatementQuery) -> &'static str {
+    if q.ascending { "ASC" } else { "DESC" }
+}
+
+/// Candidates read at a time when looking for statements that match through a reference.
+const REFERENCE_BATCH: i64 = 256;
+
+/// Up to `limit + 1` statements in the query's window, in its order and before `bound`, that
+/// match through a reference: not voided, with a StatementRef whose chain of targets reaches a
+/// statement (voided or not) that passes the filters. Candidates are read in batches and their
+/// chains followed a hop at a time for the whole batch, one round trip per hop.
+async fn read_referencing(
+    client: &deadpool_postgres::Object,
+    tenant: TenantId,
+    q: &StatementQuery,
+    bound: Option<i64>,
+) -> Result<Vec<QueryRow>, StoreError> {
+    let wanted = q.limit + 1;
+    let lookup = client
+        .prepare_cached(
+            "SELECT statement_id, actor, verb, activity, registration, target FROM statements \
+             WHERE tenant_id = $1 AND statement_id = ANY($2)",
+        )
+        .await
+        .map_err(db_err)?;
+    let mut found = Vec::new();
+    let mut window = q.clone();
+    loop {
+        let mut sql = PgQuery::new(
+            "SELECT seq, stored_us, json, target FROM statements \
+             WHERE tenant_id = $1 AND target IS NOT NULL AND NOT voided",
+            tenant,
+        );
+        sql.push_window(&window);
+        if let Some(bound) = bound {
+            let before = if q.ascending { "<" } else { ">" };
+            sql.push(&format!(" AND seq {before} ?"), Box::new(bound));
+        }
+        sql.push(
+            &format!(" ORDER BY seq {} LIMIT ?", direction(q)),
+            Box::new(REFERENCE_BATCH),
+        );
+        let batch = sql.run(client).await?;
+        let Some(last) = batch.last() else {
+            return Ok(found);
+        };
+        window.cursor = Some(last.get(0));
+
+        // For each candidate, the statement its chain has reached; `None` once decided.
+        let mut reached: Vec<Option<Uuid>> = batch.iter().map(|r| r.get(3)).collect();
+        let mut accepted = vec![false; batch.len()];
+        for _ in 0..MAX_REFERENCE_HOPS {
+            let ids: Vec<Uuid> = reached.iter().flatten().copied().collect();
+            if ids.is_empty() {
+                break;
+            }
+            let rows = client
+                .query(&lookup, &[&tenant, &ids])
+                .await
+                .map_err(db_err)?;
+            let next: std::collections::HashMap<Uuid, (bool, Option<Uuid>)> = rows
+                .iter()
+                .map(|r| {
+                    let passes = q.agent.as_deref().is_none_or(|a| a == r.get::<_, &str>(1))
+                        && q.verb.as_deref().is_none_or(|v| v == r.get::<_, &str>(2))
+                        && q.activity
+                            .as_deref()
+                            .is_none_or(|a| Some(a) == r.get::<_, Option<&str>>(3))
+                        && q.registration
+                            .is_none_or(|g| Some(g) == r.get::<_, Option<Uuid>>(4));
+                    (r.get(0), (passes, r.get(5)))
+                })
+                .collect();
+            for (slot, accept) in reached.iter_mut().zip(accepted.iter_mut()) {
+                let Some(id) = *slot else { continue };
+                *slot = match next.get(&id) {
+                    Some((true, _)) => {
+                        *accept = true;
+                        None
+                    }
+                    Some((false, further)) => *further,
+                    None => None,
+                };
+            }
+        }
+        for (row, _) in batch.iter().zip(&accepted).filter(|(_, a)| **a) {
+            found.push((row.get(0), row.get(1), row.get(2)));
+            if found.len() == wanted {
+                return Ok(found);
+            }
+        }
+        if (batch.len() as i64) < REFERENCE_BATCH {
+            return Ok(found);
+        }
     }
 }

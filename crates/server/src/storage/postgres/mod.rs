@@ -42,7 +42,7 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 6] = [
+pub const MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
@@ -64,6 +64,11 @@ pub const MIGRATIONS: [(i64, &str, &str); 6] = [
         6,
         "xAPI attachments",
         include_str!("attachments_schema.sql"),
+    ),
+    (
+        7,
+        "targets of StatementRef statements",
+        include_str!("targets_schema.sql"),
     ),
 ];
 

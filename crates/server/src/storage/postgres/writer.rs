@@ -80,10 +80,10 @@ impl Prepared {
             .await?,
             insert_statements: prepare(
                 "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor, verb, \
-                 activity, registration, fingerprint, json, live) \
+                 activity, registration, fingerprint, json, live, target) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
                  $5::text[], $6::text[], $7::text[], $8::uuid[], $9::bytea[], $10::text[], \
-                 $11::text[])"
+                 $11::text[], $12::uuid[])"
                     .into(),
             )
             .await?,
@@ -142,6 +142,7 @@ struct Columns {
     fingerprint: Vec<Vec<u8>>,
     json: Vec<String>,
     live: Vec<Option<String>>,
+    target: Vec<Option<Uuid>>,
     vault_tenant: Vec<i64>,
     vault_id: Vec<Uuid>,
     vault_sealed: Vec<Vec<u8>>,
@@ -365,6 +366,7 @@ impl Writer {
                     &columns.fingerprint,
                     &columns.json,
                     &columns.live,
+                    &columns.target,
                 ],
             )
             .await
@@ -503,6 +505,7 @@ impl Columns {
         self.fingerprint.push(st.fingerprint.to_vec());
         self.json.push(st.json.clone());
         self.live.push(st.live.clone());
+        self.target.push(st.target);
         if let Some(sealed) = &st.vault {
             self.vault_tenant.push(tenant);
             self.vault_id.push(st.id);

@@ -334,7 +334,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us, groups";
 
 /// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
-const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("api_keys", "expires_us", "INTEGER"),
     ("api_keys", "last_used_us", "INTEGER"),
     ("api_keys", "groups", "TEXT"),
@@ -342,6 +342,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     ("statements", "live", "TEXT"),
     // NULL in checkpoints of the installation-wide chain of older servers.
     ("audit_checkpoints", "tenant_id", "INTEGER"),
+    // Filled in from the statements' JSON when added ([`fill_targets`]).
+    ("statements", "target", "BLOB"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -353,8 +355,31 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
         )?;
         if !exists {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            if (table, column) == ("statements", "target") {
+                fill_targets(conn)?;
+            }
         }
     }
+    // Only statements with a StatementRef object are in it: a query reads it to find the
+    // statements that reach a match through a reference.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS statements_targeting ON statements(tenant_id, seq) \
+         WHERE target IS NOT NULL",
+    )?;
+    Ok(())
+}
+
+/// Records the target of every StatementRef stored before the column existed: one pass over
+/// the log, once.
+fn fill_targets(conn: &Connection) -> rusqlite::Result<()> {
+    tracing::info!("recording the targets of stored StatementRef statements (once, at upgrade)");
+    let filled = conn.execute(
+        "UPDATE statements SET target = unhex(replace(json_extract(json, '$.object.id'), '-', '')) \
+         WHERE instr(json, '\"StatementRef\"') > 0 \
+         AND json_extract(json, '$.object.objectType') = 'StatementRef'",
+        [],
+    )?;
+    tracing::info!(filled, "StatementRef targets recorded");
     Ok(())
 }
 

@@ -5,11 +5,18 @@
 //! which is only what the indexer has not reached yet (a fraction of a second of ingest). The
 //! other filters are checked on the statement rows themselves. Both reads happen in one read
 //! transaction, so the result is exactly the committed log as of that transaction.
+//!
+//! A filtered query also returns the statements that match through a reference: a StatementRef
+//! (a voiding statement, say) whose target, or its target's target, matches the filters, even
+//! when that target is voided. Those are read from the `statements_targeting` index (only
+//! statements with a StatementRef object are in it) and merged with the direct matches by seq.
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::storage::log::with_stored;
+use crate::storage::log::{
+    MAX_REFERENCE_HOPS, QueryRow, follows_references, merged_page, reference_bound,
+};
 use crate::storage::{StatementPage, StatementQuery, StoreError, TenantId};
 
 /// Looks up an interned id; `None` means nothing was ever stored with that value.
@@ -79,7 +86,49 @@ struct Filters {
     ascending: bool,
 }
 
-type Row = (i64, i64, String);
+impl Filters {
+    /// Whether a statement with these keys passes the filters on actor, verb, activity and
+    /// registration (the window filters apply to the statement that is returned, not to the
+    /// one it targets).
+    fn match_keys(
+        &self,
+        actor: i64,
+        verb: i64,
+        activity: Option<i64>,
+        registration: &Option<Vec<u8>>,
+    ) -> bool {
+        self.actor.is_none_or(|a| a == actor)
+            && self.verb.is_none_or(|v| v == verb)
+            && self.activity.is_none_or(|a| Some(a) == activity)
+            && self.registration.as_ref().is_none_or(
+                |r| matches!((r, registration), (Sql::Blob(want), Some(have)) if want == have),
+            )
+    }
+
+    /// Appends the window: since, until and the paging cursor, on the seq column `seq`.
+    fn push_window(&self, sql: &mut QueryBuilder, seq: &str) {
+        if let Some(since) = self.since_us {
+            sql.push(" AND s.stored_us > ?", [since.into()]);
+        }
+        if let Some(until) = self.until_us {
+            sql.push(" AND s.stored_us <= ?", [until.into()]);
+        }
+        if let Some(cursor) = self.cursor {
+            sql.push(&format!(" AND {seq} {} ?", self.after()), [cursor.into()]);
+        }
+    }
+
+    /// The comparison that means "later in the query's order".
+    fn after(&self) -> &'static str {
+        if self.ascending { ">" } else { "<" }
+    }
+
+    fn direction(&self) -> &'static str {
+        if self.ascending { "ASC" } else { "DESC" }
+    }
+}
+
+type Row = QueryRow;
 
 /// Reads up to `limit` statements of one part, in the query's order. Each part's scan follows
 /// the order of the index it reads, so it stops after `limit` rows instead of sorting every match.
@@ -129,19 +178,9 @@ fn read_part(
     if let Some(r) = &f.registration {
         sql.push(" AND s.registration = ?", [r.clone()]);
     }
-    if let Some(since) = f.since_us {
-        sql.push(" AND s.stored_us > ?", [since.into()]);
-    }
-    if let Some(until) = f.until_us {
-        sql.push(" AND s.stored_us <= ?", [until.into()]);
-    }
-    if let Some(cursor) = f.cursor {
-        let op = if f.ascending { ">" } else { "<" };
-        sql.push(&format!(" AND {seq} {op} ?"), [cursor.into()]);
-    }
-    let direction = if f.ascending { "ASC" } else { "DESC" };
+    f.push_window(&mut sql, seq);
     sql.push(
-        &format!(" ORDER BY {seq} {direction} LIMIT ?"),
+        &format!(" ORDER BY {seq} {} LIMIT ?", f.direction()),
         [(limit as i64).into()],
     );
 
@@ -238,14 +277,79 @@ pub(super) fn query_statements(
         }
         rows.extend(read_part(&tx, part, &filters, wanted - rows.len())?);
     }
-    let mut page = StatementPage::default();
-    if rows.len() > q.limit {
-        rows.truncate(q.limit);
-        page.next_cursor = rows.last().map(|r| r.0);
+    let referencing = if follows_references(q) {
+        read_referencing(&tx, &filters, reference_bound(&rows, q.limit), wanted)?
+    } else {
+        Vec::new()
+    };
+    Ok(merged_page(rows, referencing, q.limit, q.ascending))
+}
+
+/// Up to `wanted` statements in the query's window, in its order and before `bound`, that match
+/// through a reference: not voided, with a StatementRef whose chain of targets reaches a
+/// statement that passes the filters.
+fn read_referencing(
+    tx: &Connection,
+    f: &Filters,
+    bound: Option<i64>,
+    wanted: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut sql = QueryBuilder::default();
+    sql.push(
+        "SELECT s.seq, s.stored_us, s.json, s.target FROM main.statements AS s \
+         WHERE s.tenant_id = ? AND s.target IS NOT NULL AND s.voided = 0",
+        [f.tenant.into()],
+    );
+    f.push_window(&mut sql, "s.seq");
+    if let Some(bound) = bound {
+        // Rows past the direct matches' last cannot make the page.
+        let before = if f.ascending { "<" } else { ">" };
+        sql.push(&format!(" AND s.seq {before} ?"), [bound.into()]);
     }
-    page.statements = rows
-        .into_iter()
-        .map(|(_, stored, json)| with_stored(&json, stored))
-        .collect();
-    Ok(page)
+    sql.push(&format!(" ORDER BY s.seq {}", f.direction()), []);
+
+    let mut stmt = tx.prepare_cached(&sql.text)?;
+    let mut candidates = stmt.query(rusqlite::params_from_iter(sql.args))?;
+    let mut found = Vec::new();
+    while found.len() < wanted
+        && let Some(row) = candidates.next()?
+    {
+        if reaches_match(tx, f, row.get(3)?)? {
+            found.push((row.get(0)?, row.get(1)?, row.get(2)?));
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the statement `target` names, or one its own reference leads to, passes the filters.
+/// Voided statements count: a voiding statement is returned for what it voids.
+fn reaches_match(tx: &Connection, f: &Filters, mut target: Vec<u8>) -> Result<bool, StoreError> {
+    let mut lookup = tx.prepare_cached(
+        "SELECT actor_id, verb_id, activity_id, registration, target FROM main.statements \
+         WHERE tenant_id = ?1 AND statement_id = ?2",
+    )?;
+    for _ in 0..MAX_REFERENCE_HOPS {
+        let row = lookup
+            .query_row(params![f.tenant, target], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((actor, verb, activity, registration, next)) = row else {
+            return Ok(false);
+        };
+        if f.match_keys(actor, verb, activity, &registration) {
+            return Ok(true);
+        }
+        match next {
+            Some(next) => target = next,
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
 }

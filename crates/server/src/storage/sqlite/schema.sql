@@ -68,8 +68,9 @@ CREATE TABLE IF NOT EXISTS statements (
     voided        INTEGER NOT NULL DEFAULT 0,
     fingerprint   BLOB NOT NULL,
     json          TEXT NOT NULL,        -- the statement as served, without "stored"
-    live          TEXT                  -- what followers need of it (JSON), '' for nothing;
+    live          TEXT,                 -- what followers need of it (JSON), '' for nothing;
                                         -- NULL in rows of older layouts (followers read json)
+    target        BLOB                  -- the statement a StatementRef object names (UUID)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS statements_by_id ON statements(tenant_id, statement_id);
 CREATE INDEX IF NOT EXISTS statements_by_tenant ON statements(tenant_id, seq);

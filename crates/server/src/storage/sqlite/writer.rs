@@ -449,8 +449,8 @@ impl Writer {
                 .conn
                 .prepare_cached(
                     "INSERT OR IGNORE INTO statements (tenant_id, statement_id, stored_us, actor_id, \
-                     verb_id, activity_id, registration, fingerprint, json, live) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     verb_id, activity_id, registration, fingerprint, json, live, target) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     tenant,
@@ -463,6 +463,7 @@ impl Writer {
                     st.fingerprint.as_slice(),
                     st.json,
                     st.live.as_deref().unwrap_or(""),
+                    st.target.as_ref().map(|t| t.as_bytes().as_slice()),
                 ])?;
             if inserted == 0 {
                 self.check_same(tenant, st)?;
