@@ -3,9 +3,12 @@
 # policy echoes statements exactly (keep_raw_identity, no redaction), for each xAPI version.
 #
 # Usage: scripts/xapi-conformance.sh [versions="2.0.0 1.0.3"] [grep pattern]
-#   XAPI_SUITE      the suite's folder [../shared/xapi-conformance-suite]
+#   XAPI_SUITE      the suite's folder [shared/xapi-conformance-suite beside this checkout, or
+#                   beside the repository it was cloned from]
 #   LEARNPULSE_BIN  the binary [target/debug/learnpulse]
 #   POLICY          the tenant's privacy policy [exact echo]; e.g. '{}' for the default
+#   STORAGE         a PostgreSQL URL to run on instead of the embedded SQLite; each version gets
+#                   its own database, named after this one with the version appended
 # The suite is copied to target/xapi-conformance and installed there with npm once. Prints one
 # line of JSON per version ({version, total, passed, failed, log}) and each failing test's title
 # and error to target/xapi-conformance/failures-VERSION.txt. Exits 1 if any test failed.
@@ -13,7 +16,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 versions=${1:-2.0.0 1.0.3}
 pattern=${2:-}
-suite_src=${XAPI_SUITE:-../shared/xapi-conformance-suite}
+# The suite comes with the product brief, in `shared/` beside the checkout. A clean clone made
+# elsewhere (CI's) finds it beside the repository it was cloned from.
+find_suite() {
+  local origin
+  origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  for root in .. "$origin/.."; do
+    if [ -f "$root/shared/xapi-conformance-suite/package.json" ]; then
+      echo "$root/shared/xapi-conformance-suite"
+      return
+    fi
+  done
+}
+suite_src=${XAPI_SUITE:-$(find_suite)}
+if [ -z "$suite_src" ] || [ ! -f "$suite_src/package.json" ]; then
+  echo "the ADL conformance suite was not found: set XAPI_SUITE to its folder" >&2
+  exit 2
+fi
 bin=${LEARNPULSE_BIN:-target/debug/learnpulse}
 work=target/xapi-conformance
 policy=${POLICY:-'{"keep_raw_identity": true, "redact_free_text": false, "vault": false,
@@ -33,8 +52,10 @@ failed_any=0
 for version in $versions; do
   data=$(mktemp -d)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  storage=()
+  if [ -n "${STORAGE:-}" ]; then storage=(--storage "${STORAGE}_${version//./}"); fi
   "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --xapi-version "$version" \
-    > "$data/serve.log" 2>&1 &
+    "${storage[@]}" > "$data/serve.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 1 200); do grep -q "lpk_" "$data/serve.log" && break; sleep 0.1; done

@@ -226,13 +226,18 @@ async fn a_lost_sqlite_index_file_is_rebuilt_from_the_log() {
     store.shutdown().await;
 }
 
-/// A data directory from before StatementRef targets were recorded: at the first start of this
-/// version the targets are filled in from the stored JSON, so filtered queries find the
-/// statements that reference a match.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_targets_are_filled_in_on_upgrade() {
+/// A store from before StatementRef targets and related keys were recorded: at the first start
+/// of this version they are filled in from the stored JSON (and SQLite's index file is made
+/// again), so filtered queries find the statements that reference a match and those that
+/// name the agent elsewhere.
+async fn an_upgrade_fills_in_targets_and_related_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
+    let authority = Authority {
+        key_id: "lpk_test",
+        version: "1.0.0",
+        now: "2026-11-26T09:30:00Z",
+    };
     let answer = statement("ada", 1, false);
     let comment = prepare(
         json!({
@@ -240,30 +245,64 @@ async fn sqlite_targets_are_filled_in_on_upgrade() {
             "verb": {"id": "http://adlnet.gov/expapi/verbs/commented"},
             "object": {"objectType": "StatementRef", "id": answer.id.to_string()}
         }),
-        &Authority {
-            key_id: "lpk_test",
-            version: "1.0.0",
-            now: "2026-11-26T09:30:00Z",
-        },
+        &authority,
+    );
+    let taught = prepare(
+        json!({
+            "actor": {"account": {"homePage": "https://lms.example.edu", "name": "bo"}},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"},
+            "object": {"id": "https://lms.example.edu/items/7"},
+            "context": {"instructor": {"account": {"homePage": "https://lms.example.edu", "name": "ada"}}}
+        }),
+        &authority,
     );
     assert_eq!(comment.target, Some(answer.id));
-    let expected = vec![comment.id.to_string(), answer.id.to_string()];
-    store.append(1, vec![answer]).await.unwrap();
-    store.append(1, vec![comment]).await.unwrap();
-    assert_eq!(ids(&store, by_agent("ada")).await, expected);
+    let referencing = vec![comment.id.to_string(), answer.id.to_string()];
+    let related = vec![
+        taught.id.to_string(),
+        comment.id.to_string(),
+        answer.id.to_string(),
+    ];
+    store
+        .append(1, vec![answer, comment, taught])
+        .await
+        .unwrap();
+    wait_indexed(&store, 3).await;
+    let by_related_agent = || StatementQuery {
+        related_agents: true,
+        ..by_agent("ada")
+    };
+    assert_eq!(ids(&store, by_agent("ada")).await, referencing);
+    assert_eq!(ids(&store, by_related_agent()).await, related);
     store.shutdown().await;
     drop(store);
 
-    // Back to the older layout.
-    let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
-    conn.execute_batch(
-        "DROP INDEX statements_targeting; ALTER TABLE statements DROP COLUMN target;",
-    )
-    .unwrap();
-    drop(conn);
+    // Back to the older layout (with an index file of that layout).
+    if common::backend() == common::Backend::Postgres {
+        let client = common::postgres_client(dir.path()).await;
+        client
+            .batch_execute(
+                "ALTER TABLE statements DROP COLUMN target, DROP COLUMN related; \
+                 DELETE FROM learnpulse_migrations WHERE version >= 7;",
+            )
+            .await
+            .unwrap();
+    } else {
+        let conn = rusqlite::Connection::open(dir.path().join("learnpulse.db")).unwrap();
+        conn.execute_batch(
+            "DROP INDEX statements_targeting; ALTER TABLE statements DROP COLUMN target; \
+             DROP INDEX statements_unkeyed; ALTER TABLE statements DROP COLUMN related;",
+        )
+        .unwrap();
+        let index = rusqlite::Connection::open(dir.path().join("learnpulse.index.db")).unwrap();
+        index.execute_batch("DROP TABLE by_related").unwrap();
+    }
 
     let store = open(dir.path()).await;
-    assert_eq!(ids(&store, by_agent("ada")).await, expected);
+    assert_eq!(ids(&store, by_agent("ada")).await, referencing);
+    wait_indexed(&store, 3).await;
+    assert_eq!(ids(&store, by_agent("ada")).await, referencing);
+    assert_eq!(ids(&store, by_related_agent()).await, related);
     store.shutdown().await;
 }
 
@@ -604,6 +643,7 @@ async fn tenants_and_settings() {
 }
 
 on_every_backend!(
+    an_upgrade_fills_in_targets_and_related_keys,
     filtered_queries_span_the_index_and_the_tail,
     appends_are_atomic_per_request,
     followers_never_skip_a_row_under_concurrent_writers,

@@ -493,6 +493,140 @@ async fn filtered_queries_return_statements_that_target_a_match() {
     app.stop().await;
 }
 
+/// xAPI Communication 2.1.3: `agent` matches the actor or the object; with `related_agents`,
+/// any agent the statement names; `activity` matches the object; with `related_activities`,
+/// any activity it names (context activities, SubStatements).
+async fn agent_and_activity_filters_reach_related_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start(dir.path()).await;
+    let person = |name: &str| json!({"mbox": format!("mailto:{name}@example.edu")});
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app.post_statements(&app.admin, &body).await;
+            assert_eq!(r.status(), 200, "{body}");
+            r.json::<Vec<String>>().await.unwrap().remove(0)
+        }
+    };
+    let course = "https://lms.example.edu/courses/algebra";
+    let answered_in_course = post(json!({
+        "actor": person("ada"),
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+        "object": {"id": "https://lms.example.edu/items/q1"},
+        "context": {"instructor": person("teacher"),
+                    "contextActivities": {"grouping": [{"id": course}]}}
+    }))
+    .await;
+    let greeted_ada = post(json!({
+        "actor": person("bo"),
+        "verb": {"id": "http://example.edu/verbs/greeted"},
+        "object": {"objectType": "Agent", "mbox": "mailto:ada@example.edu"}
+    }))
+    .await;
+    let planned = post(json!({
+        "actor": person("cy"),
+        "verb": {"id": "http://example.edu/verbs/planned"},
+        "object": {"objectType": "SubStatement", "actor": person("ada"),
+                   "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+                   "object": {"id": "https://lms.example.edu/items/q9"}}
+    }))
+    .await;
+    let in_a_team = post(json!({
+        "actor": person("bo"),
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"},
+        "object": {"id": "https://lms.example.edu/meetings/1"},
+        "context": {"team": {"objectType": "Group", "mbox": "mailto:team@example.edu"}}
+    }))
+    .await;
+
+    let ids = |url: String| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            let mut next = url;
+            // One a page, to page through merged index ranges.
+            next.push_str("&limit=1");
+            while !next.is_empty() {
+                let page: Value = app.xapi_json(&next, &app.admin).await;
+                seen.extend(
+                    page["statements"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{page}"))
+                        .iter()
+                        .map(|s| s["id"].as_str().unwrap().to_owned()),
+                );
+                next = page["more"].as_str().unwrap().to_owned();
+            }
+            seen
+        }
+    };
+    let agent = |name: &str| urlencode(&person(name).to_string());
+    assert_eq!(
+        ids(format!("/xAPI/statements?agent={}", agent("ada"))).await,
+        [greeted_ada.clone(), answered_in_course.clone()],
+        "the actor or the object"
+    );
+    assert_eq!(
+        ids(format!(
+            "/xAPI/statements?agent={}&related_agents=true",
+            agent("ada")
+        ))
+        .await,
+        [planned.clone(), greeted_ada, answered_in_course.clone()]
+    );
+    assert!(
+        ids(format!("/xAPI/statements?agent={}", agent("teacher")))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(format!(
+            "/xAPI/statements?agent={}&related_agents=true",
+            agent("teacher")
+        ))
+        .await,
+        std::slice::from_ref(&answered_in_course)
+    );
+    let team = urlencode(r#"{"objectType":"Group","mbox":"mailto:team@example.edu"}"#);
+    assert_eq!(
+        ids(format!("/xAPI/statements?agent={team}&related_agents=true")).await,
+        [in_a_team]
+    );
+    assert!(
+        ids(format!("/xAPI/statements?activity={}", urlencode(course)))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(format!(
+            "/xAPI/statements?activity={}&related_activities=true",
+            urlencode(course)
+        ))
+        .await,
+        [answered_in_course]
+    );
+    assert_eq!(
+        ids(format!(
+            "/xAPI/statements?activity={}&related_activities=true",
+            urlencode("https://lms.example.edu/items/q9")
+        ))
+        .await,
+        [planned]
+    );
+    let r = app
+        .xapi(
+            Method::GET,
+            "/xAPI/statements?related_agents=yes",
+            &app.admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(r).await["field"], "related_agents");
+    app.stop().await;
+}
+
 async fn bad_input_gets_problems_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
@@ -612,5 +746,6 @@ on_every_backend!(
     queries_filter_and_page_with_more,
     voided_statements_leave_queries_but_stay_readable,
     filtered_queries_return_statements_that_target_a_match,
+    agent_and_activity_filters_reach_related_places,
     bad_input_gets_problems_and_changes_nothing,
 );

@@ -10,7 +10,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{StoreError, TenantId};
+use super::{StoreError, TenantId, keys};
 
 /// A statement ready to be appended: validated, completed and serialised at the edge.
 #[derive(Debug, Clone)]
@@ -33,6 +33,10 @@ pub struct NewStatement {
     /// statements included): a filtered query also returns the statements that target a
     /// matching one (xAPI Communication 2.1.3, "filter conditions").
     pub target: Option<Uuid>,
+    /// The agents and activities it names besides its actor and object activity
+    /// ([`super::keys::related_keys`]), for the `agent` filter and `related_agents` /
+    /// `related_activities`.
+    pub related: String,
     /// What the log's followers need of it (`crate::live::LiveInput` as JSON), decoded once at
     /// the edge and stored beside the statement, so that no follower parses statements again.
     /// `None` for statements that mean nothing to them.
@@ -74,9 +78,15 @@ pub struct Erased {
 /// Filters of `GET /xAPI/statements`, resolved at the edge into canonical values.
 #[derive(Debug, Clone, Default)]
 pub struct StatementQuery {
+    /// An Agent or Group's IFI: statements whose actor or object it is, or (with
+    /// `related_agents`) any agent the statement names.
     pub agent: Option<String>,
+    pub related_agents: bool,
     pub verb: Option<String>,
+    /// An activity IRI: statements whose object it is, or (with `related_activities`) any
+    /// activity the statement names.
     pub activity: Option<String>,
+    pub related_activities: bool,
     pub registration: Option<Uuid>,
     /// Only statements stored strictly after this time (microseconds since the epoch).
     pub since_us: Option<i64>,
@@ -86,6 +96,52 @@ pub struct StatementQuery {
     pub ascending: bool,
     /// Paging cursor: continue after (or before, when descending) this sequence number.
     pub cursor: Option<i64>,
+}
+
+impl StatementQuery {
+    /// The related keys through which a statement passes the agent filter: the object, and with
+    /// `related_agents` every other place.
+    pub(crate) fn agent_keys(&self) -> Vec<String> {
+        let Some(ifi) = &self.agent else {
+            return Vec::new();
+        };
+        let mut keys = vec![keys::object_agent_key(ifi)];
+        if self.related_agents {
+            keys.push(keys::related_agent_key(ifi));
+        }
+        keys
+    }
+
+    /// The related keys through which a statement passes the activity filter: with
+    /// `related_activities`, every activity besides the object.
+    pub(crate) fn activity_keys(&self) -> Vec<String> {
+        match &self.activity {
+            Some(iri) if self.related_activities => vec![keys::related_activity_key(iri)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether a statement with these columns and related keys passes the filters on agent,
+    /// verb, activity and registration.
+    pub(crate) fn passes(
+        &self,
+        actor: &str,
+        verb: &str,
+        activity: Option<&str>,
+        registration: Option<Uuid>,
+        related: &str,
+    ) -> bool {
+        let related_key = |keys: Vec<String>| keys.iter().any(|k| keys::has_key(related, k));
+        self.agent
+            .as_deref()
+            .is_none_or(|a| a == actor || related_key(self.agent_keys()))
+            && self.verb.as_deref().is_none_or(|v| v == verb)
+            && self
+                .activity
+                .as_deref()
+                .is_none_or(|a| Some(a) == activity || related_key(self.activity_keys()))
+            && self.registration.is_none_or(|r| Some(r) == registration)
+    }
 }
 
 /// How many StatementRef hops a query follows from a statement towards one that matches its
@@ -108,20 +164,34 @@ pub(crate) fn reference_bound(direct: &[QueryRow], limit: usize) -> Option<i64> 
     direct.get(limit).map(|r| r.0)
 }
 
-/// Merges the statements that match directly with those that match through a reference (each
-/// in the query's order, each at most `limit + 1` long) into one page.
-pub(crate) fn merged_page(
-    direct: Vec<QueryRow>,
-    referencing: Vec<QueryRow>,
-    limit: usize,
+/// Merges lists of rows, each in the query's order, into one list in that order without
+/// duplicates, at most `wanted` long: the rows of several index ranges, or the statements that
+/// match directly and those that match through a reference.
+pub(crate) fn merge_rows(
+    lists: Vec<Vec<QueryRow>>,
     ascending: bool,
-) -> StatementPage {
-    let mut rows = direct;
-    if !referencing.is_empty() {
-        rows.extend(referencing);
+    wanted: usize,
+) -> Vec<QueryRow> {
+    let mut lists = lists.into_iter().filter(|l| !l.is_empty());
+    let Some(mut rows) = lists.next() else {
+        return Vec::new();
+    };
+    let mut merged = false;
+    for list in lists {
+        rows.extend(list);
+        merged = true;
+    }
+    if merged {
         rows.sort_unstable_by_key(|r| if ascending { r.0 } else { -r.0 });
         rows.dedup_by_key(|r| r.0);
     }
+    rows.truncate(wanted);
+    rows
+}
+
+/// The page of `rows` (the query's rows in order, one more than `limit` when there is a next
+/// page): the statements with `stored` spliced in, and the cursor of the next page.
+pub(crate) fn page_of(mut rows: Vec<QueryRow>, limit: usize) -> StatementPage {
     let mut page = StatementPage::default();
     if rows.len() > limit {
         rows.truncate(limit);

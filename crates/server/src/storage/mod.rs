@@ -11,7 +11,8 @@
 //! writes the enum's dispatch:
 //!
 //! - [`log::EventLog`]: the durable, ordered statement log; followers read it from a sequence
-//!   number on ([`Storage::committed`] tells them when it has grown);
+//!   number on ([`Storage::committed`] tells them when it has grown); [`keys`] computes what
+//!   queries find a statement by;
 //! - [`accounts::AccountStore`]: tenants, API keys, per-tenant settings;
 //! - [`privacy::PrivacyStore`]: sealed tenant secrets, policies, consents, vault, DP budgets;
 //! - [`audit::AuditStore`]: the audit chain, incidents, subject requests;
@@ -84,6 +85,7 @@ pub mod attachments;
 pub mod audit;
 pub mod changes;
 pub mod documents;
+pub mod keys;
 pub mod leadership;
 pub mod log;
 pub mod outbox;

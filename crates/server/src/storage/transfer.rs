@@ -343,7 +343,8 @@ pub const TABLES: &[Table] = &[
 /// The event log. `actor`, `verb` and `activity` are the values themselves (SQLite stores ids
 /// of interned rows). `live` is `''` for a statement that means nothing to the followers and
 /// NULL for a row stored before `live` existed (the copy fills those in before writing).
-/// `target` is the statement a StatementRef object names.
+/// `target` is the statement a StatementRef object names; `related` its related keys
+/// (`storage/keys.rs`).
 pub const STATEMENTS: Table = Table {
     name: "statements",
     columns: &[
@@ -360,6 +361,7 @@ pub const STATEMENTS: Table = Table {
         ("json", Text),
         ("live", Text),
         ("target", Uuid),
+        ("related", Text),
     ],
     key: 1,
     identity: false,

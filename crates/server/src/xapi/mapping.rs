@@ -39,36 +39,7 @@ pub const VERB_RESPONDED: &str = "https://learnpulse.dev/xapi/verbs/responded";
 const VERB_PASSED: &str = "http://adlnet.gov/expapi/verbs/passed";
 const VERB_FAILED: &str = "http://adlnet.gov/expapi/verbs/failed";
 
-/// Canonical inverse functional identifier of an Agent or identified Group, used to index the
-/// actor and to match the `agent` query filter. Anonymous groups are keyed by their members.
-pub fn actor_ifi(actor: &Value) -> String {
-    if let Some(s) = actor.get("mbox").and_then(Value::as_str) {
-        return format!("mbox:{s}");
-    }
-    if let Some(s) = actor.get("mbox_sha1sum").and_then(Value::as_str) {
-        return format!("mbox_sha1sum:{}", s.to_ascii_lowercase());
-    }
-    if let Some(s) = actor.get("openid").and_then(Value::as_str) {
-        return format!("openid:{s}");
-    }
-    if let Some(a) = actor.get("account") {
-        let home = a
-            .get("homePage")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = a.get("name").and_then(Value::as_str).unwrap_or_default();
-        return format!("account:{home}|{name}");
-    }
-    let mut members: Vec<String> = actor
-        .get("member")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(actor_ifi)
-        .collect();
-    members.sort();
-    format!("group:[{}]", members.join(","))
-}
+pub use crate::storage::keys::agent_ifi as actor_ifi;
 
 /// The learner key of an Agent: the account name (the pseudonym, once the privacy pipeline has
 /// run), else the e-mail address, else the other identifier. Groups and the anonymous actor of a

@@ -607,9 +607,11 @@ fn single_statement_response(json: String) -> Response {
         ("X-Experience-API-Version" = String, Header, description = "1.0.3 or 2.0.0"),
         ("statementId" = Option<String>, Query, description = "One statement by id"),
         ("voidedStatementId" = Option<String>, Query, description = "One voided statement by id"),
-        ("agent" = Option<String>, Query, description = "JSON Agent or Group: statements whose actor it is"),
+        ("agent" = Option<String>, Query, description = "JSON Agent or Group: statements whose actor or object it is"),
+        ("related_agents" = Option<bool>, Query, description = "The agent anywhere in the statement: authority, instructor, team, context agents and groups, SubStatements"),
         ("verb" = Option<String>, Query, description = "Verb IRI"),
         ("activity" = Option<String>, Query, description = "Object activity IRI"),
+        ("related_activities" = Option<bool>, Query, description = "The activity anywhere in the statement: context activities, SubStatements"),
         ("registration" = Option<String>, Query, description = "Registration UUID"),
         ("since" = Option<String>, Query, description = "Stored strictly after (ISO 8601)"),
         ("until" = Option<String>, Query, description = "Stored at or before (ISO 8601)"),
@@ -723,8 +725,10 @@ async fn get_statements(
         .transpose()?;
     let query = StatementQuery {
         agent,
+        related_agents: bool_param(&params, "related_agents")?,
         verb: params.get("verb").cloned(),
         activity: params.get("activity").cloned(),
+        related_activities: bool_param(&params, "related_activities")?,
         registration,
         since_us: time_param(&params, "since")?,
         until_us: time_param(&params, "until")?,
@@ -741,7 +745,9 @@ async fn get_statements(
         ))
         .unwrap_or("(a raw identity)")
     });
-    let audited = json!({"agent": audited_agent, "verb": query.verb, "activity": query.activity});
+    let audited = json!({"agent": audited_agent, "verb": query.verb, "activity": query.activity,
+                         "related_agents": query.related_agents,
+                         "related_activities": query.related_activities});
     let page = state.storage.query(caller.tenant, query).await?;
     state.audit.access(
         &caller,

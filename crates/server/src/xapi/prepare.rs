@@ -223,6 +223,7 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
         registration,
         voids,
         target,
+        related: crate::storage::keys::related_keys(&statement),
         live: live_input(&statement).map(|l| l.encode()),
         vault: None,
         json: statement.to_string(),

@@ -1,7 +1,9 @@
 //! [`EventLog`] on PostgreSQL: appends go to the writer task ([`super::writer`]); reads use the
 //! pool. Filtered queries read the `(tenant, key, seq)` index of their first filter in sequence
-//! order and stop after one row more than the page; the statements that match through a
-//! StatementRef are read from `statements_targeting` and merged in by seq.
+//! order and stop after one row more than the page. An agent is found as the actor or through a
+//! related key (`statements_by_related`, GIN), an activity likewise: one range read per source,
+//! merged by seq. The statements that match through a StatementRef are read from
+//! `statements_targeting` and merged in too.
 
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -9,7 +11,8 @@ use uuid::Uuid;
 use super::writer::Request;
 use super::{PostgresStorage, db_err};
 use crate::storage::log::{
-    MAX_REFERENCE_HOPS, QueryRow, follows_references, merged_page, reference_bound, with_stored,
+    MAX_REFERENCE_HOPS, QueryRow, follows_references, merge_rows, page_of, reference_bound,
+    with_stored,
 };
 use crate::storage::{
     Appended, Erased, EventLog, LogEntry, NewStatement, StatementPage, StatementQuery, StoreError,
@@ -56,41 +59,43 @@ impl EventLog for PostgresStorage {
         tenant: TenantId,
         q: StatementQuery,
     ) -> Result<StatementPage, StoreError> {
-        let mut sql = PgQuery::new(
-            "SELECT seq, stored_us, json FROM statements WHERE tenant_id = $1 AND NOT voided",
-            tenant,
-        );
-        if let Some(agent) = &q.agent {
-            sql.push(" AND actor = ?", Box::new(agent.clone()));
-        }
-        if let Some(verb) = &q.verb {
-            sql.push(" AND verb = ?", Box::new(verb.clone()));
-        }
-        if let Some(activity) = &q.activity {
-            sql.push(" AND activity = ?", Box::new(activity.clone()));
-        }
-        if let Some(registration) = q.registration {
-            sql.push(" AND registration = ?", Box::new(registration));
-        }
-        sql.push_window(&q);
-        sql.push(
-            &format!(" ORDER BY seq {} LIMIT ?", direction(&q)),
-            Box::new(q.limit as i64 + 1),
-        );
         let client = self.client().await?;
-        let direct: Vec<QueryRow> = sql
-            .run(&client)
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+        let wanted = q.limit + 1;
+        // One index range read per source, each in seq order and stopping after a page; every
+        // row read is checked against every filter.
+        let mut lists = Vec::new();
+        for source in sources(&q) {
+            let mut sql = PgQuery::new(
+                "SELECT seq, stored_us, json FROM statements WHERE tenant_id = $1 AND NOT voided",
+                tenant,
+            );
+            if let Some((clause, value)) = source {
+                sql.push(&clause, vec![value]);
+            }
+            sql.push_keys(&q);
+            sql.push_window(&q);
+            sql.push(
+                &format!(" ORDER BY seq {} LIMIT ?", direction(&q)),
+                vec![Box::new(wanted as i64)],
+            );
+            let rows = sql.run(&client).await?;
+            lists.push(
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect(),
+            );
+        }
+        let direct = merge_rows(lists, q.ascending, wanted);
         let referencing = if follows_references(&q) {
             let bound = reference_bound(&direct, q.limit);
             read_referencing(&client, tenant, &q, bound).await?
         } else {
             Vec::new()
         };
-        Ok(merged_page(direct, referencing, q.limit, q.ascending))
+        Ok(page_of(
+            merge_rows(vec![direct, referencing], q.ascending, wanted),
+            q.limit,
+        ))
     }
 
     async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
@@ -208,10 +213,42 @@ impl EventLog for PostgresStorage {
     }
 }
 
-/// SQL text with numbered parameters, built clause by clause (`?` becomes the next `$n`).
+type SqlValue = Box<dyn ToSql + Sync + Send>;
+
+/// SQL text with numbered parameters, built clause by clause (each `?` becomes the next `$n`).
 struct PgQuery {
     text: String,
-    args: Vec<Box<dyn ToSql + Sync + Send>>,
+    args: Vec<SqlValue>,
+}
+
+/// `string_to_array` over the related keys: what `statements_by_related` indexes.
+const RELATED_ARRAY: &str = "string_to_array(btrim(related, E'\\n'), E'\\n')";
+
+/// The index ranges a query reads: a driving clause each (`None`: the tenant's statements).
+fn sources(q: &StatementQuery) -> Vec<Option<(String, SqlValue)>> {
+    let related = |key: String| -> Option<(String, SqlValue)> {
+        Some((
+            format!(" AND related <> '' AND {RELATED_ARRAY} @> ?"),
+            Box::new(vec![key]),
+        ))
+    };
+    if let Some(agent) = &q.agent {
+        let mut sources = vec![Some((
+            " AND actor = ?".to_owned(),
+            Box::new(agent.clone()) as SqlValue,
+        ))];
+        sources.extend(q.agent_keys().into_iter().map(related));
+        sources
+    } else if let Some(activity) = &q.activity {
+        let mut sources = vec![Some((
+            " AND activity = ?".to_owned(),
+            Box::new(activity.clone()) as SqlValue,
+        ))];
+        sources.extend(q.activity_keys().into_iter().map(related));
+        sources
+    } else {
+        vec![None]
+    }
 }
 
 impl PgQuery {
@@ -223,23 +260,58 @@ impl PgQuery {
         }
     }
 
-    fn push(&mut self, clause: &str, value: Box<dyn ToSql + Sync + Send>) {
-        self.args.push(value);
-        self.text
-            .push_str(&clause.replace('?', &format!("${}", self.args.len())));
+    /// Appends `clause`, numbering each `?` in it and binding `values` to them in order.
+    fn push(&mut self, clause: &str, values: Vec<SqlValue>) {
+        let mut parts = clause.split('?');
+        self.text.push_str(parts.next().unwrap_or_default());
+        let mut values = values.into_iter();
+        for part in parts {
+            self.args
+                .push(values.next().expect("a value for every placeholder"));
+            self.text.push_str(&format!("${}", self.args.len()));
+            self.text.push_str(part);
+        }
+    }
+
+    /// A column filter that related keys also pass: `(column = ? OR position(? in related) > 0 …)`.
+    fn push_key_filter(&mut self, column: &str, value: &str, keys: Vec<String>) {
+        let mut clause = format!(" AND ({column} = ?");
+        let mut values: Vec<SqlValue> = vec![Box::new(value.to_owned())];
+        for key in keys {
+            clause.push_str(" OR position(? in related) > 0");
+            values.push(Box::new(format!("\n{key}\n")));
+        }
+        clause.push(')');
+        self.push(&clause, values);
+    }
+
+    /// The filters on agent, verb, activity and registration.
+    fn push_keys(&mut self, q: &StatementQuery) {
+        if let Some(agent) = &q.agent {
+            self.push_key_filter("actor", agent, q.agent_keys());
+        }
+        if let Some(verb) = &q.verb {
+            self.push(" AND verb = ?", vec![Box::new(verb.clone())]);
+        }
+        if let Some(activity) = &q.activity {
+            self.push_key_filter("activity", activity, q.activity_keys());
+        }
+        if let Some(registration) = q.registration {
+            self.push(" AND registration = ?", vec![Box::new(registration)]);
+        }
     }
 
     /// Since, until and the paging cursor: the window the returned statements lie in.
     fn push_window(&mut self, q: &StatementQuery) {
         if let Some(since) = q.since_us {
-            self.push(" AND stored_us > ?", Box::new(since));
+            self.push(" AND stored_us > ?", vec![Box::new(since)]);
         }
         if let Some(until) = q.until_us {
-            self.push(" AND stored_us <= ?", Box::new(until));
+            self.push(" AND stored_us <= ?", vec![Box::new(until)]);
         }
         if let Some(cursor) = q.cursor {
             let after = if q.ascending { ">" } else { "<" };
-            self.push(&format!(" AND seq {after} ?"), Box::new(cursor));
+            self.push(&format!(" AND seq {after} ?"), vec![Box::new(cursor)]);
         }
     }
 
@@ -277,8 +349,8 @@ async fn read_referencing(
     let wanted = q.limit + 1;
     let lookup = client
         .prepare_cached(
-            "SELECT statement_id, actor, verb, activity, registration, target FROM statements \
-             WHERE tenant_id = $1 AND statement_id = ANY($2)",
+            "SELECT statement_id, actor, verb, activity, registration, target, related \
+             FROM statements WHERE tenant_id = $1 AND statement_id = ANY($2)",
         )
         .await
         .map_err(db_err)?;
@@ -293,11 +365,11 @@ async fn read_referencing(
         sql.push_window(&window);
         if let Some(bound) = bound {
             let before = if q.ascending { "<" } else { ">" };
-            sql.push(&format!(" AND seq {before} ?"), Box::new(bound));
+            sql.push(&format!(" AND seq {before} ?"), vec![Box::new(bound)]);
         }
         sql.push(
             &format!(" ORDER BY seq {} LIMIT ?", direction(q)),
-            Box::new(REFERENCE_BATCH),
+            vec![Box::new(REFERENCE_BATCH)],
         );
         let batch = sql.run(client).await?;
         let Some(last) = batch.last() else {
@@ -320,13 +392,13 @@ async fn read_referencing(
             let next: std::collections::HashMap<Uuid, (bool, Option<Uuid>)> = rows
                 .iter()
                 .map(|r| {
-                    let passes = q.agent.as_deref().is_none_or(|a| a == r.get::<_, &str>(1))
-                        && q.verb.as_deref().is_none_or(|v| v == r.get::<_, &str>(2))
-                        && q.activity
-                            .as_deref()
-                            .is_none_or(|a| Some(a) == r.get::<_, Option<&str>>(3))
-                        && q.registration
-                            .is_none_or(|g| Some(g) == r.get::<_, Option<Uuid>>(4));
+                    let passes = q.passes(
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get(4),
+                        r.get::<_, Option<&str>>(6).unwrap_or_default(),
+                    );
                     (r.get(0), (passes, r.get(5)))
                 })
                 .collect();

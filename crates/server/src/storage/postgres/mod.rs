@@ -42,7 +42,7 @@ use super::{Durability, StoreError};
 
 /// The schema, in order. A migration never changes once released: later changes are new
 /// entries.
-pub const MIGRATIONS: [(i64, &str, &str); 7] = [
+pub const MIGRATIONS: [(i64, &str, &str); 8] = [
     (1, "accounts, privacy, audit", include_str!("schema.sql")),
     (
         2,
@@ -69,6 +69,11 @@ pub const MIGRATIONS: [(i64, &str, &str); 7] = [
         7,
         "targets of StatementRef statements",
         include_str!("targets_schema.sql"),
+    ),
+    (
+        8,
+        "related keys of statements",
+        include_str!("related_schema.sql"),
     ),
 ];
 
@@ -236,7 +241,51 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<usize, Store
         applied += 1;
     }
     tx.commit().await.map_err(db_err)?;
+    fill_related_keys(client).await?;
     Ok(applied)
+}
+
+/// Computes the related keys of the statements stored before they existed (an upgrade), in
+/// batches. New statements always have them, so after that this finds nothing, at once.
+async fn fill_related_keys(client: &tokio_postgres::Client) -> Result<(), StoreError> {
+    let mut filled = 0usize;
+    loop {
+        let rows = client
+            .query(
+                "SELECT seq, json FROM statements WHERE related IS NULL ORDER BY seq LIMIT 5000",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        if rows.is_empty() {
+            break;
+        }
+        let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.get::<_, &str>(1))
+                    .map(|v| super::keys::related_keys(&v))
+                    .unwrap_or_default()
+            })
+            .collect();
+        client
+            .execute(
+                "UPDATE statements AS s SET related = u.related \
+                 FROM unnest($1::bigint[], $2::text[]) AS u (seq, related) WHERE s.seq = u.seq",
+                &[&seqs, &keys],
+            )
+            .await
+            .map_err(db_err)?;
+        filled += rows.len();
+    }
+    if filled > 0 {
+        tracing::info!(
+            filled,
+            "related keys computed for statements stored before them"
+        );
+    }
+    Ok(())
 }
 
 impl PostgresStorage {

@@ -80,10 +80,10 @@ impl Prepared {
             .await?,
             insert_statements: prepare(
                 "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor, verb, \
-                 activity, registration, fingerprint, json, live, target) \
+                 activity, registration, fingerprint, json, live, target, related) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
                  $5::text[], $6::text[], $7::text[], $8::uuid[], $9::bytea[], $10::text[], \
-                 $11::text[], $12::uuid[])"
+                 $11::text[], $12::uuid[], $13::text[])"
                     .into(),
             )
             .await?,
@@ -143,6 +143,7 @@ struct Columns {
     json: Vec<String>,
     live: Vec<Option<String>>,
     target: Vec<Option<Uuid>>,
+    related: Vec<String>,
     vault_tenant: Vec<i64>,
     vault_id: Vec<Uuid>,
     vault_sealed: Vec<Vec<u8>>,
@@ -367,6 +368,7 @@ impl Writer {
                     &columns.json,
                     &columns.live,
                     &columns.target,
+                    &columns.related,
                 ],
             )
             .await
@@ -506,6 +508,7 @@ impl Columns {
         self.json.push(st.json.clone());
         self.live.push(st.live.clone());
         self.target.push(st.target);
+        self.related.push(st.related.clone());
         if let Some(sealed) = &st.vault {
             self.vault_tenant.push(tenant);
             self.vault_id.push(st.id);

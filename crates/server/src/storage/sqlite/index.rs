@@ -1,10 +1,10 @@
 //! The deferred index database, `learnpulse.index.db`: what it holds, who keeps it up to date,
 //! and how it is rebuilt when it is lost.
 //!
-//! The file holds the log's secondary indexes by actor, activity and registration. Keeping them
-//! in the commit would make every append update three random-key B-trees; instead the
-//! [`Indexer`] thread copies new rows' keys into this file in large batches sorted by key, and
-//! records how far it got (`progress.indexed_through`). Queries read the index up to that
+//! The file holds the log's secondary indexes by actor, activity, registration and related key
+//! (`storage/keys.rs`). Keeping them in the commit would make every append update four
+//! random-key B-trees; instead the [`Indexer`] thread copies new rows' keys into this file in
+//! large batches sorted by key, and records how far it got (`progress.indexed_through`). Queries read the index up to that
 //! watermark and the log's tail beyond it, so results are complete the moment a statement is
 //! acknowledged.
 //!
@@ -82,7 +82,20 @@ impl IndexState {
 fn open_index(path: &Path) -> Result<Connection, StoreError> {
     let index = open_connection(path, Durability::Process, false)?;
     index.execute_batch("PRAGMA journal_mode = WAL;")?;
+    let table_exists = |name: &str| -> Result<bool, StoreError> {
+        Ok(index.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )?)
+    };
+    // An index made before related keys were indexed is made again from the log.
+    let predates_related = table_exists("progress")? && !table_exists("by_related")?;
     index.execute_batch(INDEX_SCHEMA)?;
+    if predates_related {
+        tracing::info!("the index predates related keys; rebuilding it from the log");
+        index.execute_batch("DELETE FROM progress")?;
+    }
     index.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
         [],
@@ -303,7 +316,8 @@ fn resume_point(log: &Connection, index: &Connection) -> Result<i64, StoreError>
                 tracing::warn!("the index file does not match the event log; rebuilding it");
             }
             index.execute_batch(
-                "BEGIN; DELETE FROM by_actor; DELETE FROM by_activity; DELETE FROM by_registration;",
+                "BEGIN; DELETE FROM by_actor; DELETE FROM by_activity; DELETE FROM by_registration; \
+                 DELETE FROM by_related;",
             )?;
             index.execute(
                 "INSERT OR REPLACE INTO progress (id, log_id, indexed_through) VALUES (1, ?1, 0)",
@@ -325,11 +339,12 @@ fn index_batch(
     let mut actors = Vec::new();
     let mut activities = Vec::new();
     let mut registrations = Vec::new();
+    let mut related = Vec::new();
     let mut last = through;
     let mut count = 0;
     {
         let mut stmt = log.prepare_cached(
-            "SELECT seq, tenant_id, actor_id, activity_id, registration FROM statements \
+            "SELECT seq, tenant_id, actor_id, activity_id, registration, related FROM statements \
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![through, INDEX_BATCH])?;
@@ -342,6 +357,12 @@ fn index_batch(
             if let Some(registration) = row.get::<_, Option<Vec<u8>>>(4)? {
                 registrations.push((row.get::<_, i64>(1)?, registration, seq));
             }
+            if let Some(keys) = row.get::<_, Option<String>>(5)? {
+                let tenant: i64 = row.get(1)?;
+                for key in keys.split('\n').filter(|k| !k.is_empty()) {
+                    related.push((tenant, key.to_owned(), seq));
+                }
+            }
             last = seq;
             count += 1;
         }
@@ -352,6 +373,7 @@ fn index_batch(
     actors.sort_unstable();
     activities.sort_unstable();
     registrations.sort_unstable();
+    related.sort_unstable();
     index.execute_batch("BEGIN")?;
     let result = (|| -> Result<(), StoreError> {
         let mut insert = index
@@ -370,6 +392,12 @@ fn index_batch(
         )?;
         for (tenant, registration, seq) in &registrations {
             insert.execute(params![tenant, registration, seq])?;
+        }
+        let mut insert = index.prepare_cached(
+            "INSERT OR IGNORE INTO by_related (tenant_id, key, seq) VALUES (?1, ?2, ?3)",
+        )?;
+        for (tenant, key, seq) in &related {
+            insert.execute(params![tenant, key, seq])?;
         }
         index.execute(
             "UPDATE progress SET indexed_through = ?1 WHERE id = 1",

@@ -24,6 +24,15 @@ CREATE TABLE IF NOT EXISTS by_registration (
     PRIMARY KEY (tenant_id, registration, seq)
 ) WITHOUT ROWID;
 
+-- The related keys of statements (storage/keys.rs): an agent object, other agents, other
+-- activities, for the agent filter and related_agents / related_activities.
+CREATE TABLE IF NOT EXISTS by_related (
+    tenant_id  INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key, seq)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS progress (
     id               INTEGER PRIMARY KEY CHECK (id = 1),
     log_id           TEXT NOT NULL,

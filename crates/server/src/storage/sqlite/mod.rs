@@ -334,7 +334,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
 const KEY_COLUMNS: &str = "key_id, tenant_id, role, secret_sha256, label, created_us, revoked_us, expires_us, last_used_us, groups";
 
 /// Columns added to tables of older data directories (SQLite has no ADD COLUMN IF NOT EXISTS).
-const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("api_keys", "expires_us", "INTEGER"),
     ("api_keys", "last_used_us", "INTEGER"),
     ("api_keys", "groups", "TEXT"),
@@ -344,6 +344,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("audit_checkpoints", "tenant_id", "INTEGER"),
     // Filled in from the statements' JSON when added ([`fill_targets`]).
     ("statements", "target", "BLOB"),
+    // NULL in older rows until [`fill_related_keys`] computes them from the JSON.
+    ("statements", "related", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -364,8 +366,47 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     // statements that reach a match through a reference.
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS statements_targeting ON statements(tenant_id, seq) \
-         WHERE target IS NOT NULL",
+         WHERE target IS NOT NULL; \
+         CREATE INDEX IF NOT EXISTS statements_unkeyed ON statements(seq) WHERE related IS NULL",
     )?;
+    fill_related_keys(conn)?;
+    Ok(())
+}
+
+/// Computes the related keys of the statements stored before they existed (an upgrade), in
+/// batches. New statements always have them, so after the first start this finds nothing, at
+/// once (`statements_unkeyed` holds only the rows without).
+fn fill_related_keys(conn: &Connection) -> rusqlite::Result<()> {
+    let mut filled = 0u64;
+    loop {
+        let rows: Vec<(i64, String)> = conn
+            .prepare(
+                "SELECT seq, json FROM statements WHERE related IS NULL ORDER BY seq LIMIT 10000",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            break;
+        }
+        if filled == 0 {
+            tracing::info!("computing the related keys of stored statements (once, at upgrade)");
+        }
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut update = tx.prepare("UPDATE statements SET related = ?2 WHERE seq = ?1")?;
+            for (seq, json) in &rows {
+                let keys = serde_json::from_str(json)
+                    .map(|v| super::keys::related_keys(&v))
+                    .unwrap_or_default();
+                update.execute(params![seq, keys])?;
+            }
+        }
+        tx.commit()?;
+        filled += rows.len() as u64;
+    }
+    if filled > 0 {
+        tracing::info!(filled, "related keys computed");
+    }
     Ok(())
 }
 

@@ -1,9 +1,12 @@
 //! `GET /xAPI/statements` queries against the log and its deferred indexes.
 //!
 //! A filter by agent, activity or registration is answered from the index database (`idx`, see
-//! `background.rs`) up to its watermark, plus a scan of the log's tail beyond the watermark,
-//! which is only what the indexer has not reached yet (a fraction of a second of ingest). The
-//! other filters are checked on the statement rows themselves. Both reads happen in one read
+//! `index.rs`) up to its watermark, plus a scan of the log's tail beyond the watermark, which
+//! is only what the indexer has not reached yet (a fraction of a second of ingest). An agent is
+//! found as the actor (`by_actor`) or through a related key (`by_related`: the object, or with
+//! `related_agents` any agent the statement names), an activity likewise; each such index range
+//! is read in seq order and the ranges are merged. Every row read is checked against every
+//! filter on the statement row itself (the related keys are in its `related` column). Both reads happen in one read
 //! transaction, so the result is exactly the committed log as of that transaction.
 //!
 //! A filtered query also returns the statements that match through a reference: a StatementRef
@@ -14,8 +17,9 @@
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::storage::keys::has_key;
 use crate::storage::log::{
-    MAX_REFERENCE_HOPS, QueryRow, follows_references, merged_page, reference_bound,
+    MAX_REFERENCE_HOPS, QueryRow, follows_references, merge_rows, page_of, reference_bound,
 };
 use crate::storage::{StatementPage, StatementQuery, StoreError, TenantId};
 
@@ -72,13 +76,58 @@ enum Part {
     },
 }
 
+/// A filter that a statement passes through a column (its interned id) or a related key.
+struct KeyFilter {
+    /// The interned id; `None` when no statement has it in the column.
+    id: Option<i64>,
+    /// The related keys that pass too.
+    keys: Vec<String>,
+}
+
+impl KeyFilter {
+    /// `(s.column = ? OR instr(s.related, ?) > 0 …)`.
+    fn push_predicate(&self, sql: &mut QueryBuilder, column: &str) {
+        let mut alternatives = Vec::new();
+        let mut values: Vec<Sql> = Vec::new();
+        if let Some(id) = self.id {
+            alternatives.push(format!("s.{column} = ?"));
+            values.push(id.into());
+        }
+        for key in &self.keys {
+            alternatives.push("instr(s.related, ?) > 0".to_owned());
+            values.push(format!("\n{key}\n").into());
+        }
+        sql.push(&format!(" AND ({})", alternatives.join(" OR ")), values);
+    }
+
+    fn passes(&self, id: Option<i64>, related: &str) -> bool {
+        (self.id.is_some() && self.id == id) || self.keys.iter().any(|k| has_key(related, k))
+    }
+
+    /// The index ranges that hold every statement passing the filter.
+    fn sources(&self, tenant: TenantId, column_index: Part) -> Vec<Part> {
+        let mut parts = Vec::new();
+        if self.id.is_some() {
+            parts.push(column_index);
+        }
+        for key in &self.keys {
+            parts.push(Part::Indexed {
+                table: "idx.by_related",
+                key: "c.tenant_id = ? AND c.key = ?",
+                values: vec![tenant.into(), key.clone().into()],
+            });
+        }
+        parts
+    }
+}
+
 /// The resolved filters of one query.
 struct Filters {
     tenant: TenantId,
     watermark: i64,
-    actor: Option<i64>,
+    agent: Option<KeyFilter>,
     verb: Option<i64>,
-    activity: Option<i64>,
+    activity: Option<KeyFilter>,
     registration: Option<Sql>,
     since_us: Option<i64>,
     until_us: Option<i64>,
@@ -87,22 +136,37 @@ struct Filters {
 }
 
 impl Filters {
-    /// Whether a statement with these keys passes the filters on actor, verb, activity and
+    /// Whether a statement with these keys passes the filters on agent, verb, activity and
     /// registration (the window filters apply to the statement that is returned, not to the
     /// one it targets).
-    fn match_keys(
-        &self,
-        actor: i64,
-        verb: i64,
-        activity: Option<i64>,
-        registration: &Option<Vec<u8>>,
-    ) -> bool {
-        self.actor.is_none_or(|a| a == actor)
-            && self.verb.is_none_or(|v| v == verb)
-            && self.activity.is_none_or(|a| Some(a) == activity)
+    fn match_keys(&self, row: &TargetRow) -> bool {
+        self.agent
+            .as_ref()
+            .is_none_or(|a| a.passes(Some(row.actor), &row.related))
+            && self.verb.is_none_or(|v| v == row.verb)
+            && self
+                .activity
+                .as_ref()
+                .is_none_or(|a| a.passes(row.activity, &row.related))
             && self.registration.as_ref().is_none_or(
-                |r| matches!((r, registration), (Sql::Blob(want), Some(have)) if want == have),
+                |r| matches!((r, &row.registration), (Sql::Blob(want), Some(have)) if want == have),
             )
+    }
+
+    /// Appends the checks of agent, verb, activity and registration on alias `s`.
+    fn push_keys(&self, sql: &mut QueryBuilder) {
+        if let Some(agent) = &self.agent {
+            agent.push_predicate(sql, "actor_id");
+        }
+        if let Some(verb) = self.verb {
+            sql.push(" AND s.verb_id = ?", [verb.into()]);
+        }
+        if let Some(activity) = &self.activity {
+            activity.push_predicate(sql, "activity_id");
+        }
+        if let Some(r) = &self.registration {
+            sql.push(" AND s.registration = ?", [r.clone()]);
+        }
     }
 
     /// Appends the window: since, until and the paging cursor, on the seq column `seq`.
@@ -125,6 +189,38 @@ impl Filters {
 
     fn direction(&self) -> &'static str {
         if self.ascending { "ASC" } else { "DESC" }
+    }
+
+    /// The deferred index ranges that drive the query: those of the first filter that has
+    /// one. Empty when no filter has one (or the index is not to be read).
+    fn sources(&self) -> Vec<Part> {
+        if let Some(agent) = &self.agent {
+            agent.sources(
+                self.tenant,
+                Part::Indexed {
+                    table: "idx.by_actor",
+                    key: "c.actor_id = ?",
+                    values: agent.id.into_iter().map(Sql::from).collect(),
+                },
+            )
+        } else if let Some(activity) = &self.activity {
+            activity.sources(
+                self.tenant,
+                Part::Indexed {
+                    table: "idx.by_activity",
+                    key: "c.activity_id = ?",
+                    values: activity.id.into_iter().map(Sql::from).collect(),
+                },
+            )
+        } else if let Some(r) = &self.registration {
+            vec![Part::Indexed {
+                table: "idx.by_registration",
+                key: "c.tenant_id = ? AND c.registration = ?",
+                values: vec![self.tenant.into(), r.clone()],
+            }]
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -166,18 +262,7 @@ fn read_part(
         }
     };
     sql.push(" AND s.voided = 0", []);
-    for (column, value) in [
-        ("actor_id", f.actor),
-        ("verb_id", f.verb),
-        ("activity_id", f.activity),
-    ] {
-        if let Some(v) = value {
-            sql.push(&format!(" AND s.{column} = ?"), [v.into()]);
-        }
-    }
-    if let Some(r) = &f.registration {
-        sql.push(" AND s.registration = ?", [r.clone()]);
-    }
+    f.push_keys(&mut sql);
     f.push_window(&mut sql, seq);
     sql.push(
         &format!(" ORDER BY {seq} {} LIMIT ?", f.direction()),
@@ -191,7 +276,7 @@ fn read_part(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Answers `q` for `tenant`. With `use_index`, a filter on actor, activity or registration is
+/// Answers `q` for `tenant`. With `use_index`, a filter on agent, activity or registration is
 /// driven by the deferred index up to its watermark plus the log's tail; without it (while the
 /// index is being rebuilt), by the log alone: the same rows, read more slowly.
 pub(super) fn query_statements(
@@ -211,58 +296,38 @@ pub(super) fn query_statements(
         0
     };
 
-    let mut ids = [None, None, None];
-    for (slot, (filter, table, column)) in ids.iter_mut().zip([
-        (&q.agent, "actors", "ifi"),
-        (&q.verb, "verbs", "iri"),
-        (&q.activity, "activities", "iri"),
-    ]) {
-        if let Some(value) = filter {
-            match interned(&tx, table, column, tenant, value)? {
-                Some(id) => *slot = Some(id),
-                None => return Ok(StatementPage::default()),
-            }
-        }
-    }
-    let [actor, verb, activity] = ids;
-    let registration = q.registration.map(|r| Sql::Blob(r.as_bytes().to_vec()));
-
-    // Drive the query from the deferred index of the first filter that has one; the others are
-    // checked on the rows.
-    let indexed = if !use_index {
-        None
-    } else if let Some(a) = actor {
-        Some(Part::Indexed {
-            table: "idx.by_actor",
-            key: "c.actor_id = ?",
-            values: vec![a.into()],
-        })
-    } else if let Some(a) = activity {
-        Some(Part::Indexed {
-            table: "idx.by_activity",
-            key: "c.activity_id = ?",
-            values: vec![a.into()],
-        })
-    } else {
-        registration.as_ref().map(|r| Part::Indexed {
-            table: "idx.by_registration",
-            key: "c.tenant_id = ? AND c.registration = ?",
-            values: vec![tenant.into(), r.clone()],
-        })
+    let agent = match &q.agent {
+        None => None,
+        Some(ifi) => Some(KeyFilter {
+            id: interned(&tx, "actors", "ifi", tenant, ifi)?,
+            keys: q.agent_keys(),
+        }),
     };
-    // Parts in the order the caller wants: newest first reads the tail before the index.
-    let parts = match indexed {
-        None => vec![Part::All],
-        Some(indexed) if q.ascending => vec![indexed, Part::Tail],
-        Some(indexed) => vec![Part::Tail, indexed],
+    let verb = match &q.verb {
+        None => None,
+        Some(iri) => match interned(&tx, "verbs", "iri", tenant, iri)? {
+            Some(id) => Some(id),
+            None => return Ok(StatementPage::default()),
+        },
+    };
+    let activity = match &q.activity {
+        None => None,
+        Some(iri) => {
+            let keys = q.activity_keys();
+            let id = interned(&tx, "activities", "iri", tenant, iri)?;
+            if id.is_none() && keys.is_empty() {
+                return Ok(StatementPage::default());
+            }
+            Some(KeyFilter { id, keys })
+        }
     };
     let filters = Filters {
         tenant,
         watermark,
-        actor,
+        agent,
         verb,
         activity,
-        registration,
+        registration: q.registration.map(|r| Sql::Blob(r.as_bytes().to_vec())),
         since_us: q.since_us,
         until_us: q.until_us,
         cursor: q.cursor,
@@ -270,19 +335,44 @@ pub(super) fn query_statements(
     };
     // One row more than the page, to know whether there is a next page.
     let wanted = q.limit + 1;
-    let mut rows: Vec<Row> = Vec::with_capacity(wanted.min(1_024));
-    for part in &parts {
-        if rows.len() >= wanted {
-            break;
-        }
-        rows.extend(read_part(&tx, part, &filters, wanted - rows.len())?);
+    let sources = if use_index {
+        filters.sources()
+    } else {
+        Vec::new()
+    };
+    let read_indexed = || -> Result<Vec<Row>, StoreError> {
+        let lists = sources
+            .iter()
+            .map(|part| read_part(&tx, part, &filters, wanted))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_rows(lists, q.ascending, wanted))
+    };
+    // The index holds the statements up to the watermark, the tail those after it: oldest
+    // first reads the index before the tail, newest first the other way round.
+    let mut rows = if sources.is_empty() {
+        read_part(&tx, &Part::All, &filters, wanted)?
+    } else if q.ascending {
+        read_indexed()?
+    } else {
+        read_part(&tx, &Part::Tail, &filters, wanted)?
+    };
+    if !sources.is_empty() && rows.len() < wanted {
+        let more = if q.ascending {
+            read_part(&tx, &Part::Tail, &filters, wanted - rows.len())?
+        } else {
+            read_indexed()?
+        };
+        rows.extend(more.into_iter().take(wanted - rows.len()));
     }
     let referencing = if follows_references(q) {
         read_referencing(&tx, &filters, reference_bound(&rows, q.limit), wanted)?
     } else {
         Vec::new()
     };
-    Ok(merged_page(rows, referencing, q.limit, q.ascending))
+    Ok(page_of(
+        merge_rows(vec![rows, referencing], q.ascending, wanted),
+        q.limit,
+    ))
 }
 
 /// Up to `wanted` statements in the query's window, in its order and before `bound`, that match
@@ -321,32 +411,43 @@ fn read_referencing(
     Ok(found)
 }
 
+/// What a reference's target is matched by.
+struct TargetRow {
+    actor: i64,
+    verb: i64,
+    activity: Option<i64>,
+    registration: Option<Vec<u8>>,
+    related: String,
+    target: Option<Vec<u8>>,
+}
+
 /// Whether the statement `target` names, or one its own reference leads to, passes the filters.
 /// Voided statements count: a voiding statement is returned for what it voids.
 fn reaches_match(tx: &Connection, f: &Filters, mut target: Vec<u8>) -> Result<bool, StoreError> {
     let mut lookup = tx.prepare_cached(
-        "SELECT actor_id, verb_id, activity_id, registration, target FROM main.statements \
-         WHERE tenant_id = ?1 AND statement_id = ?2",
+        "SELECT actor_id, verb_id, activity_id, registration, related, target \
+         FROM main.statements WHERE tenant_id = ?1 AND statement_id = ?2",
     )?;
     for _ in 0..MAX_REFERENCE_HOPS {
         let row = lookup
             .query_row(params![f.tenant, target], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<Vec<u8>>>(3)?,
-                    r.get::<_, Option<Vec<u8>>>(4)?,
-                ))
+                Ok(TargetRow {
+                    actor: r.get(0)?,
+                    verb: r.get(1)?,
+                    activity: r.get(2)?,
+                    registration: r.get(3)?,
+                    related: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    target: r.get(5)?,
+                })
             })
             .optional()?;
-        let Some((actor, verb, activity, registration, next)) = row else {
+        let Some(row) = row else {
             return Ok(false);
         };
-        if f.match_keys(actor, verb, activity, &registration) {
+        if f.match_keys(&row) {
             return Ok(true);
         }
-        match next {
+        match row.target {
             Some(next) => target = next,
             None => return Ok(false),
         }

@@ -70,7 +70,9 @@ CREATE TABLE IF NOT EXISTS statements (
     json          TEXT NOT NULL,        -- the statement as served, without "stored"
     live          TEXT,                 -- what followers need of it (JSON), '' for nothing;
                                         -- NULL in rows of older layouts (followers read json)
-    target        BLOB                  -- the statement a StatementRef object names (UUID)
+    target        BLOB,                 -- the statement a StatementRef object names (UUID)
+    related       TEXT                  -- related keys (storage/keys.rs), '' for none; NULL in
+                                        -- rows of older layouts until filled in at start
 );
 CREATE UNIQUE INDEX IF NOT EXISTS statements_by_id ON statements(tenant_id, statement_id);
 CREATE INDEX IF NOT EXISTS statements_by_tenant ON statements(tenant_id, seq);

@@ -72,7 +72,8 @@ fn select_sql(table: &Table, name: &str, paged: bool) -> String {
 
 /// Statements with their interned values joined back in (the catalogue's column order).
 const SELECT_STATEMENTS: &str = "SELECT s.seq, s.tenant_id, s.statement_id, s.stored_us, \
-     a.ifi, v.iri, c.iri, s.registration, s.voided, s.fingerprint, s.json, s.live, s.target \
+     a.ifi, v.iri, c.iri, s.registration, s.voided, s.fingerprint, s.json, s.live, s.target, \
+     s.related \
      FROM statements s JOIN actors a ON a.id = s.actor_id JOIN verbs v ON v.id = s.verb_id \
      LEFT JOIN activities c ON c.id = s.activity_id \
      WHERE s.seq > ?1 ORDER BY s.seq LIMIT ?2";
@@ -142,11 +143,11 @@ fn import_statements(conn: &Connection, rows: &[Vec<Cell>]) -> Result<(), StoreE
     ];
     let mut insert = conn.prepare_cached(
         "INSERT INTO statements (seq, tenant_id, statement_id, stored_us, actor_id, verb_id, \
-         activity_id, registration, voided, fingerprint, json, live, target) VALUES (?1, ?2, ?3, \
-         ?4, (SELECT id FROM actors WHERE tenant_id = ?2 AND ifi = ?5), \
+         activity_id, registration, voided, fingerprint, json, live, target, related) VALUES (?1, \
+         ?2, ?3, ?4, (SELECT id FROM actors WHERE tenant_id = ?2 AND ifi = ?5), \
          (SELECT id FROM verbs WHERE tenant_id = ?2 AND iri = ?6), \
          (SELECT id FROM activities WHERE tenant_id = ?2 AND iri = ?7), \
-         ?8, ?9, ?10, ?11, ?12, ?13)",
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     for row in rows {
         let values: Vec<Value> = row.iter().map(to_value).collect();

@@ -265,7 +265,12 @@ impl Writer {
             [self.index_path.to_string_lossy()],
         )?;
         let deleted = (|| -> Result<(), StoreError> {
-            for table in ["idx.by_actor", "idx.by_activity", "idx.by_registration"] {
+            for table in [
+                "idx.by_actor",
+                "idx.by_activity",
+                "idx.by_registration",
+                "idx.by_related",
+            ] {
                 // Not cached: the statement names a database that is detached afterwards.
                 let mut delete = conn.prepare(&format!("DELETE FROM {table} WHERE seq = ?1"))?;
                 for (seq, _) in doomed {
@@ -449,8 +454,8 @@ impl Writer {
                 .conn
                 .prepare_cached(
                     "INSERT OR IGNORE INTO statements (tenant_id, statement_id, stored_us, actor_id, \
-                     verb_id, activity_id, registration, fingerprint, json, live, target) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     verb_id, activity_id, registration, fingerprint, json, live, target, related) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
                     tenant,
@@ -464,6 +469,7 @@ impl Writer {
                     st.json,
                     st.live.as_deref().unwrap_or(""),
                     st.target.as_ref().map(|t| t.as_bytes().as_slice()),
+                    st.related,
                 ])?;
             if inserted == 0 {
                 self.check_same(tenant, st)?;
