@@ -1,6 +1,5 @@
 //! `learnpulse kt ...`: fit and evaluate knowledge-tracing models on answer logs.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -8,8 +7,10 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::progress;
+
 use learnpulse_core::kt::bkt::{BktFitOptions, BktModel};
-use learnpulse_core::kt::data::csv_field;
+use learnpulse_core::kt::data::Names;
 use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions};
 use learnpulse_core::kt::{Dataset, evaluate, metrics, wheelspin};
 
@@ -27,7 +28,8 @@ pub enum KtCommand {
         /// Where to write user_id,seq,skill_name,correct,p_correct, in the test file's row order.
         #[arg(long)]
         predictions: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
+        /// The model (default: the best in cross-validation on the given training files).
+        #[arg(long, value_enum, default_value_t = ModelName::Logistic)]
         model: ModelName,
     },
     /// Fit per-skill knowledge-tracing parameters and the wheel-spinning predictor, either on a
@@ -69,6 +71,9 @@ pub enum KtCommand {
         train: PathBuf,
         #[arg(long, default_value_t = 5)]
         folds: u32,
+        /// Only these models (repeat the flag; default: every model).
+        #[arg(long = "model", value_enum)]
+        models: Vec<ModelName>,
     },
 }
 
@@ -78,14 +83,16 @@ pub enum ModelName {
     Bkt,
     /// BKT with a fitted forgetting probability per skill.
     BktForget,
-    /// Logistic regression on per-skill and per-learner count features (PFA / Elo family).
+    /// Logistic regression on per-skill, per-learner and recent count features, with item
+    /// difficulties when the log names items (PFA / Elo family, Gervet et al. 2020).
     Logistic,
 }
 
-fn read(path: &Path, skills: Vec<String>) -> anyhow::Result<Dataset> {
+/// Reads an answer log; `names` are the skill and item ids of an earlier set to share.
+fn read(path: &Path, names: Names) -> anyhow::Result<Dataset> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Dataset::parse_csv(&text, skills).with_context(|| format!("parsing {}", path.display()))
+    Dataset::parse_csv(&text, names).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// The scored answers in a server's event log, one row per skill of each answer.
@@ -106,6 +113,7 @@ fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Datase
         tokio::runtime::Handle::current().block_on(async {
             let store = learnpulse_server::storage::open(&config).await?;
             let mut builder = Dataset::builder();
+            let bar = progress::bar("reading the event log", store.head().await?.max(0) as u64);
             let mut after = 0;
             loop {
                 let page = store.read_log(after, 10_000).await?;
@@ -131,29 +139,14 @@ fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Datase
                         );
                     }
                 }
-                eprint!("\rreading the event log: {after} statements   ");
+                bar.set_position(after.max(0) as u64);
             }
-            eprintln!("\rread the event log of {}", data_dir.display());
+            bar.finish_and_clear();
+            eprintln!("read the event log of {}", data_dir.display());
             store.shutdown().await;
             Ok(builder.finish())
         })
     })
-}
-
-fn progress_line(what: &str) -> impl FnMut(usize, usize) + '_ {
-    let mut last = Instant::now();
-    move |done, total| {
-        if last.elapsed().as_millis() >= 200 || done == total {
-            last = Instant::now();
-            eprint!(
-                "\r{what}: {done}/{total} ({:.0} %)   ",
-                100.0 * done as f64 / total.max(1) as f64
-            );
-            if done == total {
-                eprintln!();
-            }
-        }
-    }
 }
 
 /// Fits `model` on `train` and predicts `test` one step ahead; returns predictions and fit time.
@@ -171,7 +164,7 @@ fn fit_and_predict(
                 forgetting: model == ModelName::BktForget,
                 ..Default::default()
             };
-            let mut report = progress_line("fitting BKT skills");
+            let mut report = progress::reporter("fitting BKT skills");
             let progress: &mut dyn FnMut(usize, usize) =
                 if quiet { &mut silent } else { &mut report };
             let fitted = BktModel::fit(train, &options, progress);
@@ -179,7 +172,7 @@ fn fit_and_predict(
             (evaluate(&&fitted, test), seconds)
         }
         ModelName::Logistic => {
-            let mut report = progress_line("training epochs");
+            let mut report = progress::reporter("training epochs");
             let progress: &mut dyn FnMut(usize, usize) =
                 if quiet { &mut silent } else { &mut report };
             let fitted = LogisticModel::fit(train, &LogisticOptions::default(), progress);
@@ -192,12 +185,12 @@ fn fit_and_predict(
 pub fn run(command: KtCommand) -> anyhow::Result<()> {
     match command {
         KtCommand::Wheelspin { train, test } => {
-            let train_data = read(&train, Vec::new())?;
-            let test_data = read(&test, train_data.skills.clone())?;
+            let train_data = read(&train, Names::default())?;
+            let test_data = read(&test, train_data.names())?;
             let started = Instant::now();
             let model = wheelspin::fit(
                 &train_data,
-                &mut progress_line("fitting the wheel-spinning predictor"),
+                &mut progress::reporter("fitting the wheel-spinning predictor"),
             );
             let fit_seconds = started.elapsed().as_secs_f64();
             let examples = wheelspin::examples(&test_data);
@@ -239,7 +232,7 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 "the engine runs BKT-family models: use --model bkt or bkt-forget"
             );
             let data = match (&train, &data_dir) {
-                (Some(train), _) => read(train, Vec::new())?,
+                (Some(train), _) => read(train, Names::default())?,
                 (None, Some(dir)) => from_event_log(dir, tenant)?,
                 (None, None) => anyhow::bail!("give --train FILE or --data-dir DIR"),
             };
@@ -252,11 +245,15 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 forgetting: model == ModelName::BktForget,
                 ..Default::default()
             };
-            let fitted = BktModel::fit(&data, &options, &mut progress_line("fitting BKT skills"));
+            let fitted = BktModel::fit(
+                &data,
+                &options,
+                &mut progress::reporter("fitting BKT skills"),
+            );
             let mut skill_model = fitted.to_skill_model(&data.skills);
             skill_model.wheel_spin = Some(wheelspin::fit(
                 &data,
-                &mut progress_line("fitting the wheel-spinning predictor"),
+                &mut progress::reporter("fitting the wheel-spinning predictor"),
             ));
             let file = learnpulse_server::model_file::ModelFile {
                 format: learnpulse_server::model_file::FORMAT.to_owned(),
@@ -283,21 +280,34 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        KtCommand::Cv { train, folds } => {
+        KtCommand::Cv {
+            train,
+            folds,
+            models,
+        } => {
             anyhow::ensure!(folds >= 2, "--folds must be at least 2");
-            let data = read(&train, Vec::new())?;
+            let data = read(&train, Names::default())?;
             let mut results = Vec::new();
-            for model in [ModelName::Bkt, ModelName::BktForget, ModelName::Logistic] {
+            let models = if models.is_empty() {
+                vec![ModelName::Bkt, ModelName::BktForget, ModelName::Logistic]
+            } else {
+                models
+            };
+            let bar = progress::bar(
+                "cross-validating (model x fold)",
+                (models.len() as u64) * u64::from(folds),
+            );
+            for model in models {
                 let (mut predicted, mut outcomes, mut fit_seconds) = (Vec::new(), Vec::new(), 0.0);
                 for fold in 0..folds {
-                    eprint!("\rcross-validating {model:?}: fold {}/{folds}   ", fold + 1);
+                    bar.set_message(format!("cross-validating {model:?}"));
                     let (fit_on, held_out) = data.split_learners(folds, fold);
                     let (p, seconds) = fit_and_predict(model, &fit_on, &held_out, true);
                     fit_seconds += seconds;
                     predicted.extend(p);
                     outcomes.extend(held_out.answers.iter().map(|a| a.correct));
+                    bar.inc(1);
                 }
-                eprintln!();
                 results.push(json!({
                     "model": format!("{model:?}").to_lowercase(),
                     "auc": metrics::auc(&predicted, &outcomes),
@@ -305,6 +315,7 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                     "mean_fit_seconds": fit_seconds / f64::from(folds),
                 }));
             }
+            bar.finish_and_clear();
             let best = results
                 .iter()
                 .max_by(|a, b| {
@@ -328,34 +339,31 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
             predictions,
             model,
         } => {
-            let train_data = read(&train, Vec::new())?;
-            let test_data = read(&test, train_data.skills.clone())?;
+            let train_data = read(&train, Names::default())?;
+            let test_data = read(&test, train_data.names())?;
             let started = Instant::now();
             let p = fit_and_predict(model, &train_data, &test_data, false);
             let (predicted, fit_seconds) = p;
             let outcomes: Vec<bool> = test_data.answers.iter().map(|a| a.correct).collect();
             if let Some(path) = predictions {
-                let mut out = std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                );
-                writeln!(out, "user_id,seq,skill_name,correct,p_correct")?;
+                let mut out = csv::Writer::from_path(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                out.write_record(["user_id", "seq", "skill_name", "correct", "p_correct"])?;
                 for (a, p) in test_data.answers.iter().zip(&predicted) {
-                    let skill = csv_field(&test_data.skills[a.skill as usize]);
-                    writeln!(
-                        out,
-                        "{},{},{},{},{:.6}",
-                        test_data.learners[a.learner as usize],
-                        a.seq,
-                        skill,
-                        u8::from(a.correct),
-                        p
-                    )?;
+                    out.write_record([
+                        test_data.learners[a.learner as usize].as_str(),
+                        &a.seq.to_string(),
+                        &test_data.skills[a.skill as usize],
+                        if a.correct { "1" } else { "0" },
+                        &format!("{p:.6}"),
+                    ])?;
                 }
+                out.flush()?;
             }
             let summary = json!({
                 "model": format!("{model:?}").to_lowercase(),
                 "train_rows": train_data.answers.len(),
+                "items": train_data.items.len(),
                 "test_rows": test_data.answers.len(),
                 "auc": metrics::auc(&predicted, &outcomes),
                 "rmse": metrics::rmse(&predicted, &outcomes),

@@ -16,6 +16,7 @@ mod audit;
 mod cache_bench;
 mod kt;
 mod pii;
+mod progress;
 mod replay;
 mod storage;
 

@@ -2,20 +2,22 @@
 //! row, the engine's state *before* that row, so its judgements can be checked against what the
 //! learner did next.
 
-use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
-use learnpulse_core::kt::data::{csv_field, parse_correct, split_csv_line};
+use learnpulse_core::kt::data::parse_correct;
 use learnpulse_core::{Engine, EngineParams, LearningEvent, LoadSignal, Outcome, SkillModel};
+
+use crate::progress;
 
 #[derive(Args)]
 pub struct ReplayArgs {
     /// CSV with user_id,seq,skill_name,correct and optionally ms_first_response, hint_count,
-    /// attempt_count, problem_id (the columns of ASSISTments' logs); rows in time order per learner.
+    /// attempt_count, item_id or problem_id (the columns of ASSISTments' logs); rows in time
+    /// order per learner.
     #[arg(long)]
     input: PathBuf,
     /// Where to write user_id,seq,skill_name,p_correct,mastery,load_index,load_level,
@@ -58,14 +60,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         None => SkillModel::default(),
     };
     let mut engine = Engine::with_model(EngineParams::default(), Arc::new(model));
-    let input = std::fs::File::open(&args.input)
+    let input_bytes = std::fs::metadata(&args.input)
+        .with_context(|| format!("opening {}", args.input.display()))?
+        .len();
+    let mut input = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&args.input)
         .with_context(|| format!("opening {}", args.input.display()))?;
-    let mut lines = std::io::BufReader::new(input).lines();
-    let header = lines.next().context("the input is empty")??;
-    let columns: Vec<String> = split_csv_line(&header)
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .collect();
+    let columns = input.headers().context("reading the header")?.clone();
     let find = |name: &str| columns.iter().position(|c| c == name);
     let need = |name: &str| find(name).with_context(|| format!("the input has no {name:?} column"));
     let (c_user, c_seq, c_skill, c_correct) = (
@@ -78,36 +80,46 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         find("ms_first_response"),
         find("hint_count"),
         find("attempt_count"),
-        find("problem_id"),
+        find("item_id").or_else(|| find("problem_id")),
     );
 
-    let output = std::fs::File::create(&args.output)
+    let mut out = csv::Writer::from_path(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    let mut out = BufWriter::new(output);
-    writeln!(
-        out,
-        "user_id,seq,skill_name,p_correct,mastery,load_index,load_level,rapid_guess,wheel_spinning,risk"
-    )?;
+    out.write_record([
+        "user_id",
+        "seq",
+        "skill_name",
+        "p_correct",
+        "mastery",
+        "load_index",
+        "load_level",
+        "rapid_guess",
+        "wheel_spinning",
+        "risk",
+    ])?;
+    let bar = progress::bytes("replaying", input_bytes);
     let mut rows = 0u64;
     // Condition name -> (tally when on, tally when off).
     let mut evidence: std::collections::BTreeMap<String, (Tally, Tally)> =
         std::collections::BTreeMap::new();
     let mut all = Tally::default();
-    for (n, line) in lines.enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut f = csv::StringRecord::new();
+    while input
+        .read_record(&mut f)
+        .with_context(|| format!("reading {}", args.input.display()))?
+    {
+        if rows.is_multiple_of(4096) {
+            bar.set_position(f.position().map_or(0, |p| p.byte()));
+        }
+        if f.iter().all(str::is_empty) {
             continue;
         }
-        let f = split_csv_line(&line);
-        let field = |i: usize| f.get(i).map(String::as_str).unwrap_or("");
-        let number = |i: Option<usize>| i.and_then(|i| field(i).trim().parse::<f64>().ok());
+        let line = f.position().map_or(0, |p| p.line());
+        let field = |i: usize| f.get(i).unwrap_or("");
+        let number = |i: Option<usize>| i.and_then(|i| field(i).parse::<f64>().ok());
         let (user, skill) = (field(c_user), field(c_skill));
         let Some(correct) = parse_correct(field(c_correct)) else {
-            anyhow::bail!(
-                "line {}: correct {:?} is not 0 or 1",
-                n + 2,
-                field(c_correct).trim()
-            );
+            anyhow::bail!("line {line}: correct {:?} is not 0 or 1", field(c_correct));
         };
 
         // The state before this row.
@@ -126,15 +138,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .and_then(|s| s.skills.get(skill))
             .is_some_and(|s| s.wheel_spinning);
         let risk = state.map_or(0.0, |s| s.risk.score);
-        writeln!(
-            out,
-            "{},{},{},{p_correct:.6},{mastery:.6},{load_index:.4},{load_level},{},{},{risk:.4}",
-            csv_field(user),
+        out.write_record([
+            user,
             field(c_seq),
-            csv_field(skill),
-            u8::from(rapid_guess),
-            u8::from(wheel_spinning),
-        )?;
+            skill,
+            &format!("{p_correct:.6}"),
+            &format!("{mastery:.6}"),
+            &format!("{load_index:.4}"),
+            &load_level,
+            if rapid_guess { "1" } else { "0" },
+            if wheel_spinning { "1" } else { "0" },
+            &format!("{risk:.4}"),
+        ])?;
 
         if args.evidence {
             all.add(correct);
@@ -198,6 +213,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         rows += 1;
     }
     out.flush()?;
+    bar.finish_and_clear();
     eprintln!("replayed {rows} rows into {}", args.output.display());
     if args.evidence {
         let table: serde_json::Map<String, serde_json::Value> = evidence

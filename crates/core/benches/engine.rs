@@ -40,7 +40,7 @@ fn model_fitting(c: &mut Criterion) {
         eprintln!("skipping model fitting: {} not found", path.display());
         return;
     };
-    let data = learnpulse_core::kt::Dataset::parse_csv(&text, Vec::new()).unwrap();
+    let data = learnpulse_core::kt::Dataset::parse_csv(&text, Default::default()).unwrap();
     let mut group = c.benchmark_group("fit_assist2009_train");
     group.sample_size(10);
     for (name, forgetting) in [("bkt", false), ("bkt_forget", true)] {

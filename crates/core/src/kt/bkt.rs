@@ -305,7 +305,7 @@ pub struct BktTrace<'a> {
 }
 
 impl LearnerTrace for BktTrace<'_> {
-    fn predict(&self, skill: u32) -> f64 {
+    fn predict(&self, skill: u32, _item: Option<u32>) -> f64 {
         let p = self.model.params(skill);
         let x = self
             .known
@@ -315,7 +315,7 @@ impl LearnerTrace for BktTrace<'_> {
         p.p_correct(x)
     }
 
-    fn observe(&mut self, skill: u32, correct: bool) {
+    fn observe(&mut self, skill: u32, _item: Option<u32>, correct: bool) {
         let p = *self.model.params(skill);
         let x = self
             .known
@@ -361,6 +361,7 @@ mod tests {
                     learner,
                     seq: u64::from(seq),
                     skill: 0,
+                    item: None,
                     correct,
                 });
                 known = if known {

@@ -1,5 +1,10 @@
-//! Answer logs as the knowledge-tracing code sees them: learners and skills interned to small
-//! integers, rows kept in file order, with each learner's rows indexable in sequence order.
+//! Answer logs as the knowledge-tracing code sees them: learners, skills and items interned to
+//! small integers, rows kept in file order, with each learner's rows indexable in sequence order.
+//!
+//! Logs are CSV files (read with the `csv` crate: quoted fields may hold commas, quotes and
+//! newlines) with a header naming at least `user_id,seq,skill_name,correct`. An `item_id` column
+//! (or, in ASSISTments' logs, `problem_id`) names the item answered; models that know items use
+//! it.
 
 use std::collections::HashMap;
 
@@ -10,7 +15,17 @@ pub struct Answer {
     /// Position in the learner's log (answers are in time order).
     pub seq: u64,
     pub skill: u32,
+    /// The item (problem) answered, when the log names items.
+    pub item: Option<u32>,
     pub correct: bool,
+}
+
+/// The names behind interned ids, shared between a training set and a test set so that both use
+/// the same ids (a test set appends what the training set did not have).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Names {
+    pub skills: Vec<String>,
+    pub items: Vec<String>,
 }
 
 /// A log of answers.
@@ -21,6 +36,8 @@ pub struct Dataset {
     pub learners: Vec<String>,
     /// Skill names; a skill's id is its index. Shared between a training and a test set.
     pub skills: Vec<String>,
+    /// Item names, likewise (empty when the log names no items).
+    pub items: Vec<String>,
     /// For each learner, the indices of their answers in sequence order.
     learner_rows: Vec<Vec<usize>>,
 }
@@ -41,89 +58,89 @@ impl std::fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 impl Dataset {
-    /// Parses CSV text with a header holding at least `user_id,seq,skill_name,correct` (extra
-    /// columns are ignored). `skills` carries the skill ids of an earlier set (a training set),
-    /// so that a test set uses the same ids; new skills are appended.
-    pub fn parse_csv(text: &str, skills: Vec<String>) -> Result<Dataset, ParseError> {
-        let mut lines = text.lines().enumerate();
-        let (_, header) = lines.next().ok_or(ParseError {
-            line: 1,
-            message: "empty file".into(),
-        })?;
-        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-        let col = |name: &str| {
-            columns.iter().position(|c| *c == name).ok_or(ParseError {
+    /// Parses CSV text with a header holding at least `user_id,seq,skill_name,correct` and
+    /// optionally `item_id` (else `problem_id`); other columns are ignored. `names` carries the
+    /// ids of an earlier set (a training set), so that a test set uses the same ids; new skills
+    /// and items are appended.
+    pub fn parse_csv(text: &str, names: Names) -> Result<Dataset, ParseError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let header = reader.headers().map_err(|e| csv_error(&e, 1))?.clone();
+        if header.is_empty() {
+            return Err(ParseError {
+                line: 1,
+                message: "empty file".into(),
+            });
+        }
+        let col = |name: &str| header.iter().position(|c| c == name);
+        let need = |name: &str| {
+            col(name).ok_or(ParseError {
                 line: 1,
                 message: format!("missing column {name:?}"),
             })
         };
         let (c_user, c_seq, c_skill, c_correct) = (
-            col("user_id")?,
-            col("seq")?,
-            col("skill_name")?,
-            col("correct")?,
+            need("user_id")?,
+            need("seq")?,
+            need("skill_name")?,
+            need("correct")?,
         );
-        let width = columns.len();
+        let c_item = col("item_id").or_else(|| col("problem_id"));
 
-        let mut skill_ids: HashMap<String, u32> = skills
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u32))
-            .collect();
+        let mut skill_ids = ids_of(&names.skills);
+        let mut item_ids = ids_of(&names.items);
         let mut data = Dataset {
-            skills,
+            skills: names.skills,
+            items: names.items,
             ..Dataset::default()
         };
         let mut learner_ids: HashMap<String, u32> = HashMap::new();
-        for (n, line) in lines {
-            if line.trim().is_empty() {
+        let mut record = csv::StringRecord::new();
+        loop {
+            let line = reader.position().line() as usize;
+            match reader.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(csv_error(&e, line)),
+            }
+            let line = record.position().map_or(line, |p| p.line() as usize);
+            if record.iter().all(str::is_empty) {
                 continue;
             }
-            let fields = split_csv_line(line);
-            if fields.len() < width {
-                return Err(ParseError {
-                    line: n + 1,
-                    message: format!("{} fields, expected {width}", fields.len()),
-                });
-            }
-            let learner = match learner_ids.get(fields[c_user].as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id = data.learners.len() as u32;
-                    data.learners.push(fields[c_user].clone());
-                    learner_ids.insert(fields[c_user].clone(), id);
-                    id
-                }
-            };
-            let skill = match skill_ids.get(fields[c_skill].as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id = data.skills.len() as u32;
-                    data.skills.push(fields[c_skill].clone());
-                    skill_ids.insert(fields[c_skill].clone(), id);
-                    id
-                }
-            };
-            let seq = fields[c_seq]
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| ParseError {
-                    line: n + 1,
-                    message: format!("seq {:?} is not a number", fields[c_seq]),
-                })?;
-            let correct = parse_correct(&fields[c_correct]).ok_or_else(|| ParseError {
-                line: n + 1,
-                message: format!("correct {:?} is not 0 or 1", fields[c_correct].trim()),
+            let field = |i: usize| record.get(i).unwrap_or_default();
+            let learner = intern(&mut learner_ids, &mut data.learners, field(c_user));
+            let skill = intern(&mut skill_ids, &mut data.skills, field(c_skill));
+            let item = c_item
+                .map(field)
+                .filter(|v| !v.is_empty())
+                .map(|v| intern(&mut item_ids, &mut data.items, v));
+            let seq = field(c_seq).parse::<u64>().map_err(|_| ParseError {
+                line,
+                message: format!("seq {:?} is not a number", field(c_seq)),
+            })?;
+            let correct = parse_correct(field(c_correct)).ok_or_else(|| ParseError {
+                line,
+                message: format!("correct {:?} is not 0 or 1", field(c_correct)),
             })?;
             data.answers.push(Answer {
                 learner,
                 seq,
                 skill,
+                item,
                 correct,
             });
         }
         data.index();
         Ok(data)
+    }
+
+    /// The names behind this set's skill and item ids, for a set that must share them.
+    pub fn names(&self) -> Names {
+        Names {
+            skills: self.skills.clone(),
+            items: self.items.clone(),
+        }
     }
 
     /// Starts an empty dataset to which answers are added one by one, in each learner's order.
@@ -137,6 +154,7 @@ impl Dataset {
             answers,
             learners: (0..learners).map(|i| i.to_string()).collect(),
             skills: (0..skills).map(|i| i.to_string()).collect(),
+            items: Vec::new(),
             learner_rows: Vec::new(),
         };
         data.index();
@@ -192,6 +210,7 @@ impl Dataset {
                 answers,
                 learners: self.learners.clone(),
                 skills: self.skills.clone(),
+                items: self.items.clone(),
                 learner_rows: Vec::new(),
             };
             d.index();
@@ -220,6 +239,7 @@ impl DatasetBuilder {
             learner,
             seq: *seq,
             skill,
+            item: None,
             correct,
         });
         *seq += 1;
@@ -228,6 +248,22 @@ impl DatasetBuilder {
     pub fn finish(mut self) -> Dataset {
         self.data.index();
         self.data
+    }
+}
+
+fn ids_of(names: &[String]) -> HashMap<String, u32> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i as u32))
+        .collect()
+}
+
+/// A CSV reading error as a [`ParseError`] on the line it happened (or `line`).
+fn csv_error(e: &csv::Error, line: usize) -> ParseError {
+    ParseError {
+        line: e.position().map_or(line, |p| p.line() as usize),
+        message: e.to_string(),
     }
 }
 
@@ -250,36 +286,6 @@ pub fn parse_correct(field: &str) -> Option<bool> {
     }
 }
 
-/// A CSV field, quoted when it holds a comma or a quote.
-pub fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.contains(',') || value.contains('"') {
-        format!("\"{}\"", value.replace('"', "\"\"")).into()
-    } else {
-        value.into()
-    }
-}
-
-/// Splits one CSV line, honouring double quotes.
-pub fn split_csv_line(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                current.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    fields.push(current);
-    fields
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,17 +293,53 @@ mod tests {
     #[test]
     fn parses_extra_columns_quotes_and_orders_each_learner_by_seq() {
         let text = "user_id,seq,skill_name,correct,extra\na,1,\"Add, subtract\",1,x\nb,0,Area,0,y\na,0,Area,0,z\n";
-        let d = Dataset::parse_csv(text, vec!["Area".into()]).unwrap();
+        let d = Dataset::parse_csv(
+            text,
+            Names {
+                skills: vec!["Area".into()],
+                items: Vec::new(),
+            },
+        )
+        .unwrap();
         assert_eq!(
             d.skills,
             vec!["Area".to_string(), "Add, subtract".to_string()]
         );
         assert_eq!(d.answers.len(), 3);
+        assert!(d.answers.iter().all(|a| a.item.is_none()));
         let rows: Vec<&[usize]> = d.by_learner().collect();
         assert_eq!(rows[0], &[2, 0], "learner a's seq 0 comes first");
-        assert!(Dataset::parse_csv("user_id,seq,skill_name\n", vec![]).is_err());
-        let err =
-            Dataset::parse_csv("user_id,seq,skill_name,correct\na,x,s,1\n", vec![]).unwrap_err();
+        assert!(Dataset::parse_csv("user_id,seq,skill_name\n", Names::default()).is_err());
+        let err = Dataset::parse_csv(
+            "user_id,seq,skill_name,correct\na,x,s,1\n",
+            Names::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn a_quoted_newline_stays_in_its_field_and_items_are_read() {
+        let text = "user_id,seq,skill_name,correct,problem_id\n\
+                    a,0,\"Area,\nof a circle\",1,p7\n\
+                    a,1,Area,0,p7\n\
+                    b,0,Area,oops,p8\n";
+        let err = Dataset::parse_csv(text, Names::default()).unwrap_err();
+        assert_eq!(err.line, 5, "the quoted newline counts as a line: {err}");
+        let d = Dataset::parse_csv(&text.replace("oops", "1"), Names::default()).unwrap();
+        assert_eq!(d.skills, ["Area,\nof a circle", "Area"]);
+        assert_eq!(d.items, ["p7", "p8"]);
+        assert_eq!(d.answers[1].item, Some(0));
+        let test = Dataset::parse_csv(
+            "user_id,seq,skill_name,correct,item_id\nc,0,Area,1,p8\nc,1,Area,1,p9\n",
+            d.names(),
+        )
+        .unwrap();
+        assert_eq!(
+            test.answers[0].item,
+            Some(1),
+            "ids shared with the earlier set"
+        );
+        assert_eq!(test.items, ["p7", "p8", "p9"]);
     }
 }

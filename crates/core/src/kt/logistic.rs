@@ -1,7 +1,10 @@
 //! Logistic knowledge tracing: P(correct) = sigmoid(w · x), where x holds counts of the
 //! learner's earlier successes and failures, per skill and overall, and their most recent
 //! outcomes (performance factors analysis, Pavlik et al. 2009, with the richer count features of
-//! Gervet et al. 2020). Trained by full-batch Adam on the log-loss with a small L2 penalty.
+//! Gervet et al. 2020). When the log names items, each item has a difficulty of its own (a
+//! Rasch-style bias, shrunk towards its skill's by a Gaussian prior, so that a rarely seen item
+//! stays near its skill and an unseen one is its skill), and the learner's earlier attempts at
+//! the same item count too. Trained by full-batch Adam on the log-loss with a small L2 penalty.
 //!
 //! The features are computed by one function, [`History::features`], both when training and when
 //! predicting, so the model can never be trained on something it does not see when serving.
@@ -19,6 +22,9 @@ pub struct LogisticOptions {
     pub learning_rate: f64,
     /// L2 penalty per row (applied to all weights but the biases).
     pub l2: f64,
+    /// Standard deviation of the prior on an item's difficulty around its skill's (logits):
+    /// smaller shrinks rare items harder.
+    pub item_prior_sd: f64,
 }
 
 impl Default for LogisticOptions {
@@ -27,6 +33,7 @@ impl Default for LogisticOptions {
             epochs: 150,
             learning_rate: 0.05,
             l2: 1e-6,
+            item_prior_sd: 0.5,
         }
     }
 }
@@ -36,16 +43,25 @@ impl Default for LogisticOptions {
 pub struct History {
     /// Per skill: correct answers, wrong answers, last outcome (+1 / -1).
     skills: HashMap<u32, (u32, u32, i8)>,
+    /// Per item: correct and wrong answers (logs that name items).
+    items: HashMap<u32, (u32, u32)>,
     correct: u32,
     wrong: u32,
     /// The previous answer overall: its skill and outcome.
     previous: Option<(u32, bool)>,
     /// Consecutive wrong answers overall.
     error_streak: u32,
+    /// The last [`RECENT`] outcomes overall, newest in bit 0 (1 = correct), and how many of
+    /// them there are.
+    recent: u32,
+    recent_len: u32,
 }
 
+/// How many of the latest answers the recent-performance features look at.
+const RECENT: u32 = 10;
+
 /// Number of features that are the same for every skill.
-const GLOBAL: usize = 9;
+const GLOBAL: usize = 13;
 /// Per-skill features: bias, log successes, log failures.
 const PER_SKILL: usize = 3;
 
@@ -53,9 +69,15 @@ const PER_SKILL: usize = 3;
 pub type Row = Vec<(u32, f64)>;
 
 impl History {
-    /// The features of the learner's next answer on `skill`, from their history only.
-    pub fn features(&self, skill: u32, out: &mut Row) {
+    /// The features of the learner's next answer on `skill` (to `item`), from their history
+    /// only. `layout` places the per-skill and per-item weights.
+    pub fn features(&self, layout: Layout, skill: u32, item: Option<u32>, out: &mut Row) {
         out.clear();
+        let (ic, iw) = item
+            .and_then(|i| self.items.get(&i))
+            .map_or((0.0, 0.0), |&(c, w)| {
+                (f64::from(c).ln_1p(), f64::from(w).ln_1p())
+            });
         let (c, w, last) = self.skills.get(&skill).copied().unwrap_or((0, 0, 0));
         let (lc, lw) = ((f64::from(c)).ln_1p(), (f64::from(w)).ln_1p());
         let (gc, gw) = (
@@ -63,6 +85,7 @@ impl History {
             (f64::from(self.wrong)).ln_1p(),
         );
         let same = self.previous.filter(|(s, _)| *s == skill);
+        let recent_correct = self.recent.count_ones();
         let globals = [
             1.0,                                // intercept
             gc,                                 // log(1 + correct answers)
@@ -85,6 +108,10 @@ impl History {
                 None => 0.0,
             }, // previous answer overall
             f64::from(self.error_streak.min(5)), // current error streak
+            ic,                                 // log(1 + correct answers to this item)
+            iw,                                 // log(1 + wrong answers to this item)
+            f64::from(recent_correct).ln_1p(),  // log(1 + correct among the latest answers)
+            f64::from(self.recent_len - recent_correct).ln_1p(), // log(1 + wrong among them)
         ];
         for (i, v) in globals.into_iter().enumerate() {
             if v != 0.0 {
@@ -99,9 +126,20 @@ impl History {
         if lw != 0.0 {
             out.push((base + 2, lw));
         }
+        if let Some(item) = item.filter(|&i| (i as usize) < layout.items) {
+            out.push((layout.item_weight(item) as u32, 1.0));
+        }
     }
 
-    pub fn observe(&mut self, skill: u32, correct: bool) {
+    pub fn observe(&mut self, skill: u32, item: Option<u32>, correct: bool) {
+        if let Some(item) = item {
+            let entry = self.items.entry(item).or_insert((0, 0));
+            if correct {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        }
         let entry = self.skills.entry(skill).or_insert((0, 0, 0));
         if correct {
             entry.0 += 1;
@@ -115,6 +153,26 @@ impl History {
             self.error_streak += 1;
         }
         self.previous = Some((skill, correct));
+        self.recent = ((self.recent << 1) | u32::from(correct)) & ((1 << RECENT) - 1);
+        self.recent_len = (self.recent_len + 1).min(RECENT);
+    }
+}
+
+/// Where the weights of a model with `skills` skills and `items` items are: the global
+/// features, then [`PER_SKILL`] per skill, then one difficulty per item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub skills: usize,
+    pub items: usize,
+}
+
+impl Layout {
+    fn item_weight(&self, item: u32) -> usize {
+        GLOBAL + PER_SKILL * self.skills + item as usize
+    }
+
+    fn dims(&self) -> usize {
+        GLOBAL + PER_SKILL * self.skills + self.items
     }
 }
 
@@ -123,6 +181,18 @@ impl History {
 pub struct LogisticModel {
     pub weights: Vec<f64>,
     pub skills: usize,
+    /// Items with a difficulty of their own (0 when the training log named none).
+    #[serde(default)]
+    pub items: usize,
+}
+
+impl LogisticModel {
+    fn layout(&self) -> Layout {
+        Layout {
+            skills: self.skills,
+            items: self.items,
+        }
+    }
 }
 
 pub fn dot(weights: &[f64], row: &Row) -> f64 {
@@ -138,7 +208,10 @@ impl LogisticModel {
         options: &LogisticOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> LogisticModel {
-        let dims = GLOBAL + PER_SKILL * data.skills.len();
+        let layout = Layout {
+            skills: data.skills.len(),
+            items: data.items.len(),
+        };
         // Feature rows, computed causally in each learner's sequence order.
         let mut rows: Vec<Row> = Vec::with_capacity(data.answers.len());
         let mut labels: Vec<f64> = Vec::with_capacity(data.answers.len());
@@ -147,29 +220,42 @@ impl LogisticModel {
             for &i in learner_rows {
                 let a = &data.answers[i];
                 let mut row = Row::new();
-                history.features(a.skill, &mut row);
+                history.features(layout, a.skill, a.item, &mut row);
                 rows.push(row);
                 labels.push(f64::from(u8::from(a.correct)));
-                history.observe(a.skill, a.correct);
+                history.observe(a.skill, a.item, a.correct);
             }
         }
-        let is_bias = |i: usize| i == 0 || (i >= GLOBAL && (i - GLOBAL).is_multiple_of(PER_SKILL));
-        let w = train(&rows, &labels, dims, options, &is_bias, progress);
+        let first_item = layout.item_weight(0);
+        // The intercept and the skills' biases are free; an item's difficulty has a Gaussian
+        // prior around 0 (its skill's): as a penalty on the mean loss, 1 / (sd² · rows).
+        let item_penalty = 1.0 / (options.item_prior_sd.powi(2) * rows.len().max(1) as f64);
+        let penalty = |i: usize| {
+            if i >= first_item {
+                item_penalty
+            } else if i == 0 || (i >= GLOBAL && (i - GLOBAL).is_multiple_of(PER_SKILL)) {
+                0.0
+            } else {
+                options.l2
+            }
+        };
+        let w = train(&rows, &labels, layout.dims(), options, &penalty, progress);
         LogisticModel {
             weights: w,
-            skills: data.skills.len(),
+            skills: layout.skills,
+            items: layout.items,
         }
     }
 }
 
 /// Full-batch Adam on the mean log-loss of sparse `rows` against 0/1 `labels`, with an L2
-/// penalty on every weight for which `unpenalised` is false. Deterministic.
+/// penalty of `penalty(i)` (on the mean loss) on weight `i`. Deterministic.
 pub fn train(
     rows: &[Row],
     labels: &[f64],
     dims: usize,
     options: &LogisticOptions,
-    unpenalised: &dyn Fn(usize) -> bool,
+    penalty: &dyn Fn(usize) -> f64,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<f64> {
     let n = rows.len().max(1) as f64;
@@ -188,12 +274,7 @@ pub fn train(
         }
         let t = epoch as i32;
         for i in 0..dims {
-            let penalty = if unpenalised(i) {
-                0.0
-            } else {
-                options.l2 * w[i] * n
-            };
-            let g = (grad[i] + penalty) / n;
+            let g = grad[i] / n + penalty(i) * w[i];
             m[i] = beta1 * m[i] + (1.0 - beta1) * g;
             v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
             let m_hat = m[i] / (1.0 - beta1.powi(t));
@@ -213,14 +294,15 @@ pub struct LogisticTrace<'a> {
 }
 
 impl LearnerTrace for LogisticTrace<'_> {
-    fn predict(&self, skill: u32) -> f64 {
+    fn predict(&self, skill: u32, item: Option<u32>) -> f64 {
         let mut row = self.row.borrow_mut();
-        self.history.features(skill, &mut row);
+        self.history
+            .features(self.model.layout(), skill, item, &mut row);
         sigmoid(dot(&self.model.weights, &row))
     }
 
-    fn observe(&mut self, skill: u32, correct: bool) {
-        self.history.observe(skill, correct);
+    fn observe(&mut self, skill: u32, item: Option<u32>, correct: bool) {
+        self.history.observe(skill, item, correct);
     }
 }
 
@@ -232,5 +314,74 @@ impl<'a> TraceModel for &'a LogisticModel {
             history: History::default(),
             row: std::cell::RefCell::new(Row::with_capacity(16)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kt::data::Answer;
+    use crate::kt::{evaluate, metrics};
+
+    /// One skill whose ten items range from easy to hard: answers depend on the item more than
+    /// on the learner's practice.
+    fn items_log(seed: u64, with_items: bool) -> Dataset {
+        let mut next = crate::kt::uniform(seed);
+        let mut answers = Vec::new();
+        for learner in 0..150u32 {
+            let ability = next() * 2.0 - 1.0;
+            for seq in 0..20u64 {
+                let item = (next() * 10.0) as u32 % 10;
+                let difficulty = f64::from(item) * 0.45 - 2.0;
+                let correct = next() < sigmoid(ability - difficulty);
+                answers.push(Answer {
+                    learner,
+                    seq,
+                    skill: 0,
+                    item: with_items.then_some(item),
+                    correct,
+                });
+            }
+        }
+        let mut data = Dataset::from_answers(answers, 150, 1);
+        if with_items {
+            data.items = (0..10).map(|i| format!("item-{i}")).collect();
+        }
+        data
+    }
+
+    fn test_auc(with_items: bool) -> f64 {
+        let model = LogisticModel::fit(
+            &items_log(1, with_items),
+            &LogisticOptions::default(),
+            &mut |_, _| {},
+        );
+        let test = items_log(2, with_items);
+        let outcomes: Vec<bool> = test.answers.iter().map(|a| a.correct).collect();
+        metrics::auc(&evaluate(&&model, &test), &outcomes).unwrap()
+    }
+
+    #[test]
+    fn item_difficulties_are_learned_when_the_log_names_items() {
+        let (with, without) = (test_auc(true), test_auc(false));
+        assert!(
+            with > without + 0.05,
+            "with items {with:.3}, without {without:.3}"
+        );
+    }
+
+    #[test]
+    fn an_item_the_training_log_never_had_is_its_skill() {
+        let model = LogisticModel::fit(
+            &items_log(1, true),
+            &LogisticOptions::default(),
+            &mut |_, _| {},
+        );
+        assert_eq!(model.items, 10);
+        let trace = (&model).new_trace();
+        let (unseen, none) = (trace.predict(0, Some(99)), trace.predict(0, None));
+        assert_eq!(unseen, none, "no difficulty of its own: the skill's");
+        let (easy, hard) = (trace.predict(0, Some(0)), trace.predict(0, Some(9)));
+        assert!(easy > none && none > hard, "{easy} {none} {hard}");
     }
 }

@@ -17,10 +17,11 @@ pub use data::{Answer, Dataset};
 
 /// Per-learner streaming state of a model: predict the next answer, then observe it.
 pub trait LearnerTrace {
-    /// P(correct) of this learner's next answer on `skill`.
-    fn predict(&self, skill: u32) -> f64;
+    /// P(correct) of this learner's next answer on `skill`, to `item` when the log names items
+    /// (models that do not know items ignore it).
+    fn predict(&self, skill: u32, item: Option<u32>) -> f64;
     /// Folds in the observed answer.
-    fn observe(&mut self, skill: u32, correct: bool);
+    fn observe(&mut self, skill: u32, item: Option<u32>, correct: bool);
 }
 
 /// A fitted model: makes a fresh trace for each learner.
@@ -37,8 +38,8 @@ pub fn evaluate<M: TraceModel>(model: &M, data: &Dataset) -> Vec<f64> {
         let mut trace = model.new_trace();
         for &i in rows {
             let a = &data.answers[i];
-            predictions[i] = model_clamp(trace.predict(a.skill));
-            trace.observe(a.skill, a.correct);
+            predictions[i] = model_clamp(trace.predict(a.skill, a.item));
+            trace.observe(a.skill, a.item, a.correct);
         }
     }
     predictions
@@ -46,6 +47,19 @@ pub fn evaluate<M: TraceModel>(model: &M, data: &Dataset) -> Vec<f64> {
 
 fn model_clamp(p: f64) -> f64 {
     p.clamp(1e-6, 1.0 - 1e-6)
+}
+
+/// A deterministic stream of numbers in [0, 1) (a linear congruential generator), for the
+/// synthetic logs of the tests.
+#[cfg(test)]
+pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut x = seed;
+    move || {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) as f64 / (1u64 << 31) as f64
+    }
 }
 
 #[cfg(test)]
@@ -56,13 +70,7 @@ mod tests {
 
     /// A deterministic pseudo-random log: 60 learners, 4 skills, 30 answers each.
     fn log(seed: u64) -> Dataset {
-        let mut x = seed;
-        let mut next = || {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (x >> 33) as f64 / (1u64 << 31) as f64
-        };
+        let mut next = uniform(seed);
         let mut answers = Vec::new();
         for learner in 0..60u32 {
             let mut skill_level = [0.0f64; 4];
@@ -75,6 +83,7 @@ mod tests {
                     learner,
                     seq,
                     skill,
+                    item: None,
                     correct,
                 });
             }

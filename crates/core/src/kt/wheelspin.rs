@@ -71,11 +71,12 @@ pub fn fit(data: &Dataset, progress: &mut dyn FnMut(usize, usize)) -> WheelSpinM
         .collect();
     let options = LogisticOptions {
         epochs: 300,
-        learning_rate: 0.05,
-        l2: 1e-6,
+        ..LogisticOptions::default()
     };
+    // The intercept is free; the other weights carry a small L2 penalty.
+    let penalty = |i: usize| if i == 0 { 0.0 } else { options.l2 };
     WheelSpinModel {
-        weights: train(&rows, &labels, FEATURES, &options, &|i| i == 0, progress),
+        weights: train(&rows, &labels, FEATURES, &options, &penalty, progress),
     }
 }
 
@@ -99,6 +100,7 @@ mod tests {
                     learner,
                     seq: seq as u64,
                     skill: 0,
+                    item: None,
                     correct,
                 });
             }
