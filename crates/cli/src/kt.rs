@@ -11,7 +11,7 @@ use crate::progress;
 
 use learnpulse_core::kt::bkt::{BktFitOptions, BktModel};
 use learnpulse_core::kt::data::Names;
-use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions};
+use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions, NamedLogistic};
 use learnpulse_core::kt::{Dataset, evaluate, metrics, wheelspin};
 
 #[derive(Subcommand)]
@@ -52,7 +52,8 @@ pub enum KtCommand {
         /// Where to write the model (required with --train).
         #[arg(long, required_unless_present = "data_dir")]
         output: Option<PathBuf>,
-        /// bkt or bkt-forget (the engine runs BKT-family models).
+        /// What predicts P(correct) in the engine: bkt, bkt-forget, or logistic (then mastery
+        /// per skill is still bkt-forget's, and P(correct) the logistic model's).
         #[arg(long, value_enum, default_value_t = ModelName::BktForget)]
         model: ModelName,
     },
@@ -227,10 +228,6 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
             output,
             model,
         } => {
-            anyhow::ensure!(
-                model != ModelName::Logistic,
-                "the engine runs BKT-family models: use --model bkt or bkt-forget"
-            );
             let data = match (&train, &data_dir) {
                 (Some(train), _) => read(train, Names::default())?,
                 (None, Some(dir)) => from_event_log(dir, tenant)?,
@@ -241,8 +238,10 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 "no scored answers with skills to fit on"
             );
             let started = Instant::now();
+            // Mastery is BKT's (with forgetting unless plain `bkt` is asked for); with
+            // `logistic`, the logistic model predicts P(correct).
             let options = BktFitOptions {
-                forgetting: model == ModelName::BktForget,
+                forgetting: model != ModelName::Bkt,
                 ..Default::default()
             };
             let fitted = BktModel::fit(
@@ -255,6 +254,14 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 &data,
                 &mut progress::reporter("fitting the wheel-spinning predictor"),
             ));
+            if model == ModelName::Logistic {
+                let logistic = LogisticModel::fit(
+                    &data,
+                    &LogisticOptions::default(),
+                    &mut progress::reporter("training epochs"),
+                );
+                skill_model.logistic = Some(NamedLogistic::new(logistic, &data.names()));
+            }
             let file = learnpulse_server::model_file::ModelFile {
                 format: learnpulse_server::model_file::FORMAT.to_owned(),
                 version: learnpulse_server::model_file::VERSION,

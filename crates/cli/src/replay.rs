@@ -123,7 +123,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         };
 
         // The state before this row.
-        let (mastery, p_correct) = engine.predict(user, skill);
+        let item = c_item.map(field).filter(|i| !i.is_empty());
+        let (mastery, p_correct) = engine.predict(user, skill, item);
         let state = engine.learner(user);
         let (load_index, load_level, rapid_guess) = state
             .map(|s| {

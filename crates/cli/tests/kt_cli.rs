@@ -201,3 +201,85 @@ async fn the_server_refits_on_its_own_log_and_loads_the_new_model() {
         "{engine_prediction} vs {expected}"
     );
 }
+
+/// One model, two doors: the engine behind `serve` and `replay`, given the model `kt fit`
+/// wrote, predicts every row of a log exactly as `kt eval` does (same features from the same
+/// history, same weights).
+#[test]
+fn the_engine_and_kt_eval_make_the_same_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for (file, offset) in [("train.csv", 0u32), ("test.csv", 5)] {
+        let mut text = String::from("user_id,seq,skill_name,correct,problem_id\n");
+        for u in 0..40u32 {
+            for seq in 0..25u32 {
+                let skill = ["fractions", "Area, rectangles", "ratios"][(seq % 3) as usize];
+                let item = (u * 3 + seq + offset) % 9;
+                let correct = (u * 7 + seq * 13 + item * 5 + offset) % 10 < 3 + seq / 4;
+                text.push_str(&format!(
+                    "u{u},{seq},\"{skill}\",{},p{item}\n",
+                    u8::from(correct)
+                ));
+            }
+        }
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    learnpulse(&[
+        "kt",
+        "fit",
+        "--train",
+        &path("train.csv"),
+        "--model",
+        "logistic",
+        "--output",
+        &path("model.json"),
+    ]);
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("model.json")).unwrap()).unwrap();
+    assert_eq!(model["skill_model"]["logistic"]["model"]["items"], 9);
+    learnpulse(&[
+        "kt",
+        "eval",
+        "--train",
+        &path("train.csv"),
+        "--test",
+        &path("test.csv"),
+        "--model",
+        "logistic",
+        "--predictions",
+        &path("eval.csv"),
+    ]);
+    learnpulse(&[
+        "replay",
+        "--input",
+        &path("test.csv"),
+        "--output",
+        &path("replay.csv"),
+        "--model",
+        &path("model.json"),
+    ]);
+    let column = |file: &str, name: &str| -> Vec<f64> {
+        let mut reader = csv::Reader::from_path(path(file)).unwrap();
+        let at = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == name)
+            .unwrap();
+        reader
+            .records()
+            .map(|r| r.unwrap()[at].parse().unwrap())
+            .collect()
+    };
+    let (eval, replay) = (
+        column("eval.csv", "p_correct"),
+        column("replay.csv", "p_correct"),
+    );
+    assert_eq!(eval.len(), 1_000);
+    assert_eq!(eval.len(), replay.len());
+    for (row, (a, b)) in eval.iter().zip(&replay).enumerate() {
+        assert!((a - b).abs() <= 2e-6, "row {row}: kt eval {a}, engine {b}");
+    }
+    // Not a constant: the predictions follow the history.
+    assert!(eval.iter().any(|p| (p - eval[0]).abs() > 0.05));
+}

@@ -1,7 +1,10 @@
 //! One event through the learner engine.
 use criterion::{Criterion, criterion_group, criterion_main};
-use learnpulse_core::{Engine, EngineParams, LearningEvent};
+use learnpulse_core::kt::data::Names;
+use learnpulse_core::kt::logistic::{LogisticModel, NamedLogistic};
+use learnpulse_core::{Engine, EngineParams, LearningEvent, SkillModel};
 use std::hint::black_box;
+use std::sync::Arc;
 
 fn engine_apply(c: &mut Criterion) {
     // 1,000 learners x 20 skills x 50 items, so that lookups hit populated maps.
@@ -18,18 +21,44 @@ fn engine_apply(c: &mut Criterion) {
             )
         })
         .collect();
-    let mut engine = Engine::new(EngineParams::default());
-    for e in &events {
-        engine.apply(e);
+    // With BKT alone, and with a logistic model of P(correct) that knows every skill and item
+    // (its weights do not matter for the time an update takes).
+    let names = Names {
+        skills: (0..20).map(|s| format!("skill-{s}")).collect(),
+        items: (0..50).map(|i| format!("item-{i}")).collect(),
+    };
+    let logistic = NamedLogistic::new(
+        LogisticModel {
+            weights: vec![0.01; 200],
+            skills: 20,
+            items: 50,
+        },
+        &names,
+    );
+    let models = [
+        ("engine_apply_one_event", SkillModel::default()),
+        (
+            "engine_apply_one_event_logistic",
+            SkillModel {
+                logistic: Some(logistic),
+                ..SkillModel::default()
+            },
+        ),
+    ];
+    for (name, model) in models {
+        let mut engine = Engine::with_model(EngineParams::default(), Arc::new(model));
+        for e in &events {
+            engine.apply(e);
+        }
+        let mut i = 0;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let e = &events[i % events.len()];
+                i += 1;
+                black_box(engine.apply(black_box(e)).events)
+            })
+        });
     }
-    let mut i = 0;
-    c.bench_function("engine_apply_one_event", |b| {
-        b.iter(|| {
-            let e = &events[i % events.len()];
-            i += 1;
-            black_box(engine.apply(black_box(e)).events)
-        })
-    });
 }
 
 /// Fitting on the ASSISTments 2009 training file (`../shared/data` beside the checkout), if present.

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{LearningEvent, Outcome};
+use crate::kt::logistic::NamedLogistic;
 use crate::load::{LoadObservation, LoadState};
 use crate::mastery::{BktParams, sigmoid};
+use crate::prediction::{RecentAnswers, evidence};
 use crate::risk::Risk;
 use crate::struggle::{MASTERY_STREAK, Practice, WHEEL_SPIN_OPPORTUNITIES, WheelSpinModel};
 
@@ -163,6 +165,9 @@ pub struct LearnerState {
     /// How likely the learner is struggling now, and why.
     pub risk: Risk,
     pub response_time_baseline: LogTimeStats,
+    /// What the logistic model reads besides the counts above (see `prediction.rs`).
+    #[serde(default)]
+    pub recent: RecentAnswers,
 }
 
 impl LearnerState {
@@ -180,6 +185,7 @@ impl LearnerState {
             load: LoadState::default(),
             risk: Risk::default(),
             response_time_baseline: LogTimeStats::default(),
+            recent: RecentAnswers::default(),
         }
     }
 }
@@ -193,6 +199,10 @@ pub struct SkillModel {
     /// The early wheel-spinning predictor, when one was fitted.
     #[serde(default)]
     pub wheel_spin: Option<WheelSpinModel>,
+    /// The model of P(correct), when one was fitted (`kt fit --model logistic`); mastery stays
+    /// BKT's. Without it, P(correct) is BKT's too.
+    #[serde(default)]
+    pub logistic: Option<NamedLogistic>,
 }
 
 impl SkillModel {
@@ -200,14 +210,24 @@ impl SkillModel {
         self.skills.get(skill).unwrap_or(&self.fallback)
     }
 
-    /// P(known) and P(correct) of a learner's next answer on `skill`, from their state when
-    /// there is one (a learner or a skill not seen yet starts from the prior).
-    pub fn predict(&self, learner: Option<&LearnerState>, skill: &str) -> (f64, f64) {
+    /// P(known) and P(correct) of a learner's next answer on `skill` (to `item`, when known),
+    /// from their state when there is one (a learner or a skill not seen yet starts from the
+    /// prior).
+    pub fn predict(
+        &self,
+        learner: Option<&LearnerState>,
+        skill: &str,
+        item: Option<&str>,
+    ) -> (f64, f64) {
         let bkt = self.params(skill);
         let x = learner
             .and_then(|l| l.skills.get(skill))
             .map_or_else(|| bkt.initial_log_odds(), |s| s.log_odds_known);
-        (sigmoid(x), bkt.p_correct(x))
+        let p_correct = match &self.logistic {
+            Some(logistic) => logistic.predict(&evidence(learner, skill, item), skill, item),
+            None => bkt.p_correct(x),
+        };
+        (sigmoid(x), p_correct)
     }
 }
 
@@ -271,10 +291,10 @@ impl Engine {
         }
     }
 
-    /// What the engine would say about `learner`'s next answer on `skill` now: P(known) and
-    /// P(correct), for learners and skills it has not seen too.
-    pub fn predict(&self, learner: &str, skill: &str) -> (f64, f64) {
-        self.model.predict(self.learners.get(learner), skill)
+    /// What the engine would say about `learner`'s next answer on `skill` (to `item`) now:
+    /// P(known) and P(correct), for learners and skills it has not seen too.
+    pub fn predict(&self, learner: &str, skill: &str, item: Option<&str>) -> (f64, f64) {
+        self.model.predict(self.learners.get(learner), skill, item)
     }
 
     pub fn learner(&self, id: &str) -> Option<&LearnerState> {
@@ -430,6 +450,19 @@ impl Engine {
                     })
                 })
             };
+        }
+
+        state
+            .recent
+            .remember(event, correct, model.logistic.as_ref());
+        if let Some(logistic) = &model.logistic {
+            // P(correct) next on the event's skills, by the model that predicts it.
+            for skill in &event.skills {
+                let p = logistic.predict(&evidence(Some(state), skill, None), skill, None);
+                if let Some(s) = state.skills.get_mut(skill) {
+                    s.p_correct_next = p;
+                }
+            }
         }
 
         let baseline = &mut state.response_time_baseline;

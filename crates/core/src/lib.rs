@@ -14,6 +14,8 @@
 //! - [`risk`]: the risk-of-struggle score and its reasons.
 //! - [`struggle`]: wheel-spinning and its early predictor.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
+//! - [`prediction`]: what a fitted logistic model reads of the engine's learner state, the same
+//!   evidence `kt eval` reads of an answer log.
 //! - [`intervene`]: intervention policies: `state + event -> decision`, with priorities,
 //!   cooldowns and a per-learner hourly limit.
 //! - [`outcome`]: following interventions up: accuracy change, load, quitting, per policy with
@@ -27,6 +29,7 @@ pub mod kt;
 pub mod load;
 pub mod mastery;
 pub mod outcome;
+pub mod prediction;
 pub mod risk;
 pub mod struggle;
 

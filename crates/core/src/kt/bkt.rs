@@ -290,6 +290,7 @@ impl BktModel {
                 .collect(),
             fallback: self.fallback,
             wheel_spin: None,
+            logistic: None,
         }
     }
 

@@ -58,7 +58,7 @@ pub struct History {
 }
 
 /// How many of the latest answers the recent-performance features look at.
-const RECENT: u32 = 10;
+pub const RECENT: u32 = 10;
 
 /// Number of features that are the same for every skill.
 const GLOBAL: usize = 13;
@@ -68,67 +68,97 @@ const PER_SKILL: usize = 3;
 /// Up to this many non-zero features per row.
 pub type Row = Vec<(u32, f64)>;
 
+/// What the features of one answer are computed from: the learner's record before it, however
+/// it is kept (a [`History`] when evaluating a log, the engine's `LearnerState` when serving).
+/// Both doors build this and call [`features`], so they cannot compute different features.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Evidence {
+    /// Correct and wrong answers on the skill, and the last outcome on it (+1, -1; 0: none).
+    pub skill: (u32, u32, i8),
+    /// Correct and wrong answers to the item.
+    pub item: (u32, u32),
+    /// Correct and wrong answers overall.
+    pub total: (u32, u32),
+    /// The previous answer overall: whether it was on this skill, and whether it was right.
+    pub previous: Option<(bool, bool)>,
+    /// Consecutive wrong answers overall.
+    pub error_streak: u32,
+    /// Correct answers among the latest ones, and how many latest ones there are (at most
+    /// [`RECENT`]).
+    pub recent: (u32, u32),
+}
+
+/// The features of an answer on the model's skill `skill` (to its item `item`); `None` for a
+/// skill or item the model was not fitted on, which then has no weights of its own.
+pub fn features(
+    layout: Layout,
+    evidence: &Evidence,
+    skill: Option<u32>,
+    item: Option<u32>,
+    out: &mut Row,
+) {
+    out.clear();
+    let ln = |n: u32| f64::from(n).ln_1p();
+    let (c, w, last) = evidence.skill;
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let globals = [
+        1.0,                                            // intercept
+        ln(evidence.total.0),                           // log(1 + correct answers)
+        ln(evidence.total.1),                           // log(1 + wrong answers)
+        f64::from(last),                                // last outcome on this skill
+        flag(c + w == 0),                               // first try of this skill
+        flag(evidence.previous == Some((true, true))),  // previous answer: same skill, right
+        flag(evidence.previous == Some((true, false))), // previous answer: same skill, wrong
+        match evidence.previous {
+            Some((_, true)) => 1.0,
+            Some((_, false)) => -1.0,
+            None => 0.0,
+        }, // previous answer overall
+        f64::from(evidence.error_streak.min(5)),        // current error streak
+        ln(evidence.item.0),                            // log(1 + correct answers to this item)
+        ln(evidence.item.1),                            // log(1 + wrong answers to this item)
+        ln(evidence.recent.0),                          // log(1 + correct among the latest answers)
+        ln(evidence.recent.1 - evidence.recent.0),      // log(1 + wrong among them)
+    ];
+    for (i, v) in globals.into_iter().enumerate() {
+        if v != 0.0 {
+            out.push((i as u32, v));
+        }
+    }
+    if let Some(skill) = skill.filter(|&s| (s as usize) < layout.skills) {
+        let base = (GLOBAL + PER_SKILL * skill as usize) as u32;
+        out.push((base, 1.0));
+        for (offset, v) in [(1, ln(c)), (2, ln(w))] {
+            if v != 0.0 {
+                out.push((base + offset, v));
+            }
+        }
+    }
+    if let Some(item) = item.filter(|&i| (i as usize) < layout.items) {
+        out.push((layout.item_weight(item) as u32, 1.0));
+    }
+}
+
 impl History {
+    /// What the learner's history says before their next answer on `skill` (to `item`).
+    pub fn evidence(&self, skill: u32, item: Option<u32>) -> Evidence {
+        Evidence {
+            skill: self.skills.get(&skill).copied().unwrap_or((0, 0, 0)),
+            item: item
+                .and_then(|i| self.items.get(&i))
+                .copied()
+                .unwrap_or((0, 0)),
+            total: (self.correct, self.wrong),
+            previous: self.previous.map(|(s, ok)| (s == skill, ok)),
+            error_streak: self.error_streak,
+            recent: (self.recent.count_ones(), self.recent_len),
+        }
+    }
+
     /// The features of the learner's next answer on `skill` (to `item`), from their history
     /// only. `layout` places the per-skill and per-item weights.
     pub fn features(&self, layout: Layout, skill: u32, item: Option<u32>, out: &mut Row) {
-        out.clear();
-        let (ic, iw) = item
-            .and_then(|i| self.items.get(&i))
-            .map_or((0.0, 0.0), |&(c, w)| {
-                (f64::from(c).ln_1p(), f64::from(w).ln_1p())
-            });
-        let (c, w, last) = self.skills.get(&skill).copied().unwrap_or((0, 0, 0));
-        let (lc, lw) = ((f64::from(c)).ln_1p(), (f64::from(w)).ln_1p());
-        let (gc, gw) = (
-            (f64::from(self.correct)).ln_1p(),
-            (f64::from(self.wrong)).ln_1p(),
-        );
-        let same = self.previous.filter(|(s, _)| *s == skill);
-        let recent_correct = self.recent.count_ones();
-        let globals = [
-            1.0,                                // intercept
-            gc,                                 // log(1 + correct answers)
-            gw,                                 // log(1 + wrong answers)
-            f64::from(last),                    // last outcome on this skill
-            if c + w == 0 { 1.0 } else { 0.0 }, // first try of this skill
-            if same.is_some_and(|(_, ok)| ok) {
-                1.0
-            } else {
-                0.0
-            }, // previous answer: same skill, right
-            if same.is_some_and(|(_, ok)| !ok) {
-                1.0
-            } else {
-                0.0
-            }, // previous answer: same skill, wrong
-            match self.previous {
-                Some((_, true)) => 1.0,
-                Some((_, false)) => -1.0,
-                None => 0.0,
-            }, // previous answer overall
-            f64::from(self.error_streak.min(5)), // current error streak
-            ic,                                 // log(1 + correct answers to this item)
-            iw,                                 // log(1 + wrong answers to this item)
-            f64::from(recent_correct).ln_1p(),  // log(1 + correct among the latest answers)
-            f64::from(self.recent_len - recent_correct).ln_1p(), // log(1 + wrong among them)
-        ];
-        for (i, v) in globals.into_iter().enumerate() {
-            if v != 0.0 {
-                out.push((i as u32, v));
-            }
-        }
-        let base = (GLOBAL + PER_SKILL * skill as usize) as u32;
-        out.push((base, 1.0));
-        if lc != 0.0 {
-            out.push((base + 1, lc));
-        }
-        if lw != 0.0 {
-            out.push((base + 2, lw));
-        }
-        if let Some(item) = item.filter(|&i| (i as usize) < layout.items) {
-            out.push((layout.item_weight(item) as u32, 1.0));
-        }
+        features(layout, &self.evidence(skill, item), Some(skill), item, out);
     }
 
     pub fn observe(&mut self, skill: u32, item: Option<u32>, correct: bool) {
@@ -167,7 +197,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn item_weight(&self, item: u32) -> usize {
+    pub fn item_weight(&self, item: u32) -> usize {
         GLOBAL + PER_SKILL * self.skills + item as usize
     }
 
@@ -187,7 +217,7 @@ pub struct LogisticModel {
 }
 
 impl LogisticModel {
-    fn layout(&self) -> Layout {
+    pub fn layout(&self) -> Layout {
         Layout {
             skills: self.skills,
             items: self.items,
@@ -245,6 +275,51 @@ impl LogisticModel {
             skills: layout.skills,
             items: layout.items,
         }
+    }
+}
+
+/// A fitted logistic model with the names behind its skill and item ids: what the engine runs
+/// to predict P(correct), from the same [`Evidence`] and [`features`] as `kt eval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedLogistic {
+    pub model: LogisticModel,
+    pub skills: HashMap<String, u32>,
+    pub items: HashMap<String, u32>,
+}
+
+impl NamedLogistic {
+    /// `names` are the training set's (`Dataset::names`).
+    pub fn new(model: LogisticModel, names: &super::data::Names) -> NamedLogistic {
+        let ids = |list: &[String]| {
+            list.iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as u32))
+                .collect()
+        };
+        NamedLogistic {
+            model,
+            skills: ids(&names.skills),
+            items: ids(&names.items),
+        }
+    }
+
+    /// Whether the model has item difficulties (the engine then keeps answers per item).
+    pub fn knows_items(&self) -> bool {
+        self.model.items > 0
+    }
+
+    /// P(correct) of an answer on `skill` (to `item`) given the learner's `evidence`, clamped
+    /// as [`super::evaluate`] clamps it.
+    pub fn predict(&self, evidence: &Evidence, skill: &str, item: Option<&str>) -> f64 {
+        let mut row = Row::with_capacity(20);
+        features(
+            self.model.layout(),
+            evidence,
+            self.skills.get(skill).copied(),
+            item.and_then(|i| self.items.get(i)).copied(),
+            &mut row,
+        );
+        super::model_clamp(sigmoid(dot(&self.model.weights, &row)))
     }
 }
 

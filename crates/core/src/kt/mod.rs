@@ -45,7 +45,7 @@ pub fn evaluate<M: TraceModel>(model: &M, data: &Dataset) -> Vec<f64> {
     predictions
 }
 
-fn model_clamp(p: f64) -> f64 {
+pub(crate) fn model_clamp(p: f64) -> f64 {
     p.clamp(1e-6, 1.0 - 1e-6)
 }
 

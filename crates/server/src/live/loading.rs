@@ -181,7 +181,7 @@ impl LearnerHub {
         skill: &str,
     ) -> Result<f64, StoreError> {
         let state = self.learner(tenant, learner).await?;
-        Ok(self.model.predict(state.as_ref(), skill).1)
+        Ok(self.model.predict(state.as_ref(), skill, None).1)
     }
 
     /// Drops these learners' states from memory and from L2 (erasure); returns how many were
