@@ -121,6 +121,9 @@ pub struct SkillState {
     pub correct_streak: u32,
     #[serde(default)]
     pub error_streak: u32,
+    /// How many scored answers the learner had given before their latest on this skill.
+    #[serde(default)]
+    pub answers_before_latest: u64,
 }
 
 impl SkillState {
@@ -138,6 +141,7 @@ impl SkillState {
             wheel_spin_risk: None,
             correct_streak: 0,
             error_streak: 0,
+            answers_before_latest: 0,
         }
     }
 }
@@ -418,6 +422,7 @@ impl Engine {
             };
             s.attempts += 1;
             s.correct += u32::from(correct);
+            s.answers_before_latest = state.answers - 1;
             if correct {
                 s.correct_streak += 1;
                 s.error_streak = 0;

@@ -76,6 +76,10 @@ pub fn evidence(learner: Option<&LearnerState>, skill: &str, item: Option<&str>)
         total: (count(l.correct), count(l.answers - l.correct)),
         previous: l.recent.previous.as_ref().map(|(s, ok)| (s == skill, *ok)),
         error_streak: l.error_streak,
-        recent: (l.recent.outcomes.count_ones(), l.recent.len),
+        skill_gap: l
+            .skills
+            .get(skill)
+            .map(|s| count(l.answers - s.answers_before_latest - 1)),
+        recent: (l.recent.outcomes, l.recent.len),
     }
 }

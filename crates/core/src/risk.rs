@@ -77,6 +77,7 @@ mod tests {
             wheel_spin_risk: None,
             correct_streak: 0,
             error_streak: 0,
+            answers_before_latest: 0,
         }
     }
 

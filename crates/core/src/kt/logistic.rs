@@ -45,6 +45,8 @@ pub struct History {
     skills: HashMap<u32, (u32, u32, i8)>,
     /// Per item: correct and wrong answers (logs that name items).
     items: HashMap<u32, (u32, u32)>,
+    /// Per skill: how many answers the learner had given before their latest on it.
+    last_on_skill: HashMap<u32, u32>,
     correct: u32,
     wrong: u32,
     /// The previous answer overall: its skill and outcome.
@@ -57,11 +59,14 @@ pub struct History {
     recent_len: u32,
 }
 
-/// How many of the latest answers the recent-performance features look at.
-pub const RECENT: u32 = 10;
+/// How many of the latest answers the recent-performance features look at (the longest of
+/// [`WINDOWS`]; they are kept as bits of a `u32`).
+pub const RECENT: u32 = 30;
+/// The windows of latest answers whose rights and wrongs are counted.
+const WINDOWS: [u32; 3] = [3, 10, 30];
 
 /// Number of features that are the same for every skill.
-const GLOBAL: usize = 13;
+const GLOBAL: usize = 18;
 /// Per-skill features: bias, log successes, log failures.
 const PER_SKILL: usize = 3;
 
@@ -83,7 +88,9 @@ pub struct Evidence {
     pub previous: Option<(bool, bool)>,
     /// Consecutive wrong answers overall.
     pub error_streak: u32,
-    /// Correct answers among the latest ones, and how many latest ones there are (at most
+    /// Answers given since the latest on this skill (`None`: never on it).
+    pub skill_gap: Option<u32>,
+    /// The latest outcomes, newest in bit 0 (1 = right), and how many there are (at most
     /// [`RECENT`]).
     pub recent: (u32, u32),
 }
@@ -117,12 +124,23 @@ pub fn features(
         f64::from(evidence.error_streak.min(5)),        // current error streak
         ln(evidence.item.0),                            // log(1 + correct answers to this item)
         ln(evidence.item.1),                            // log(1 + wrong answers to this item)
-        ln(evidence.recent.0),                          // log(1 + correct among the latest answers)
-        ln(evidence.recent.1 - evidence.recent.0),      // log(1 + wrong among them)
+        evidence.skill_gap.map_or(0.0, ln),             // log(1 + answers since the skill's latest)
     ];
     for (i, v) in globals.into_iter().enumerate() {
         if v != 0.0 {
             out.push((i as u32, v));
+        }
+    }
+    // log(1 + right) and log(1 + wrong) among the latest 3, 10 and 30 answers.
+    debug_assert_eq!(globals.len() + 2 * WINDOWS.len(), GLOBAL);
+    let (bits, len) = evidence.recent;
+    for (k, window) in WINDOWS.into_iter().enumerate() {
+        let right = (bits & ((1u32 << window) - 1)).count_ones();
+        let seen = len.min(window);
+        for (offset, v) in [(0, ln(right)), (1, ln(seen - right))] {
+            if v != 0.0 {
+                out.push(((globals.len() + 2 * k + offset) as u32, v));
+            }
         }
     }
     if let Some(skill) = skill.filter(|&s| (s as usize) < layout.skills) {
@@ -151,7 +169,11 @@ impl History {
             total: (self.correct, self.wrong),
             previous: self.previous.map(|(s, ok)| (s == skill, ok)),
             error_streak: self.error_streak,
-            recent: (self.recent.count_ones(), self.recent_len),
+            skill_gap: self
+                .last_on_skill
+                .get(&skill)
+                .map(|last| self.correct + self.wrong - last - 1),
+            recent: (self.recent, self.recent_len),
         }
     }
 
@@ -170,6 +192,7 @@ impl History {
                 entry.1 += 1;
             }
         }
+        self.last_on_skill.insert(skill, self.correct + self.wrong);
         let entry = self.skills.entry(skill).or_insert((0, 0, 0));
         if correct {
             entry.0 += 1;
