@@ -145,16 +145,24 @@ pub async fn post_until_taken(
     }
 }
 
-/// Runs the Python script `script` with `args` (off the async runtime); returns the JSON report
-/// it prints. Fails the test with the script's output when it fails.
+/// Runs the Python script `script` with `args` (off the async runtime) in the test tools'
+/// virtual environment (`target/venv-test`, made by `scripts/test-tools.sh` with
+/// `.ci/requirements-test.txt`); returns the JSON report it prints. Fails the test with the
+/// script's output when it fails.
 pub async fn run_python(script: &str, args: Vec<String>) -> serde_json::Value {
     let script = script.to_owned();
+    let python = target_dir().join("venv-test/bin/python");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
+        std::process::Command::new(&python)
             .arg(&script)
             .args(&args)
             .output()
-            .expect("python3 runs (.ci/run installs it and .ci/requirements-test.txt)")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} does not run ({e}): run scripts/test-tools.sh first",
+                    python.display()
+                )
+            })
     })
     .await
     .unwrap();
