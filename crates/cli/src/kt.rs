@@ -136,6 +136,7 @@ fn from_event_log(data_dir: &Path, tenant: Option<i64>) -> anyhow::Result<Datase
                         builder.push(
                             &format!("{}/{}", entry.tenant, event.learner),
                             skill,
+                            Some(&event.item),
                             correct,
                         );
                     }

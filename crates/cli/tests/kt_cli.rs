@@ -186,6 +186,22 @@ async fn the_server_refits_on_its_own_log_and_loads_the_new_model() {
         .count();
     assert_eq!(versions, 2, "one versioned file and current.json");
 
+    // A logistic model fitted on the log has a difficulty for each of its items.
+    let logistic = dir.path().join("logistic.json");
+    learnpulse(&[
+        "kt",
+        "fit",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--model",
+        "logistic",
+        "--output",
+        logistic.to_str().unwrap(),
+    ]);
+    let fitted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&logistic).unwrap()).unwrap();
+    assert_eq!(fitted["skill_model"]["logistic"]["model"]["items"], 7);
+
     // The next start uses it: a learner's first-answer prediction is the fitted one.
     let server = Server::start(config()).await.unwrap();
     let fitted: learnpulse_core::SkillModel =

@@ -226,20 +226,22 @@ pub struct DatasetBuilder {
     data: Dataset,
     learner_ids: HashMap<String, u32>,
     skill_ids: HashMap<String, u32>,
+    item_ids: HashMap<String, u32>,
     next_seq: HashMap<u32, u64>,
 }
 
 impl DatasetBuilder {
-    /// Adds the learner's next answer.
-    pub fn push(&mut self, learner: &str, skill: &str, correct: bool) {
+    /// Adds the learner's next answer (to `item`, when known).
+    pub fn push(&mut self, learner: &str, skill: &str, item: Option<&str>, correct: bool) {
         let learner = intern(&mut self.learner_ids, &mut self.data.learners, learner);
         let skill = intern(&mut self.skill_ids, &mut self.data.skills, skill);
+        let item = item.map(|i| intern(&mut self.item_ids, &mut self.data.items, i));
         let seq = self.next_seq.entry(learner).or_insert(0);
         self.data.answers.push(Answer {
             learner,
             seq: *seq,
             skill,
-            item: None,
+            item,
             correct,
         });
         *seq += 1;
