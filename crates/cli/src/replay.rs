@@ -123,8 +123,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         };
 
         // The state before this row.
-        let item = c_item.map(field).filter(|i| !i.is_empty());
-        let (mastery, p_correct) = engine.predict(user, skill, item);
+        let item_field = c_item.map(field);
+        let (mastery, p_correct) =
+            engine.predict(user, skill, item_field.filter(|i| !i.is_empty()));
         let state = engine.learner(user);
         let (load_index, load_level, rapid_guess) = state
             .map(|s| {
@@ -197,9 +198,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             learner: user.to_owned(),
             group: None,
             session: None,
-            item: c_item
-                .map(|i| field(i).to_owned())
-                .unwrap_or_else(|| skill.to_owned()),
+            item: item_field.unwrap_or(skill).to_owned(),
             skills: vec![skill.to_owned()],
             outcome: if correct {
                 Outcome::Correct

@@ -432,7 +432,10 @@ impl Engine {
             }
             s.log_odds_known = bkt.update(s.log_odds_known, correct);
             s.mastery = sigmoid(s.log_odds_known);
-            s.p_correct_next = bkt.p_correct(s.log_odds_known);
+            if model.logistic.is_none() {
+                // With a logistic model, P(correct) is set after the learner's record is.
+                s.p_correct_next = bkt.p_correct(s.log_odds_known);
+            }
             // Mastered: BKT is confident, or three right in a row (Beck & Gong's criterion).
             if !s.mastered
                 && (s.mastery >= params.mastery_threshold || s.correct_streak >= MASTERY_STREAK)

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::LearnerState;
 use crate::event::LearningEvent;
-use crate::kt::logistic::{Evidence, NamedLogistic, RECENT};
+use crate::kt::logistic::{Evidence, NamedLogistic, with_outcome};
 
 /// The part of a learner's record that only the logistic model reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecentAnswers {
-    /// The latest outcomes, newest in bit 0 (1 = right), and how many (at most [`RECENT`]).
+    /// The latest outcomes, newest in bit 0 (1 = right), and how many (at most [`RECENT`](crate::kt::logistic::RECENT)).
     pub outcomes: u32,
     pub len: u32,
     /// The previous answer's (first) skill and whether it was right.
@@ -35,8 +35,7 @@ impl RecentAnswers {
         correct: bool,
         model: Option<&NamedLogistic>,
     ) {
-        self.outcomes = ((self.outcomes << 1) | u32::from(correct)) & ((1 << RECENT) - 1);
-        self.len = (self.len + 1).min(RECENT);
+        (self.outcomes, self.len) = with_outcome((self.outcomes, self.len), correct);
         if let Some(skill) = event.skills.last() {
             self.previous = Some((skill.clone(), correct));
         }

@@ -62,6 +62,15 @@ pub struct History {
 /// How many of the latest answers the recent-performance features look at (the longest of
 /// [`WINDOWS`]; they are kept as bits of a `u32`).
 pub const RECENT: u32 = 30;
+/// The latest [`RECENT`] outcomes (bits, newest in bit 0, and how many) after one more: how
+/// both doors keep them.
+pub fn with_outcome((bits, len): (u32, u32), correct: bool) -> (u32, u32) {
+    (
+        ((bits << 1) | u32::from(correct)) & ((1 << RECENT) - 1),
+        (len + 1).min(RECENT),
+    )
+}
+
 /// The windows of latest answers whose rights and wrongs are counted.
 const WINDOWS: [u32; 3] = [3, 10, 30];
 
@@ -206,8 +215,7 @@ impl History {
             self.error_streak += 1;
         }
         self.previous = Some((skill, correct));
-        self.recent = ((self.recent << 1) | u32::from(correct)) & ((1 << RECENT) - 1);
-        self.recent_len = (self.recent_len + 1).min(RECENT);
+        (self.recent, self.recent_len) = with_outcome((self.recent, self.recent_len), correct);
     }
 }
 

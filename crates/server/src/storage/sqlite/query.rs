@@ -17,7 +17,6 @@
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::storage::keys::has_key;
 use crate::storage::log::{
     MAX_REFERENCE_HOPS, QueryRow, follows_references, merge_rows, page_of, reference_bound,
 };
@@ -100,10 +99,6 @@ impl KeyFilter {
         sql.push(&format!(" AND ({})", alternatives.join(" OR ")), values);
     }
 
-    fn passes(&self, id: Option<i64>, related: &str) -> bool {
-        (self.id.is_some() && self.id == id) || self.keys.iter().any(|k| has_key(related, k))
-    }
-
     /// The index ranges that hold every statement passing the filter.
     fn sources(&self, tenant: TenantId, column_index: Part) -> Vec<Part> {
         let mut parts = Vec::new();
@@ -136,23 +131,6 @@ struct Filters {
 }
 
 impl Filters {
-    /// Whether a statement with these keys passes the filters on agent, verb, activity and
-    /// registration (the window filters apply to the statement that is returned, not to the
-    /// one it targets).
-    fn match_keys(&self, row: &TargetRow) -> bool {
-        self.agent
-            .as_ref()
-            .is_none_or(|a| a.passes(Some(row.actor), &row.related))
-            && self.verb.is_none_or(|v| v == row.verb)
-            && self
-                .activity
-                .as_ref()
-                .is_none_or(|a| a.passes(row.activity, &row.related))
-            && self.registration.as_ref().is_none_or(
-                |r| matches!((r, &row.registration), (Sql::Blob(want), Some(have)) if want == have),
-            )
-    }
-
     /// Appends the checks of agent, verb, activity and registration on alias `s`.
     fn push_keys(&self, sql: &mut QueryBuilder) {
         if let Some(agent) = &self.agent {
@@ -365,7 +343,7 @@ pub(super) fn query_statements(
         rows.extend(more.into_iter().take(wanted - rows.len()));
     }
     let referencing = if follows_references(q) {
-        read_referencing(&tx, &filters, reference_bound(&rows, q.limit), wanted)?
+        read_referencing(&tx, q, &filters, reference_bound(&rows, q.limit), wanted)?
     } else {
         Vec::new()
     };
@@ -377,9 +355,10 @@ pub(super) fn query_statements(
 
 /// Up to `wanted` statements in the query's window, in its order and before `bound`, that match
 /// through a reference: not voided, with a StatementRef whose chain of targets reaches a
-/// statement that passes the filters.
+/// statement that passes the filters of `q`.
 fn read_referencing(
     tx: &Connection,
+    q: &StatementQuery,
     f: &Filters,
     bound: Option<i64>,
     wanted: usize,
@@ -404,50 +383,48 @@ fn read_referencing(
     while found.len() < wanted
         && let Some(row) = candidates.next()?
     {
-        if reaches_match(tx, f, row.get(3)?)? {
+        if reaches_match(tx, q, f.tenant, row.get(3)?)? {
             found.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
     }
     Ok(found)
 }
 
-/// What a reference's target is matched by.
-struct TargetRow {
-    actor: i64,
-    verb: i64,
-    activity: Option<i64>,
-    registration: Option<Vec<u8>>,
-    related: String,
-    target: Option<Vec<u8>>,
-}
-
-/// Whether the statement `target` names, or one its own reference leads to, passes the filters.
-/// Voided statements count: a voiding statement is returned for what it voids.
-fn reaches_match(tx: &Connection, f: &Filters, mut target: Vec<u8>) -> Result<bool, StoreError> {
+/// Whether the statement `target` names, or one its own reference leads to, passes the filters
+/// of `q` ([`StatementQuery::passes`], on the statement's values). Voided statements count: a
+/// voiding statement is returned for what it voids.
+fn reaches_match(
+    tx: &Connection,
+    q: &StatementQuery,
+    tenant: TenantId,
+    mut target: Vec<u8>,
+) -> Result<bool, StoreError> {
     let mut lookup = tx.prepare_cached(
-        "SELECT actor_id, verb_id, activity_id, registration, related, target \
-         FROM main.statements WHERE tenant_id = ?1 AND statement_id = ?2",
+        "SELECT a.ifi, v.iri, c.iri, s.registration, s.related, s.target \
+         FROM main.statements AS s JOIN main.actors AS a ON a.id = s.actor_id \
+         JOIN main.verbs AS v ON v.id = s.verb_id \
+         LEFT JOIN main.activities AS c ON c.id = s.activity_id \
+         WHERE s.tenant_id = ?1 AND s.statement_id = ?2",
     )?;
     for _ in 0..MAX_REFERENCE_HOPS {
-        let row = lookup
-            .query_row(params![f.tenant, target], |r| {
-                Ok(TargetRow {
-                    actor: r.get(0)?,
-                    verb: r.get(1)?,
-                    activity: r.get(2)?,
-                    registration: r.get(3)?,
-                    related: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    target: r.get(5)?,
-                })
-            })
-            .optional()?;
-        let Some(row) = row else {
+        let mut rows = lookup.query(params![tenant, target])?;
+        let Some(row) = rows.next()? else {
             return Ok(false);
         };
-        if f.match_keys(&row) {
+        let registration = row
+            .get::<_, Option<Vec<u8>>>(3)?
+            .and_then(|b| uuid::Uuid::from_slice(&b).ok());
+        let related: Option<String> = row.get(4)?;
+        if q.passes(
+            &row.get::<_, String>(0)?,
+            &row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?.as_deref(),
+            registration,
+            related.as_deref().unwrap_or_default(),
+        ) {
             return Ok(true);
         }
-        match row.target {
+        match row.get::<_, Option<Vec<u8>>>(5)? {
             Some(next) => target = next,
             None => return Ok(false),
         }
