@@ -357,29 +357,64 @@ impl Engine {
 
     /// Fold one event into its learner's state and return the new state.
     pub fn apply(&mut self, event: &LearningEvent) -> &LearnerState {
-        let params = self.params;
-        let model = &self.model;
         // Rapid-guess check against the item's norm *before* this answer joins the norm.
-        let item = self.items.entry(event.item.clone()).or_default();
-        let item_mean_ms = (item.count >= params.item_norm_min_count).then_some(item.mean_ms);
+        let seen = self.item_view(event);
+        learn_item_norm(&mut self.items, event);
+        self.apply_to_learner(event, seen)
+    }
+
+    /// Rebuilds a learner's state from their history, as if only these events had happened
+    /// (an answer was voided: the history is every other event of theirs, in log order).
+    /// Returns the new state: with an empty history, a learner with no events (so that a copy
+    /// kept elsewhere is replaced, not found again).
+    ///
+    /// The item norms, which every learner feeds, are not rebuilt: each event is judged against
+    /// the norms as they are now (rapid guesses, slowness for the item), not as they were.
+    pub fn rebuild(&mut self, learner: &str, history: &[LearningEvent]) -> &LearnerState {
+        self.learners
+            .insert(learner.to_owned(), LearnerState::new(learner));
+        for event in history.iter().filter(|e| e.learner == learner) {
+            let seen = self.item_view(event);
+            self.apply_to_learner(event, seen);
+        }
+        &self.learners[learner]
+    }
+
+    /// What the item's norm says about this answer.
+    fn item_view(&self, event: &LearningEvent) -> ItemView {
+        let min_count = self.params.item_norm_min_count;
+        let Some(item) = self
+            .items
+            .get(&event.item)
+            .filter(|item| item.count >= min_count)
+        else {
+            return ItemView::default();
+        };
         let rapid_guess = match event.response_time_ms {
-            Some(ms) if event.is_scored() && item.count >= params.item_norm_min_count => {
-                (ms as f64) < item.rapid_guess_threshold_ms()
-            }
+            Some(ms) if event.is_scored() => (ms as f64) < item.rapid_guess_threshold_ms(),
             _ => false,
         };
         // How slow this answer is for the item (z of ln time against the item's norm so far).
         let item_z = match event.response_time_ms {
-            Some(ms)
-                if event.is_scored()
-                    && !rapid_guess
-                    && item.count >= params.item_norm_min_count =>
-            {
-                item.log_times.z(ms)
-            }
+            Some(ms) if event.is_scored() && !rapid_guess => item.log_times.z(ms),
             _ => None,
         };
-        learn_item_norm(&mut self.items, event);
+        ItemView {
+            item_mean_ms: Some(item.mean_ms),
+            rapid_guess,
+            item_z,
+        }
+    }
+
+    /// Folds one event into its learner's state, given what the item's norm says about it.
+    fn apply_to_learner(&mut self, event: &LearningEvent, seen: ItemView) -> &LearnerState {
+        let params = self.params;
+        let model = &self.model;
+        let ItemView {
+            item_mean_ms,
+            rapid_guess,
+            item_z,
+        } = seen;
 
         let state = self
             .learners
@@ -511,6 +546,17 @@ impl Engine {
     }
 }
 
+/// What an item's norm says about one answer, read before the answer joins it.
+#[derive(Debug, Clone, Copy, Default)]
+struct ItemView {
+    /// The item's mean response time, once the norm has enough answers.
+    item_mean_ms: Option<f64>,
+    /// Much faster than the item's norm: a guess, not an answer.
+    rapid_guess: bool,
+    /// How slow this answer is for the item (z of ln time).
+    item_z: Option<f64>,
+}
+
 /// A scored answer's response time joins its item's norm.
 fn learn_item_norm(items: &mut HashMap<String, ItemNorm>, event: &LearningEvent) {
     if let Some(ms) = event.response_time_ms.filter(|_| event.is_scored()) {
@@ -571,6 +617,53 @@ mod tests {
             (e.learner("ada").cloned(), e.learner("bo").cloned())
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn a_rebuilt_learner_is_as_if_the_voided_answer_never_happened() {
+        // Without response times the item norms play no part, so the rebuilt state must equal
+        // that of an engine that never saw the voided answer.
+        let events: Vec<LearningEvent> = (0..12)
+            .map(|t| LearningEvent {
+                group: Some("class-7b".into()),
+                ..LearningEvent::answer("ada", &format!("item-{t}"), "algebra", t % 4 != 1, t)
+            })
+            .collect();
+        let voided = 5;
+        let kept: Vec<LearningEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != voided)
+            .map(|(_, e)| e.clone())
+            .collect();
+
+        let mut live = Engine::new(EngineParams::default());
+        for e in &events {
+            live.apply(e);
+            live.apply(&LearningEvent::answer(
+                "bo",
+                "item-x",
+                "algebra",
+                true,
+                e.timestamp_ms,
+            ));
+        }
+        let bo_before = live.learner("bo").cloned();
+        let rebuilt = live.rebuild("ada", &kept).clone();
+
+        let mut fresh = Engine::new(EngineParams::default());
+        for e in &kept {
+            fresh.apply(e);
+        }
+        assert_eq!(Some(&rebuilt), fresh.learner("ada"));
+        assert_eq!(rebuilt.answers, 11);
+        assert_eq!(
+            live.learner("bo").cloned(),
+            bo_before,
+            "other learners stay"
+        );
+        let emptied = live.rebuild("ada", &[]);
+        assert_eq!((emptied.events, emptied.skills.len()), (0, 0));
     }
 
     #[test]

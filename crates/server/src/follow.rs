@@ -49,7 +49,7 @@ impl Follower {
                 .iter()
                 .filter_map(|e| LiveInput::of(e).map(|input| (e.tenant, e.seq, input)))
                 .collect();
-            self.hub.prepare(&inputs).await?;
+            self.hub.prepare(&inputs, &self.storage).await?;
             let applying = Instant::now();
             let decided = self.hub.apply(&inputs, through, publish);
             if publish && !inputs.is_empty() {

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use learnpulse_core::{Engine, EngineParams, SkillModel};
+use learnpulse_core::{Engine, EngineParams, LearningEvent, SkillModel};
 
 use super::resident::{LearnerKey, Residency};
-use super::{Groups, Interventions, KeptState};
-use crate::storage::TenantId;
+use super::{Groups, Interventions, KeptState, LearnerUpdate, LiveInput};
+use crate::storage::{LogEntry, TenantId};
 
 /// What the hub holds, under one lock: engines (item norms and the learners in memory),
 /// interventions, which learners are in memory, and the groups.
@@ -16,6 +16,37 @@ pub(super) struct Held {
     pub(super) interventions: HashMap<TenantId, Interventions>,
     pub(super) residency: Residency,
     pub(super) groups: HashMap<TenantId, Groups>,
+    /// The learners to rebuild at a voiding statement, by (tenant, its sequence number): read
+    /// by [`super::LearnerHub::prepare`], used by [`super::LearnerHub::apply`].
+    pub(super) rebuilds: HashMap<(TenantId, i64), Rebuild>,
+}
+
+/// A learner whose answer was voided, and the history they are rebuilt from.
+pub(super) struct Rebuild {
+    pub(super) learner: String,
+    /// Their events that are not voided, in log order.
+    pub(super) history: Vec<LearningEvent>,
+}
+
+impl Rebuild {
+    /// What voiding the statement at `voided_seq` asks of the hub, from its actor's entries
+    /// ([`crate::storage::EventLog::actor_history`]); `None` when it was no learning event.
+    pub(super) fn of(voided_seq: i64, entries: &[LogEntry]) -> Option<Rebuild> {
+        let voided = entries.iter().find(|e| e.seq == voided_seq)?;
+        let Some(LiveInput::Event { event, .. }) = LiveInput::of(voided) else {
+            return None;
+        };
+        let learner = event.learner;
+        let history = entries
+            .iter()
+            .filter(|e| !e.voided)
+            .filter_map(|e| match LiveInput::of(e) {
+                Some(LiveInput::Event { event, .. }) if event.learner == learner => Some(event),
+                _ => None,
+            })
+            .collect();
+        Some(Rebuild { learner, history })
+    }
 }
 
 impl Held {
@@ -52,6 +83,34 @@ impl Held {
             .insert(key.1.clone(), kept.memory);
         self.engine(tenant, params, model).insert(kept.state);
         self.residency.admit(key, covers, applied);
+    }
+
+    /// Rebuilds the learner whose answer the voiding statement at `seq` voided (read by
+    /// `prepare`), unless their state was loaded from a copy made past it; returns the new
+    /// state for the streams.
+    pub(super) fn rebuild(
+        &mut self,
+        tenant: TenantId,
+        seq: i64,
+        params: EngineParams,
+        model: &Arc<SkillModel>,
+    ) -> Option<LearnerUpdate> {
+        let Rebuild { learner, history } = self.rebuilds.remove(&(tenant, seq))?;
+        let key = (tenant, learner);
+        if self.residency.already_in(&key, seq) {
+            return None;
+        }
+        let state = self
+            .engine(tenant, params, model)
+            .rebuild(&key.1, &history)
+            .clone();
+        self.residency.changed(&key, seq);
+        Some(LearnerUpdate {
+            tenant,
+            seq,
+            state,
+            intervention: None,
+        })
     }
 
     /// Takes the settled learners over capacity out of memory; returns their states.

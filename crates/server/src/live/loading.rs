@@ -7,21 +7,48 @@ use std::collections::{BTreeSet, HashMap};
 
 use learnpulse_core::LearnerState;
 
+use super::held::Rebuild;
 use super::{KeptState, LearnerHub, LiveInput, Sharing};
 use crate::cache::{Layer, count};
-use crate::storage::{StoreError, TenantId};
+use crate::storage::{EventLog, Storage, StoreError, TenantId};
 
 impl LearnerHub {
     /// Loads the learners of a batch about to be applied (and the older pseudonyms a key
-    /// rotation may adopt a history from), and pins them until it is.
-    pub async fn prepare(&self, entries: &[(TenantId, i64, LiveInput)]) -> Result<(), StoreError> {
+    /// rotation may adopt a history from), and pins them until it is. For each voiding
+    /// statement, reads the voided statement's learner's history again from `log`.
+    pub async fn prepare(
+        &self,
+        entries: &[(TenantId, i64, LiveInput)],
+        log: &Storage,
+    ) -> Result<(), StoreError> {
         let mut wanted: HashMap<TenantId, BTreeSet<String>> = HashMap::new();
         let from = self.applied();
-        for (tenant, seq, input) in entries {
-            if let (LiveInput::Event { event, previous }, true) = (input, *seq > from) {
-                let names = wanted.entry(*tenant).or_default();
-                names.insert(event.learner.clone());
-                names.extend(previous.iter().cloned());
+        for (tenant, seq, input) in entries.iter().filter(|(_, seq, _)| *seq > from) {
+            match input {
+                LiveInput::Event { event, previous } => {
+                    let names = wanted.entry(*tenant).or_default();
+                    names.insert(event.learner.clone());
+                    names.extend(previous.iter().cloned());
+                }
+                LiveInput::Retract { statement } => {
+                    let Some((voided_seq, history)) =
+                        log.actor_history(*tenant, *statement, *seq).await?
+                    else {
+                        continue;
+                    };
+                    if let Some(rebuild) = Rebuild::of(voided_seq, &history) {
+                        wanted
+                            .entry(*tenant)
+                            .or_default()
+                            .insert(rebuild.learner.clone());
+                        self.held
+                            .write()
+                            .unwrap()
+                            .rebuilds
+                            .insert((*tenant, *seq), rebuild);
+                    }
+                }
+                _ => {}
             }
         }
         for (tenant, names) in wanted {

@@ -55,6 +55,9 @@ pub enum LiveInput {
     },
     /// A teacher's answer to a decision (`POST /v1/interventions/{seq}/response`).
     TeacherResponse { decision: i64, response: String },
+    /// A voiding statement: the voided statement's learner is rebuilt as if it never happened
+    /// (their history is read again in [`LearnerHub::prepare`]).
+    Retract { statement: uuid::Uuid },
 }
 
 impl LiveInput {
@@ -248,6 +251,7 @@ impl LearnerHub {
                 interventions: HashMap::new(),
                 residency: Residency::new(capacity),
                 groups: HashMap::new(),
+                rebuilds: HashMap::new(),
             }),
             layers,
             to_share,
@@ -403,6 +407,15 @@ impl LearnerHub {
                     // replay of an old answer to a forgotten decision is dropped here).
                     if remembered.recent.iter().any(|(s, _)| s == decision) {
                         remembered.responses.insert(*decision, response.clone());
+                    }
+                    continue;
+                }
+                LiveInput::Retract { .. } => {
+                    if let Some(update) = held.rebuild(*tenant, *seq, self.params, &self.model)
+                        && let Some(followers) = &followers
+                        && followers.follow(*tenant, &update.state)
+                    {
+                        to_publish.push(update);
                     }
                     continue;
                 }

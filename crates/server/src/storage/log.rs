@@ -64,6 +64,9 @@ pub struct LogEntry {
     /// The statement's JSON, only for rows stored before `live` existed (older data
     /// directories), so that followers can still decode them.
     pub legacy_json: Option<String>,
+    /// Voided by a later statement (as of the read): what learns from the log's history, such
+    /// as a model fit, leaves it out.
+    pub voided: bool,
 }
 
 /// What an erasure removed from the event log and its satellites.
@@ -228,6 +231,11 @@ pub trait EventLog {
     /// The committed log after `after_seq`, every tenant, in sequence order, at most `limit`
     /// entries: what followers (and the start-up replay) read.
     async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// The sequence number of `statement` and the entries at or below `through_seq` whose actor
+    /// is its actor (voided or not), in sequence order: a learner's history, read again when
+    /// one of their statements is voided. `None` when `statement` is unknown.
+    async fn actor_history(&self, tenant: TenantId, statement: Uuid, through_seq: i64) -> Result<Option<(i64, Vec<LogEntry>)>, StoreError>;
 
     /// The highest committed sequence number (0 for an empty log).
     async fn head(&self) -> Result<i64, StoreError>;

@@ -245,6 +245,9 @@ pub fn learning_event_from_json(json: &str) -> Option<LearningEvent> {
 
 /// What a statement means to the live state (`None`: nothing), decided once at the edge.
 pub fn live_input(statement: &Value) -> Option<LiveInput> {
+    if let Some(voided) = voided_statement(statement) {
+        return Some(LiveInput::Retract { statement: voided });
+    }
     if let Some(event) = learning_event(statement) {
         return Some(LiveInput::Event {
             event,
@@ -255,6 +258,18 @@ pub fn live_input(statement: &Value) -> Option<LiveInput> {
         return Some(LiveInput::TeacherResponse { decision, response });
     }
     tutor_report(statement).map(|(action, outcome)| LiveInput::TutorReport { action, outcome })
+}
+
+/// The statement a voiding statement voids.
+fn voided_statement(statement: &Value) -> Option<uuid::Uuid> {
+    if statement.get("verb")?.get("id")?.as_str()? != VERB_VOIDED {
+        return None;
+    }
+    let object = statement.get("object")?;
+    if object.get("objectType")?.as_str()? != "StatementRef" {
+        return None;
+    }
+    uuid::Uuid::parse_str(object.get("id")?.as_str()?).ok()
 }
 
 /// The activity id prefix of an intervention decision (`.../decision/<seq>`).

@@ -102,7 +102,8 @@ impl EventLog for PostgresStorage {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT tenant_id, seq, live FROM statements WHERE seq > $1 ORDER BY seq LIMIT $2",
+                "SELECT tenant_id, seq, live, voided FROM statements WHERE seq > $1 \
+                 ORDER BY seq LIMIT $2",
             )
             .await
             .map_err(db_err)?;
@@ -110,15 +111,39 @@ impl EventLog for PostgresStorage {
             .query(&stmt, &[&after_seq, &(limit as i64)])
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| LogEntry {
-                tenant: r.get(0),
-                seq: r.get(1),
-                live: r.get(2),
-                legacy_json: None,
-            })
-            .collect())
+        Ok(rows.iter().map(log_entry).collect())
+    }
+
+    async fn actor_history(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+        through_seq: i64,
+    ) -> Result<Option<(i64, Vec<LogEntry>)>, StoreError> {
+        let client = self.client().await?;
+        let target = client
+            .query_opt(
+                "SELECT seq, actor FROM statements WHERE tenant_id = $1 AND statement_id = $2",
+                &[&tenant, &statement],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        let stmt = client
+            .prepare_cached(
+                "SELECT tenant_id, seq, live, voided FROM statements WHERE tenant_id = $1 \
+                 AND actor = $2 AND seq <= $3 ORDER BY seq",
+            )
+            .await
+            .map_err(db_err)?;
+        let actor: String = target.get(1);
+        let rows = client
+            .query(&stmt, &[&tenant, &actor, &through_seq])
+            .await
+            .map_err(db_err)?;
+        Ok(Some((target.get(0), rows.iter().map(log_entry).collect())))
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
@@ -423,5 +448,16 @@ async fn read_referencing(
         if (batch.len() as i64) < REFERENCE_BATCH {
             return Ok(found);
         }
+    }
+}
+
+/// A log entry from a row of `tenant_id, seq, live, voided`.
+fn log_entry(r: &tokio_postgres::Row) -> LogEntry {
+    LogEntry {
+        tenant: r.get(0),
+        seq: r.get(1),
+        live: r.get(2),
+        legacy_json: None,
+        voided: r.get(3),
     }
 }

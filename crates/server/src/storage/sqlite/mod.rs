@@ -395,18 +395,30 @@ impl EventLog for SqliteStorage {
     async fn read_log(&self, after_seq: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT tenant_id, seq, live, CASE WHEN live IS NULL THEN json END \
+                "SELECT tenant_id, seq, live, CASE WHEN live IS NULL THEN json END, voided \
                  FROM statements WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
-                Ok(LogEntry {
-                    tenant: r.get(0)?,
-                    seq: r.get(1)?,
-                    live: r.get::<_, Option<String>>(2)?.filter(|l| !l.is_empty()),
-                    legacy_json: r.get(3)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![after_seq, limit as i64], query::log_entry)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn actor_history(
+        &self,
+        tenant: TenantId,
+        statement: Uuid,
+        through_seq: i64,
+    ) -> Result<Option<(i64, Vec<LogEntry>)>, StoreError> {
+        let index = self.index.clone();
+        self.read(move |conn| {
+            // As for queries: the deferred index when it can be read, else the log alone.
+            if index.usable()
+                && let Ok(found) = query::actor_history(conn, tenant, statement, through_seq, true)
+            {
+                return Ok(found);
+            }
+            query::actor_history(conn, tenant, statement, through_seq, false)
         })
         .await
     }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::storage::log::{
     MAX_REFERENCE_HOPS, QueryRow, follows_references, merge_rows, page_of, reference_bound,
 };
-use crate::storage::{StatementPage, StatementQuery, StoreError, TenantId};
+use crate::storage::{LogEntry, StatementPage, StatementQuery, StoreError, TenantId};
 
 /// Looks up an interned id; `None` means nothing was ever stored with that value.
 fn interned(
@@ -430,4 +430,67 @@ fn reaches_match(
         }
     }
     Ok(false)
+}
+
+/// A log entry from a row of `tenant_id, seq, live, json-when-live-is-NULL, voided`.
+pub(super) fn log_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogEntry> {
+    Ok(LogEntry {
+        tenant: r.get(0)?,
+        seq: r.get(1)?,
+        live: r.get::<_, Option<String>>(2)?.filter(|l| !l.is_empty()),
+        legacy_json: r.get(3)?,
+        voided: r.get(4)?,
+    })
+}
+
+/// The entries through `through_seq` by the actor of `statement` ([`crate::storage::EventLog::actor_history`]):
+/// from the `by_actor` index up to its watermark (with `use_index`), then the log's tail.
+pub(super) fn actor_history(
+    conn: &Connection,
+    tenant: TenantId,
+    statement: uuid::Uuid,
+    through_seq: i64,
+    use_index: bool,
+) -> Result<Option<(i64, Vec<LogEntry>)>, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let Some((seq, actor)) = tx
+        .prepare_cached(
+            "SELECT seq, actor_id FROM main.statements WHERE tenant_id = ?1 AND statement_id = ?2",
+        )?
+        .query_row(params![tenant, statement.as_bytes().to_vec()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let watermark: i64 = if use_index {
+        tx.query_row(
+            "SELECT indexed_through FROM idx.progress WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?
+    } else {
+        0
+    };
+    const COLUMNS: &str =
+        "s.tenant_id, s.seq, s.live, CASE WHEN s.live IS NULL THEN s.json END, s.voided";
+    let mut entries = Vec::new();
+    if watermark > 0 {
+        let mut indexed = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM idx.by_actor AS c JOIN main.statements AS s ON s.seq = c.seq \
+             WHERE c.actor_id = ?1 AND c.seq <= min(?2, ?3) ORDER BY c.seq"
+        ))?;
+        let rows = indexed.query_map(params![actor, watermark, through_seq], log_entry)?;
+        entries = rows.collect::<Result<Vec<_>, _>>()?;
+    }
+    let mut tail = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM main.statements AS s WHERE s.tenant_id = ?1 AND s.seq > ?2 \
+         AND s.seq <= ?3 AND s.actor_id = ?4 ORDER BY s.seq"
+    ))?;
+    let rows = tail.query_map(params![tenant, watermark, through_seq, actor], log_entry)?;
+    for row in rows {
+        entries.push(row?);
+    }
+    Ok(Some((seq, entries)))
 }
