@@ -3,17 +3,20 @@
 # binary A and binary B, each on a fresh store: a fresh PostgreSQL database (lp_ab) by default,
 # or SQLite with `sqlite`. Prints each run and the ratio of the means (B / A).
 # Usage: scripts/ingest-ab.sh BIN_A BIN_B [pairs=3] [seconds=20] [postgres|sqlite]
+# A_SERVE_ARGS / B_SERVE_ARGS: extra `serve` arguments of each side, e.g. one binary with and
+# without metrics: B_SERVE_ARGS="--metrics false" scripts/ingest-ab.sh BIN BIN 5 15 sqlite
 set -euo pipefail
 a=$1; b=$2; pairs=${3:-3}; secs=${4:-20}; backend=${5:-postgres}
 pg=postgres://postgres@127.0.0.1:5432
 port=8799
 run() { # label binary
-  local dir storage=(); dir=$(mktemp -d)
+  local dir storage=() extra=(); dir=$(mktemp -d)
+  if [ "$1" = A ]; then read -ra extra <<< "${A_SERVE_ARGS:-}"; else read -ra extra <<< "${B_SERVE_ARGS:-}"; fi
   if [ "$backend" = postgres ]; then
     psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS lp_ab" > /dev/null 2>&1
     storage=(--storage "$pg/lp_ab")
   fi
-  "$2" serve --data-dir "$dir" "${storage[@]}" --listen "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
+  "$2" serve --data-dir "$dir" "${storage[@]}" "${extra[@]}" --listen "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
   local pid=$!
   until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
   local token; token=$(grep -m1 -oE "lpk_[0-9a-f]+\.[A-Za-z0-9_-]+" "$dir/serve.log")

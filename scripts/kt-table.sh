@@ -10,11 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${LEARNPULSE_BIN:-target/release/learnpulse}
 data=${DATA:-../shared/data}
-mkdir -p target/kt-data
-if [ ! -f target/kt-data/supersmall-test.csv ]; then
-  python3 scripts/split-by-learner.py "$data/assist2009/supersmall_with_timing.csv" \
-    target/kt-data/supersmall-train.csv target/kt-data/supersmall-test.csv
-fi
+DATA="$data" scripts/split-supersmall.sh
 sets=(
   "assist2009|$data/assist2009/train.csv|$data/assist2009/test.csv"
   "statics|$data/statics/train.csv|$data/statics/test.csv"

@@ -65,6 +65,20 @@ pub enum KtCommand {
         #[arg(long)]
         test: PathBuf,
     },
+    /// Fit the cognitive-load index's weights on a log with response times (ASSISTments'
+    /// columns: ms_first_response, hint_count, attempt_count): a non-negative logistic
+    /// regression of "struggles next" (the next answer is wrong, or the learner quits the skill
+    /// unmastered) on each signal's strength. Reports the hand-set and the fitted weights and
+    /// how well each ranks struggling learners, cross-validated by learner, and on `--test`.
+    /// `kt fit` puts weights fitted this way into the model file when its log has response times.
+    LoadFit {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        test: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        folds: u32,
+    },
     /// Cross-validate every model on a training log (folds by learner) and report AUC, RMSE and
     /// fit time of each: how the default model is chosen.
     Cv {
@@ -264,6 +278,13 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 );
                 skill_model.logistic = Some(NamedLogistic::new(logistic, &data.names()));
             }
+            // The load index's weights, when the log shows response times.
+            if let Some(train) = &train {
+                let (examples, timed) = crate::load_fit::examples_of(train)?;
+                if timed && !examples.is_empty() {
+                    skill_model.load = learnpulse_core::kt::load_fit::fit(&examples).weights;
+                }
+            }
             let file = learnpulse_server::model_file::ModelFile {
                 format: learnpulse_server::model_file::FORMAT.to_owned(),
                 version: learnpulse_server::model_file::VERSION,
@@ -288,6 +309,9 @@ pub fn run(command: KtCommand) -> anyhow::Result<()> {
                 }))?
             );
             Ok(())
+        }
+        KtCommand::LoadFit { train, test, folds } => {
+            crate::load_fit::run(&train, test.as_deref(), folds)
         }
         KtCommand::Cv {
             train,

@@ -12,9 +12,11 @@ use learnpulse_server::auth::{IssuedKey, issue_key};
 use learnpulse_server::storage::{AccountStore, Durability, Role, Storage};
 use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
 
+mod answer_log;
 mod audit;
 mod cache_bench;
 mod kt;
+mod load_fit;
 mod pii;
 mod progress;
 mod replay;
@@ -130,6 +132,10 @@ struct ServeArgs {
     /// admin keys may always read it. Unset: `/metrics` is open.
     #[arg(long, env = "LEARNPULSE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Keep Prometheus metrics (default true). `--metrics false` installs no recorder and
+    /// times no request (`/metrics` answers 404): for measuring what metrics cost.
+    #[arg(long, env = "LEARNPULSE_METRICS")]
+    metrics: Option<bool>,
     /// An append-only file outside the data directory that receives every signed audit
     /// checkpoint (`audit verify --witness` checks the chain against it).
     #[arg(long, env = "LEARNPULSE_AUDIT_WITNESS")]
@@ -353,6 +359,9 @@ fn config_for(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(token) = &args.metrics_token {
         config.metrics.token = Some(token.clone());
+    }
+    if let Some(enabled) = args.metrics {
+        config.metrics.enabled = enabled;
     }
     if let Some(witness) = &args.audit_witness {
         config.audit.witness = Some(witness.clone());

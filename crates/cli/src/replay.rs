@@ -8,9 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use learnpulse_core::kt::data::parse_correct;
-use learnpulse_core::{Engine, EngineParams, LearningEvent, LoadSignal, Outcome, SkillModel};
+use learnpulse_core::load::SIGNALS;
+use learnpulse_core::{Engine, EngineParams, SkillModel};
 
+use crate::answer_log::AnswerLog;
 use crate::progress;
 
 #[derive(Args)]
@@ -63,25 +64,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let input_bytes = std::fs::metadata(&args.input)
         .with_context(|| format!("opening {}", args.input.display()))?
         .len();
-    let mut input = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(&args.input)
-        .with_context(|| format!("opening {}", args.input.display()))?;
-    let columns = input.headers().context("reading the header")?.clone();
-    let find = |name: &str| columns.iter().position(|c| c == name);
-    let need = |name: &str| find(name).with_context(|| format!("the input has no {name:?} column"));
-    let (c_user, c_seq, c_skill, c_correct) = (
-        need("user_id")?,
-        need("seq")?,
-        need("skill_name")?,
-        need("correct")?,
-    );
-    let (c_time, c_hints, c_attempt, c_item) = (
-        find("ms_first_response"),
-        find("hint_count"),
-        find("attempt_count"),
-        find("item_id").or_else(|| find("problem_id")),
-    );
+    let mut input = AnswerLog::open(&args.input)?;
 
     let mut out = csv::Writer::from_path(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -103,29 +86,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let mut evidence: std::collections::BTreeMap<String, (Tally, Tally)> =
         std::collections::BTreeMap::new();
     let mut all = Tally::default();
-    let mut f = csv::StringRecord::new();
-    while input
-        .read_record(&mut f)
-        .with_context(|| format!("reading {}", args.input.display()))?
-    {
+    while let Some(row) = input.next_row()? {
         if rows.is_multiple_of(4096) {
-            bar.set_position(f.position().map_or(0, |p| p.byte()));
+            bar.set_position(input.position());
         }
-        if f.iter().all(str::is_empty) {
-            continue;
-        }
-        let line = f.position().map_or(0, |p| p.line());
-        let field = |i: usize| f.get(i).unwrap_or("");
-        let number = |i: Option<usize>| i.and_then(|i| field(i).parse::<f64>().ok());
-        let (user, skill) = (field(c_user), field(c_skill));
-        let Some(correct) = parse_correct(field(c_correct)) else {
-            anyhow::bail!("line {line}: correct {:?} is not 0 or 1", field(c_correct));
-        };
+        let (user, skill, correct) = (row.user.as_str(), row.skill.as_str(), row.correct);
 
         // The state before this row.
-        let item_field = c_item.map(field);
-        let (mastery, p_correct) =
-            engine.predict(user, skill, item_field.filter(|i| !i.is_empty()));
+        let (mastery, p_correct) = engine.predict(user, skill, row.item.as_deref());
         let state = engine.learner(user);
         let (load_index, load_level, rapid_guess) = state
             .map(|s| {
@@ -142,7 +110,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let risk = state.map_or(0.0, |s| s.risk.score);
         out.write_record([
             user,
-            field(c_seq),
+            &row.seq,
             skill,
             &format!("{p_correct:.6}"),
             &format!("{mastery:.6}"),
@@ -168,16 +136,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             for level in ["low", "productive", "high", "overloaded"] {
                 conditions.push((format!("load_level = {level}"), load_level == level));
             }
-            for signal in [
-                LoadSignal::SlowResponse,
-                LoadSignal::ErrorStreak,
-                LoadSignal::Hints,
-                LoadSignal::RapidGuess,
-                LoadSignal::Revisit,
-                LoadSignal::HelpAbuse,
-                LoadSignal::Idle,
-                LoadSignal::Fatigue,
-            ] {
+            for signal in SIGNALS {
                 let name = serde_json::to_value(signal)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -194,22 +153,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
 
-        engine.apply(&LearningEvent {
-            learner: user.to_owned(),
-            group: None,
-            session: None,
-            item: item_field.unwrap_or(skill).to_owned(),
-            skills: vec![skill.to_owned()],
-            outcome: if correct {
-                Outcome::Correct
-            } else {
-                Outcome::Incorrect
-            },
-            response_time_ms: number(c_time).filter(|ms| *ms >= 0.0).map(|ms| ms as u64),
-            hints_used: number(c_hints).map_or(0, |h| h.max(0.0) as u32),
-            attempt: number(c_attempt).map_or(1, |a| a.max(1.0) as u32),
-            timestamp_ms: rows as i64,
-        });
+        engine.apply(&row.event);
         rows += 1;
     }
     out.flush()?;

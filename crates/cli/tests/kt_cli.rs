@@ -116,6 +116,9 @@ fn a_fitted_model_drives_replay() {
             .len(),
         7
     );
+    // The log has response times: the load index's weights are fitted into the file.
+    let load = &file["skill_model"]["load"];
+    assert!(load["error_streak"].as_f64().unwrap() >= 0.0, "{load}");
 
     let out = learnpulse(&[
         "replay",
@@ -139,6 +142,48 @@ fn a_fitted_model_drives_replay() {
     let evidence: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(evidence["all_rows"]["rows"], 800);
     assert!(evidence["signals"]["wheel_spinning"]["on"]["rows"].is_number());
+}
+
+#[test]
+fn the_load_index_weights_are_fitted_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    write_log(&train, 0, true);
+    write_log(&test, 5, true);
+    let out = learnpulse(&[
+        "kt",
+        "load-fit",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rows"], 800);
+    assert_eq!(report["learners"], 40);
+    let (hand, fitted) = (&report["weights"]["hand_set"], &report["weights"]["fitted"]);
+    let observed = &report["observed"];
+    let (mut hand_total, mut fitted_total) = (0.0, 0.0);
+    for (signal, w) in fitted.as_object().unwrap() {
+        let w = w.as_f64().unwrap();
+        assert!(w >= 0.0, "{signal}: {w}");
+        if observed[signal] == 1.0 {
+            hand_total += hand[signal].as_f64().unwrap();
+            fitted_total += w;
+        } else {
+            assert_eq!(hand[signal], fitted[signal], "{signal} is not in the log");
+        }
+    }
+    assert!(
+        (hand_total - fitted_total).abs() < 0.01,
+        "the fitted weights keep the hand-set total: {report}"
+    );
+    assert_eq!(observed["idle"], 0.0, "the log has no clock times");
+    for part in [&report["cv"]["fitted"], &report["test"]["hand_set"]] {
+        let auc = part["next_wrong_auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc), "{report}");
+    }
+    assert_eq!(report["test"]["rows"], 800);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

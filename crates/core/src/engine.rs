@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{LearningEvent, Outcome};
 use crate::kt::logistic::NamedLogistic;
-use crate::load::{LoadObservation, LoadState};
+use crate::load::{LoadObservation, LoadState, LoadWeights};
 use crate::mastery::{BktParams, sigmoid};
 use crate::prediction::{RecentAnswers, evidence};
 use crate::risk::Risk;
@@ -207,6 +207,9 @@ pub struct SkillModel {
     /// BKT's. Without it, P(correct) is BKT's too.
     #[serde(default)]
     pub logistic: Option<NamedLogistic>,
+    /// The cognitive-load index's weights (`kt load-fit` fits them).
+    #[serde(default)]
+    pub load: LoadWeights,
 }
 
 impl SkillModel {
@@ -526,17 +529,20 @@ impl Engine {
         };
         let help_abuse = event.hints_used > 0
             && matches!((event.response_time_ms, item_mean_ms), (Some(ms), Some(mean)) if (ms as f64) < 0.5 * mean);
-        state.load.observe(&LoadObservation {
-            response_time_z,
-            error_streak: state.error_streak,
-            hints_used: event.hints_used,
-            rapid_guess,
-            attempt: event.attempt,
-            help_abuse,
-            idle_minutes,
-            session_minutes: (event.timestamp_ms - state.session_started_ms).max(0) as f64
-                / 60_000.0,
-        });
+        state.load.observe(
+            &model.load,
+            &LoadObservation {
+                response_time_z,
+                error_streak: state.error_streak,
+                hints_used: event.hints_used,
+                rapid_guess,
+                attempt: event.attempt,
+                help_abuse,
+                idle_minutes,
+                session_minutes: (event.timestamp_ms - state.session_started_ms).max(0) as f64
+                    / 60_000.0,
+            },
+        );
         let current = event
             .skills
             .first()

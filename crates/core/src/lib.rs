@@ -9,8 +9,9 @@
 //! - [`event`]: the one internal event type, [`LearningEvent`], that both wire formats (xAPI
 //!   statements and the native event API) are mapped to at the edge of the server.
 //! - [`mastery`]: knowledge tracing per skill (Bayesian knowledge tracing kept in log-odds).
-//! - [`load`]: the first cognitive-load signal (response time against the learner's own baseline,
-//!   error streaks, hints, rapid guesses), with the reasons behind it in plain words.
+//! - [`load`]: the cognitive-load index (response time against the learner's own baseline,
+//!   error streaks, hints, rapid guesses, ...), with the reasons behind it in plain words; its
+//!   weights are fitted by `kt::load_fit`.
 //! - [`risk`]: the risk-of-struggle score and its reasons.
 //! - [`struggle`]: wheel-spinning and its early predictor.
 //! - [`engine`]: the learner engine: `state + event -> state`, per tenant.
@@ -35,6 +36,6 @@ pub mod struggle;
 
 pub use engine::{Engine, EngineParams, EngineState, LearnerState, SkillModel, SkillState};
 pub use event::{LearningEvent, Outcome};
-pub use load::{LoadLevel, LoadReason, LoadSignal, LoadState};
+pub use load::{LoadLevel, LoadReason, LoadSignal, LoadState, LoadWeights};
 pub use mastery::BktParams;
 pub use risk::Risk;

@@ -58,7 +58,8 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Config) -> anyhow::Result<Server> {
-        let metrics = crate::metrics::handle();
+        // Off, nothing records: the `metrics` macros find no recorder and do nothing.
+        let metrics = config.metrics.enabled.then(crate::metrics::handle);
         let location = crate::storage::Location::of(&config);
         let storage = Arc::new(
             crate::storage::open(&config)
@@ -209,8 +210,13 @@ impl Server {
         // MCP speaks JSON-RPC, not REST: it is served beside the documented routes.
         let router = router
             .merge(crate::mcp::service(state.clone()))
-            .merge(crate::dashboard::pages())
-            .layer(axum::middleware::from_fn(crate::metrics::track))
+            .merge(crate::dashboard::pages());
+        let router = if state.metrics.is_some() {
+            router.layer(axum::middleware::from_fn(crate::metrics::track))
+        } else {
+            router
+        };
+        let router = router
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 timeout,

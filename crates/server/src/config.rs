@@ -88,14 +88,27 @@ impl Default for AuditConfig {
     }
 }
 
-/// Who may read `/metrics`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Whether metrics are kept, and who may read `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
+    /// Keep metrics (default). Off, no recorder is installed and requests are not timed:
+    /// `/metrics` answers 404 (for measuring what metrics cost). Environment
+    /// `LEARNPULSE_METRICS`.
+    pub enabled: bool,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>` (a scraper's secret)
     /// or an admin key or session; unset, anyone who reaches the port may read it (keep it
     /// behind the network's own controls then). Environment `LEARNPULSE_METRICS_TOKEN`.
     pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            token: None,
+        }
+    }
 }
 
 /// The cache of hot reads (`crate::cache`). In the file either a URL (`cache = "redis://…"`)

@@ -65,6 +65,10 @@ impl Follower {
                 let _ = self.decisions.send(fresh);
             }
             read += entries.len() as u64;
+            // How far this node's learner state is behind the log (alerts: follower lag).
+            let head = *self.storage.committed().borrow();
+            metrics::gauge!("learnpulse_follower_lag_statements")
+                .set((head - self.hub.applied()).max(0) as f64);
             if !publish && last_report.elapsed() >= Duration::from_secs(5) {
                 last_report = Instant::now();
                 tracing::info!(
@@ -84,6 +88,8 @@ impl Follower {
         let mut committed = self.storage.committed();
         loop {
             let head = *committed.borrow_and_update();
+            metrics::gauge!("learnpulse_follower_lag_statements")
+                .set((head - self.hub.applied()).max(0) as f64);
             if head > self.hub.applied() {
                 match self.catch_up(true).await {
                     Ok(n) if n > 0 => {

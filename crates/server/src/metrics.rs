@@ -7,7 +7,10 @@
 //! `learnpulse_commit_batch_requests`, `learnpulse_learners_in_memory`,
 //! `learnpulse_engine_events_total`, `learnpulse_auth_failures_total`,
 //! `learnpulse_stream_subscribers`, `learnpulse_index_lag_statements`,
-//! `learnpulse_index_batch_statements`, `learnpulse_wal_bytes`, `learnpulse_wal_restart_seconds`.
+//! `learnpulse_index_batch_statements`, `learnpulse_wal_bytes`, `learnpulse_wal_restart_seconds`,
+//! `learnpulse_follower_lag_statements` (log head minus what this node's learner state has
+//! applied), `learnpulse_data_dir_free_bytes` and `learnpulse_data_dir_size_bytes` (measured at
+//! each scrape).
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -96,6 +96,7 @@ fn recent_write_failure(state: &AppState) -> Option<String> {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses(
     (status = 200, content_type = "text/plain", body = String),
     (status = 401, description = "`metrics.token` is set and neither it nor an admin key was given", body = crate::problem::Problem),
+    (status = 404, description = "metrics are off (`metrics.enabled = false`)", body = crate::problem::Problem),
 ))]
 async fn prometheus(
     State(state): State<AppState>,
@@ -119,9 +120,15 @@ async fn prometheus(
             caller.require(crate::auth::Action::ManageKeys)?;
         }
     }
+    let Some(metrics) = &state.metrics else {
+        return Err(crate::problem::ApiError::not_found(
+            "metrics are off on this server (metrics.enabled = false)",
+        ));
+    };
+    record_disk(&state.config.data_dir);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        metrics.render(),
     ))
 }
 
@@ -132,4 +139,45 @@ async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         state.openapi_json.get().cloned().unwrap_or_default(),
     )
+}
+
+/// The data directory's disk, measured at each scrape (cheap: one `statvfs` and a listing of
+/// the directory's top level, where the databases, WAL and keys live):
+/// `learnpulse_data_dir_free_bytes` (available to this user on its filesystem) and
+/// `learnpulse_data_dir_size_bytes` (its files, models and snapshots included).
+fn record_disk(data_dir: &std::path::Path) {
+    if let Some(free) = free_bytes(data_dir) {
+        metrics::gauge!("learnpulse_data_dir_free_bytes").set(free as f64);
+    }
+    if let Ok(size) = dir_size(data_dir, 2) {
+        metrics::gauge!("learnpulse_data_dir_size_bytes").set(size as f64);
+    }
+}
+
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid out-pointer.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+/// Bytes of the files under `dir`, `depth` levels down.
+fn dir_size(dir: &std::path::Path, depth: u32) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            if depth > 0 {
+                total += dir_size(&entry.path(), depth - 1).unwrap_or(0);
+            }
+        } else {
+            total += meta.len();
+        }
+    }
+    Ok(total)
 }

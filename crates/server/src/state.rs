@@ -37,7 +37,8 @@ pub struct AppInner {
     pub privacy: crate::privacy::PrivacyRegistry,
     /// Webhook receivers, the durable outbox and its dispatcher.
     pub webhooks: Arc<crate::delivery::Webhooks>,
-    pub metrics: PrometheusHandle,
+    /// The metrics recorder's handle; `None` when metrics are off (`metrics.enabled`).
+    pub metrics: Option<PrometheusHandle>,
     /// Flips to `true` when shutdown begins; long-lived responses (SSE) end on it.
     pub shutdown: watch::Receiver<bool>,
     /// The installation-wide duties this process leads now.

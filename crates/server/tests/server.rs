@@ -402,9 +402,28 @@ async fn health_metrics_and_openapi() {
         "learnpulse_commit_seconds_bucket",
         "learnpulse_commit_batch_statements_bucket",
         "learnpulse_learners_in_memory",
+        "learnpulse_follower_lag_statements",
     ] {
         assert!(metrics.contains(name), "missing {name}");
     }
+    // The data directory's disk, measured at the scrape.
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("missing {name}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(gauge("learnpulse_data_dir_free_bytes") > 0.0);
+    let minimum = match common::backend() {
+        // The database itself is there.
+        common::Backend::Sqlite => 4096.0,
+        // The master key is.
+        common::Backend::Postgres => 0.0,
+    };
+    assert!(gauge("learnpulse_data_dir_size_bytes") > minimum);
     assert!(metrics.contains("route=\"/xAPI/statements\""));
 
     let spec: Value = app

@@ -92,11 +92,12 @@ async fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// `n` learners each answer four items wrong: one `easier_item` decision each.
+/// `n` learners each answer three items wrong: one `easier_item` decision each (an error
+/// streak of three; the load is not yet high).
 async fn struggle(app: &TestApp, n: usize, tag: &str) {
     let batch: Vec<Value> = (0..n)
         .flat_map(|l| {
-            (0..4).map(move |i| {
+            (0..3).map(move |i| {
                 let mut s = answered(&format!("{tag}-{l}"), &format!("q{i}"), false);
                 s["timestamp"] = json!(format!("2026-11-26T10:{:02}:00Z", i));
                 s

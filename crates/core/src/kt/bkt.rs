@@ -291,6 +291,7 @@ impl BktModel {
             fallback: self.fallback,
             wheel_spin: None,
             logistic: None,
+            load: Default::default(),
         }
     }
 

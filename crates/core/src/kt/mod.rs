@@ -9,6 +9,7 @@
 
 pub mod bkt;
 pub mod data;
+pub mod load_fit;
 pub mod logistic;
 pub mod metrics;
 pub mod wheelspin;
