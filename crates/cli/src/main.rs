@@ -8,12 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use learnpulse_bench::{loadgen, simulator};
 use learnpulse_server::auth::{IssuedKey, issue_key};
 use learnpulse_server::storage::{AccountStore, Durability, Role, Storage};
-use learnpulse_server::{Config, Server, loadgen, shutdown_signal, simulator};
+use learnpulse_server::{Config, Server, shutdown_signal};
 
 mod answer_log;
 mod audit;
+mod bench;
 mod cache_bench;
 mod kt;
 mod load_fit;
@@ -264,6 +266,17 @@ struct SimulateArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Run the bench suites (ingest, queries, live, webhooks, privacy, model), each on a server
+    /// of its own on a temporary data directory unless --url is given; store the results
+    /// (bench/results.jsonl), print a summary, and fail when a target (bench/targets.toml) is
+    /// missed or, with --baseline, a metric regressed beyond the noise band.
+    Run(bench::RunArgs),
+    /// Compare the latest stored run with a baseline's latest run; fails on a regression beyond
+    /// the noise band (the larger of both runs' spreads, at least 10 %).
+    Compare(bench::CompareArgs),
+    /// Write one self-contained HTML page with a chart of every metric over the stored runs,
+    /// its target, and the latest run against the targets.
+    Report(bench::ReportArgs),
     /// Concurrent clients post statement batches for a while; prints throughput and latency as JSON.
     Ingest {
         /// The server, or the nodes of one installation (`--url A,B,C` or `--url A --url B`):
@@ -718,6 +731,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Run(args)) => bench::run(args).await,
+        Command::Bench(BenchCommand::Compare(args)) => bench::compare(args),
+        Command::Bench(BenchCommand::Report(args)) => bench::report(args),
         Command::Bench(BenchCommand::Cache(args)) => cache_bench::run(args).await,
         Command::Bench(BenchCommand::Webhooks {
             url,
@@ -726,8 +742,8 @@ async fn main() -> anyhow::Result<()> {
             max_batch,
             backlog,
         }) => {
-            let report = learnpulse_server::webhook_probe::run(
-                learnpulse_server::webhook_probe::WebhookProbeConfig {
+            let report = learnpulse_bench::webhook_probe::run(
+                learnpulse_bench::webhook_probe::WebhookProbeConfig {
                     url,
                     token: key,
                     learners,
@@ -745,7 +761,7 @@ async fn main() -> anyhow::Result<()> {
             key,
             rounds,
         }) => {
-            let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+            let report = learnpulse_bench::probe::run(learnpulse_bench::probe::ProbeConfig {
                 url,
                 stream_url,
                 token: key,

@@ -48,9 +48,9 @@
 //! - [`mcp`]: the MCP server for AI tutors (`/mcp` over streamable HTTP, and stdio).
 //! - [`config`]: the configuration file's shape and defaults.
 //! - [`model_file`]: fitted knowledge-tracing parameters on disk.
-//! - [`simulator`], [`loadgen`]: a classroom simulator and an ingest load generator, both
-//!   ordinary HTTP clients of the server; [`probe`] times events to their interventions on the
-//!   stream; [`webhook_probe`] measures webhook delivery throughput to a local receiver.
+//!
+//! The load clients (the classroom simulator, the load generator, the probes) and the bench
+//! framework are ordinary HTTP clients of the server and live outside it, in `learnpulse-bench`.
 
 pub mod admin;
 pub mod analytics;
@@ -69,7 +69,6 @@ pub mod interventions;
 pub mod invalidate;
 pub mod learners;
 pub mod live;
-pub mod loadgen;
 pub mod mcp;
 pub mod metrics;
 pub mod model_file;
@@ -77,10 +76,8 @@ pub mod native;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;
-pub mod probe;
 pub mod problem;
 pub mod session;
-pub mod simulator;
 pub mod snapshot;
 pub mod state;
 pub mod storage;
@@ -89,7 +86,6 @@ pub mod subject_requests;
 pub mod timeline;
 pub mod transfer;
 pub mod views;
-pub mod webhook_probe;
 pub mod xapi;
 
 pub use app::{Server, shutdown_signal};

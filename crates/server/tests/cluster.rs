@@ -228,7 +228,7 @@ async fn a_stream_resumes_at_another_node() {
 async fn the_probe_times_events_from_one_node_to_another_nodes_stream() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = nodes(dir.path()).await;
-    let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+    let report = learnpulse_bench::probe::run(learnpulse_bench::probe::ProbeConfig {
         url: a.base.clone(),
         stream_url: Some(b.base.clone()),
         token: a.admin.clone(),

@@ -187,7 +187,7 @@ async fn a_stream_resumed_with_last_event_id_gets_the_interventions_it_missed() 
 async fn the_probe_times_every_intervention_to_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
-    let report = learnpulse_server::probe::run(learnpulse_server::probe::ProbeConfig {
+    let report = learnpulse_bench::probe::run(learnpulse_bench::probe::ProbeConfig {
         url: app.base.clone(),
         stream_url: None,
         token: app.admin.clone(),

@@ -542,8 +542,8 @@ async fn the_throughput_probe_counts_every_message() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await;
     for (max_batch, backlog) in [(1, false), (20, true)] {
-        let report = learnpulse_server::webhook_probe::run(
-            learnpulse_server::webhook_probe::WebhookProbeConfig {
+        let report = learnpulse_bench::webhook_probe::run(
+            learnpulse_bench::webhook_probe::WebhookProbeConfig {
                 url: app.base.clone(),
                 token: app.admin.clone(),
                 learners: 60,

@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::xapi::mapping::{EXT, VERB_ANSWERED};
+use learnpulse_server::xapi::mapping::{EXT, VERB_ANSWERED};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -322,8 +322,8 @@ mod tests {
         let mut answered = 0;
         for _ in 0..400 {
             if let Some(s) = learner.step(&mut rng, now) {
-                crate::xapi::validate::statement(&s, "statement").unwrap();
-                let e = crate::xapi::mapping::learning_event(&s).unwrap();
+                learnpulse_server::xapi::validate::statement(&s, "statement").unwrap();
+                let e = learnpulse_server::xapi::mapping::learning_event(&s).unwrap();
                 assert!(e.response_time_ms.is_some() && !e.skills.is_empty());
                 answered += 1;
             }

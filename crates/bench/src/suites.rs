@@ -1,0 +1,344 @@
+//! The bench suites. Each measures what one part of the product does on real work, over HTTP
+//! against a server (started here on a temporary data directory unless a URL is given) or in
+//! process for the pure parts, and returns its measurements.
+
+use std::time::{Duration, Instant};
+
+use crate::record::{Better, Measurement};
+
+/// Every suite, in the order `bench run` runs them.
+pub const SUITES: [&str; 6] = ["ingest", "queries", "live", "webhooks", "privacy", "model"];
+
+/// Every metric a suite measures (`suite/metric`): targets may name only these.
+pub const METRICS: [&str; 14] = [
+    "ingest/xapi_statements_per_second",
+    "ingest/xapi_latency_p99_ms",
+    "queries/activity_filter_p99_ms",
+    "queries/learner_read_p99_ms",
+    "queries/class_overview_p99_ms",
+    "live/event_to_stream_p50_ms",
+    "live/event_to_stream_p99_ms",
+    "webhooks/messages_per_second",
+    "webhooks/end_to_end_seconds",
+    "privacy/pii_scan_texts_per_second",
+    "privacy/pii_scan_us_per_text",
+    "model/engine_update_us",
+    "model/kt_fit_seconds",
+    "model/kt_auc_assist2009",
+];
+
+/// How a run is made.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A running server and an admin key for it; `None`: each suite starts its own.
+    pub server: Option<(String, String)>,
+    /// Repetitions of each measurement.
+    pub runs: usize,
+    /// Short durations and small sizes: checks that the suites work, not how fast (CI smoke).
+    pub quick: bool,
+    /// Where the given data sets are (`assist2009/train.csv`, ...), for the model suite.
+    pub data: Option<std::path::PathBuf>,
+}
+
+/// A server for a suite: the given one, or one started on a temporary data directory.
+struct Target {
+    url: String,
+    key: String,
+    _local: Option<Local>,
+}
+
+struct Local {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+async fn server(settings: &Settings) -> anyhow::Result<Target> {
+    if let Some((url, key)) = &settings.server {
+        return Ok(Target {
+            url: url.clone(),
+            key: key.clone(),
+            _local: None,
+        });
+    }
+    let dir = tempfile::tempdir()?;
+    let config = learnpulse_server::Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let server = learnpulse_server::Server::start(config).await?;
+    let url = format!("http://{}", server.local_addr());
+    let key = server
+        .bootstrap_key()
+        .map(|k| k.token.clone())
+        .ok_or_else(|| anyhow::anyhow!("a fresh data directory has a bootstrap key"))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Ok(Target {
+        url,
+        key,
+        _local: Some(Local {
+            stop: Some(stop),
+            handle: Some(handle),
+            _dir: dir,
+        }),
+    })
+}
+
+/// Runs one suite; `progress` is told each step's name.
+pub async fn run(
+    suite: &str,
+    settings: &Settings,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<Measurement>> {
+    match suite {
+        "ingest" => ingest(settings, progress).await,
+        "queries" => queries(settings, progress).await,
+        "live" => live(settings, progress).await,
+        "webhooks" => webhooks(settings, progress).await,
+        "privacy" => Ok(privacy(settings, progress)),
+        "model" => model(settings, progress),
+        other => anyhow::bail!("no suite {other:?} (suites: {})", SUITES.join(", ")),
+    }
+}
+
+async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Measurement>> {
+    let mut rate = Measurement::new(
+        "ingest",
+        "xapi_statements_per_second",
+        "statements/s",
+        Better::Higher,
+    );
+    let mut p99 = Measurement::new("ingest", "xapi_latency_p99_ms", "ms", Better::Lower);
+    for run in 0..s.runs {
+        progress(&format!("ingest run {}", run + 1));
+        // A fresh store each run: the same work every time.
+        let target = server(s).await?;
+        let report = crate::loadgen::run(crate::loadgen::LoadConfig {
+            urls: vec![target.url.clone()],
+            token: target.key.clone(),
+            clients: 4,
+            batch: 100,
+            duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
+        })
+        .await?;
+        anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
+        rate.samples.push(report.statements_per_second);
+        p99.samples.push(report.latency_ms_p99);
+    }
+    Ok(vec![rate, p99])
+}
+
+/// p99 of `n` sequential GETs, in ms.
+async fn p99_of(client: &reqwest::Client, url: &str, key: &str, n: usize) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let r = client
+            .get(url)
+            .bearer_auth(key)
+            .header("X-Experience-API-Version", "1.0.3")
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.bytes().await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[((times.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+async fn queries(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Measurement>> {
+    progress("queries: filling a store");
+    let target = server(s).await?;
+    crate::loadgen::run(crate::loadgen::LoadConfig {
+        urls: vec![target.url.clone()],
+        token: target.key.clone(),
+        clients: 4,
+        batch: 100,
+        duration: Duration::from_secs(if s.quick { 1 } else { 5 }),
+    })
+    .await?;
+    let client = reqwest::Client::new();
+    let n = if s.quick { 20 } else { 200 };
+    let activity = "https://lms.example.edu/course/algebra-1/quiz/3/q7";
+    let reads = [
+        (
+            "activity_filter_p99_ms",
+            format!(
+                "{}/xAPI/statements?activity={}&limit=50",
+                target.url,
+                activity.replace(':', "%3A").replace('/', "%2F")
+            ),
+        ),
+        (
+            "learner_read_p99_ms",
+            format!("{}/v1/learners/u00042", target.url),
+        ),
+        (
+            "class_overview_p99_ms",
+            format!("{}/v1/groups/class-7/overview", target.url),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (metric, url) in reads {
+        progress(&format!("queries: {metric}"));
+        // A pass not counted: the first reads fill caches and may meet the indexer catching up
+        // with the fill (the tail beyond its watermark is scanned).
+        p99_of(&client, &url, &target.key, n).await?;
+        let mut m = Measurement::new("queries", metric, "ms", Better::Lower);
+        for _ in 0..s.runs {
+            m.samples.push(p99_of(&client, &url, &target.key, n).await?);
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+async fn live(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Measurement>> {
+    let mut p50 = Measurement::new("live", "event_to_stream_p50_ms", "ms", Better::Lower);
+    let mut p99 = Measurement::new("live", "event_to_stream_p99_ms", "ms", Better::Lower);
+    for run in 0..s.runs {
+        progress(&format!("live run {}", run + 1));
+        let target = server(s).await?;
+        let report = crate::probe::run(crate::probe::ProbeConfig {
+            url: target.url.clone(),
+            stream_url: None,
+            token: target.key.clone(),
+            rounds: if s.quick { 10 } else { 100 },
+        })
+        .await?;
+        p50.samples.push(report.send_to_stream_ms_p50);
+        p99.samples.push(report.send_to_stream_ms_p99);
+    }
+    Ok(vec![p50, p99])
+}
+
+async fn webhooks(
+    s: &Settings,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<Measurement>> {
+    let mut rate = Measurement::new(
+        "webhooks",
+        "messages_per_second",
+        "messages/s",
+        Better::Higher,
+    );
+    let mut end_to_end = Measurement::new("webhooks", "end_to_end_seconds", "s", Better::Lower);
+    for run in 0..s.runs {
+        progress(&format!("webhooks run {}", run + 1));
+        let target = server(s).await?;
+        let report = crate::webhook_probe::run(crate::webhook_probe::WebhookProbeConfig {
+            url: target.url.clone(),
+            token: target.key.clone(),
+            learners: if s.quick { 20 } else { 200 },
+            max_batch: 50,
+            backlog: false,
+        })
+        .await?;
+        rate.samples.push(report.messages_per_second);
+        end_to_end.samples.push(report.end_to_end_seconds);
+    }
+    Ok(vec![rate, end_to_end])
+}
+
+/// Free text like learners write, PII included.
+const TEXTS: [&str; 6] = [
+    "I think it is 12 because 3 times 4 is 12, Maria Garcia showed me",
+    "not sure, can you email me at sam.lee@school.example.org",
+    "the slope is rise over run so 2/5",
+    "I asked James and he said the answer is b",
+    "call my mom at (415) 555-0134 if I am late, we live at 42 Elm Street",
+    "my answer is 3/4 because half of a half is a quarter and one more quarter",
+];
+
+fn privacy(s: &Settings, progress: &mut dyn FnMut(&str)) -> Vec<Measurement> {
+    let mut rate = Measurement::new(
+        "privacy",
+        "pii_scan_texts_per_second",
+        "texts/s",
+        Better::Higher,
+    );
+    let mut per_text = Measurement::new("privacy", "pii_scan_us_per_text", "µs", Better::Lower);
+    let n = if s.quick { 600 } else { 12_000 };
+    for run in 0..s.runs {
+        progress(&format!("privacy run {}", run + 1));
+        let started = Instant::now();
+        let mut found = 0usize;
+        for i in 0..n {
+            found += learnpulse_privacy::scan(TEXTS[i % TEXTS.len()]).len();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(found > 0, "the texts hold PII");
+        rate.samples.push(n as f64 / seconds);
+        per_text.samples.push(seconds / n as f64 * 1e6);
+    }
+    vec![rate, per_text]
+}
+
+fn model(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Measurement>> {
+    use learnpulse_core::{Engine, EngineParams, LearningEvent};
+    let mut update = Measurement::new("model", "engine_update_us", "µs", Better::Lower);
+    let events: Vec<LearningEvent> = (0..20_000u32)
+        .map(|i| LearningEvent {
+            response_time_ms: Some(4_000 + u64::from(i * 97 % 9_000)),
+            ..LearningEvent::answer(
+                &format!("learner-{}", i % 500),
+                &format!("item-{}", i % 300),
+                &format!("skill-{}", i % 20),
+                i % 3 != 0,
+                i64::from(i) * 1_000,
+            )
+        })
+        .collect();
+    for run in 0..s.runs {
+        progress(&format!("model: engine run {}", run + 1));
+        let mut engine = Engine::new(EngineParams::default());
+        let started = Instant::now();
+        for e in &events {
+            std::hint::black_box(engine.apply(e));
+        }
+        update
+            .samples
+            .push(started.elapsed().as_secs_f64() / events.len() as f64 * 1e6);
+    }
+    let mut out = vec![update];
+    // Quality on a given data set, when it is there (not in quick runs: a fit takes seconds).
+    let train = s.data.as_ref().map(|d| d.join("assist2009/train.csv"));
+    if let (false, Some(train)) = (s.quick, train.filter(|t| t.exists())) {
+        use learnpulse_core::kt::logistic::{LogisticModel, LogisticOptions};
+        use learnpulse_core::kt::{Dataset, evaluate, metrics};
+        progress("model: kt fit and eval on assist2009");
+        let test = train.with_file_name("test.csv");
+        let read = |p: &std::path::Path, names| -> anyhow::Result<Dataset> {
+            Ok(Dataset::parse_csv(&std::fs::read_to_string(p)?, names)?)
+        };
+        let train_data = read(&train, Default::default())?;
+        let test_data = read(&test, train_data.names())?;
+        let mut fit = Measurement::new("model", "kt_fit_seconds", "s", Better::Lower);
+        let mut auc = Measurement::new("model", "kt_auc_assist2009", "AUC", Better::Higher);
+        let started = Instant::now();
+        let fitted = LogisticModel::fit(&train_data, &LogisticOptions::default(), &mut |_, _| {});
+        fit.samples.push(started.elapsed().as_secs_f64());
+        let predictions = evaluate(&&fitted, &test_data);
+        let outcomes: Vec<bool> = test_data.answers.iter().map(|a| a.correct).collect();
+        auc.samples
+            .push(metrics::auc(&predictions, &outcomes).unwrap_or(f64::NAN));
+        out.extend([fit, auc]);
+    }
+    Ok(out)
+}

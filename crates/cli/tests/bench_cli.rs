@@ -1,0 +1,123 @@
+//! `learnpulse bench`, run as CI's smoke run does: every suite, quick (it checks that the
+//! framework works, not how fast: nothing here is timed), then the report and comparisons.
+
+use std::process::Command;
+
+fn learnpulse(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_learnpulse"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn every_suite_runs_stores_its_results_and_draws_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    let results = results.to_str().unwrap();
+    let out = learnpulse(&[
+        "bench",
+        "run",
+        "--quick",
+        "--runs",
+        "2",
+        "--results",
+        results,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every suite measured something, twice, with the run's commit and machine.
+    for suite in ["ingest", "queries", "live", "webhooks", "privacy", "model"] {
+        assert!(
+            records.iter().any(|r| r["suite"] == suite),
+            "{suite} measured nothing"
+        );
+    }
+    for r in &records {
+        assert_eq!(r["samples"].as_array().unwrap().len(), 2, "{r}");
+        assert!(r["median"].as_f64().unwrap().is_finite(), "{r}");
+        assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+    }
+    assert!(
+        stdout.contains("ingest/xapi_statements_per_second"),
+        "{stdout}"
+    );
+
+    // The report: one chart per metric, nothing fetched.
+    let page = dir.path().join("report.html");
+    let out = learnpulse(&[
+        "bench",
+        "report",
+        "--results",
+        results,
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<svg").count(), records.len());
+    assert!(!html.contains("<script"));
+
+    // A run against itself is no regression; against a baseline twice as fast, ingest is one.
+    let out = learnpulse(&[
+        "bench",
+        "compare",
+        "--baseline",
+        results,
+        "--results",
+        results,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let faster: String = std::fs::read_to_string(results)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            if r["metric"] == "xapi_statements_per_second" {
+                r["median"] = serde_json::json!(r["median"].as_f64().unwrap() * 2.0);
+            }
+            format!("{r}\n")
+        })
+        .collect();
+    let baseline = dir.path().join("baseline.jsonl");
+    std::fs::write(&baseline, faster).unwrap();
+    let out = learnpulse(&[
+        "bench",
+        "compare",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--results",
+        results,
+    ]);
+    assert!(
+        !out.status.success(),
+        "a halved ingest rate is a regression"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REGRESSED"));
+}
+
+#[test]
+fn an_unknown_suite_is_a_clear_error() {
+    let out = learnpulse(&["bench", "run", "--suite", "nope", "--no-save"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no suite \"nope\""), "{stderr}");
+}
