@@ -187,6 +187,13 @@ pub fn append(path: &Path, records: &[Record]) -> anyhow::Result<()> {
         .append(true)
         .open(path)?;
     for r in records {
+        // JSON has no NaN: a non-finite figure would be written as null and never read back.
+        anyhow::ensure!(
+            r.median.is_finite() && r.samples.iter().all(|x| x.is_finite()),
+            "{}: a measurement that is not a number ({:?})",
+            r.key(),
+            r.samples
+        );
         writeln!(file, "{}", serde_json::to_string(r)?)?;
     }
     Ok(())

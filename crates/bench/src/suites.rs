@@ -44,7 +44,7 @@ pub struct Settings {
 struct Target {
     url: String,
     key: String,
-    _local: Option<Local>,
+    local: Option<Local>,
 }
 
 struct Local {
@@ -53,6 +53,22 @@ struct Local {
     _dir: tempfile::TempDir,
 }
 
+impl Target {
+    /// Stops a server started here and waits until it has drained (its writer, indexer and
+    /// checkpointer done), so that the next run does not share the machine with it.
+    async fn stop(mut self) {
+        if let Some(mut local) = self.local.take() {
+            if let Some(stop) = local.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(handle) = local.handle.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(60), handle).await;
+            }
+        }
+    }
+}
+
+/// A last resort (a suite that failed half-way): the server is told to stop, then abandoned.
 impl Drop for Local {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -69,7 +85,7 @@ async fn server(settings: &Settings) -> anyhow::Result<Target> {
         return Ok(Target {
             url: url.clone(),
             key: key.clone(),
-            _local: None,
+            local: None,
         });
     }
     let dir = tempfile::tempdir()?;
@@ -91,7 +107,7 @@ async fn server(settings: &Settings) -> anyhow::Result<Target> {
     Ok(Target {
         url,
         key,
-        _local: Some(Local {
+        local: Some(Local {
             stop: Some(stop),
             handle: Some(handle),
             _dir: dir,
@@ -136,6 +152,7 @@ async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<
             duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
         })
         .await?;
+        target.stop().await;
         anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
         rate.samples.push(report.statements_per_second);
         p99.samples.push(report.latency_ms_p99);
@@ -206,6 +223,7 @@ async fn queries(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result
         }
         out.push(m);
     }
+    target.stop().await;
     Ok(out)
 }
 
@@ -222,6 +240,7 @@ async fn live(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Ve
             rounds: if s.quick { 10 } else { 100 },
         })
         .await?;
+        target.stop().await;
         p50.samples.push(report.send_to_stream_ms_p50);
         p99.samples.push(report.send_to_stream_ms_p99);
     }
@@ -250,6 +269,7 @@ async fn webhooks(
             backlog: false,
         })
         .await?;
+        target.stop().await;
         rate.samples.push(report.messages_per_second);
         end_to_end.samples.push(report.end_to_end_seconds);
     }
@@ -336,8 +356,9 @@ fn model(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Mea
         fit.samples.push(started.elapsed().as_secs_f64());
         let predictions = evaluate(&&fitted, &test_data);
         let outcomes: Vec<bool> = test_data.answers.iter().map(|a| a.correct).collect();
-        auc.samples
-            .push(metrics::auc(&predictions, &outcomes).unwrap_or(f64::NAN));
+        let area = metrics::auc(&predictions, &outcomes)
+            .ok_or_else(|| anyhow::anyhow!("{}: no AUC (one outcome only)", test.display()))?;
+        auc.samples.push(area);
         out.extend([fit, auc]);
     }
     Ok(out)

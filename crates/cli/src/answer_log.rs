@@ -14,8 +14,10 @@ pub struct AnswerLog {
     path: PathBuf,
     reader: csv::Reader<std::fs::File>,
     record: csv::StringRecord,
-    /// Rows read so far (the events' clock: the logs have no times).
-    rows: u64,
+    /// Answers read so far per learner: each learner's clock, one millisecond per answer (the
+    /// logs have no times; a clock shared by all rows would show long pauses between a
+    /// learner's answers in a log that interleaves learners).
+    clocks: std::collections::HashMap<String, i64>,
     user: usize,
     seq: usize,
     skill: usize,
@@ -59,7 +61,7 @@ impl AnswerLog {
             item: find("item_id").or_else(|| find("problem_id")),
             reader,
             record: csv::StringRecord::new(),
-            rows: 0,
+            clocks: std::collections::HashMap::new(),
         })
     }
 
@@ -98,6 +100,9 @@ impl AnswerLog {
             );
         };
         let (user, skill) = (field(self.user).to_owned(), field(self.skill).to_owned());
+        let clock = self.clocks.entry(user.clone()).or_default();
+        let timestamp_ms = *clock;
+        *clock += 1;
         let item = self
             .item
             .map(field)
@@ -119,9 +124,8 @@ impl AnswerLog {
                 .map(|ms| ms as u64),
             hints_used: number(self.hints).map_or(0, |h| h.max(0.0) as u32),
             attempt: number(self.attempt).map_or(1, |a| a.max(1.0) as u32),
-            timestamp_ms: self.rows as i64,
+            timestamp_ms,
         };
-        self.rows += 1;
         Ok(Some(AnswerRow {
             user,
             seq: field(self.seq).to_owned(),

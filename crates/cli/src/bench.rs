@@ -86,6 +86,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     let targets = targets::load(&args.targets)?;
+    // Read before this run is stored: the baseline may be the same file.
+    let baseline = match &args.baseline {
+        Some(path) => Some(record::latest_run(&record::load(path)?)),
+        None => None,
+    };
     let settings = Settings {
         server: args.url.clone().zip(args.key.clone()),
         runs: args.runs,
@@ -158,13 +163,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .join(", ")
         ));
     }
-    if let Some(baseline) = &args.baseline {
-        let base = record::latest_run(&record::load(baseline)?);
-        let regressions = print_comparison(&base, &records);
+    if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
+        let regressions = print_comparison(base, &records);
         if regressions > 0 {
             failed.push(format!(
                 "{regressions} regression(s) against {}",
-                baseline.display()
+                path.display()
             ));
         }
     }

@@ -168,9 +168,9 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 /// Bytes of the files under `dir`, `depth` levels down.
 fn dir_size(dir: &std::path::Path, depth: u32) -> std::io::Result<u64> {
     let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
+    // A file may vanish mid-walk (a WAL truncated, a snapshot replaced): skip it.
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
             if depth > 0 {
                 total += dir_size(&entry.path(), depth - 1).unwrap_or(0);

@@ -31,20 +31,33 @@ pub(super) struct Rebuild {
 impl Rebuild {
     /// What voiding the statement at `voided_seq` asks of the hub, from its actor's entries
     /// ([`crate::storage::EventLog::actor_history`]); `None` when it was no learning event.
+    ///
+    /// A learner whose history spans a pseudonym-key rotation (their statements name older
+    /// pseudonyms) is not rebuilt: their statements under the older pseudonyms have another
+    /// actor, so this history would be incomplete, and a rebuild would lose the rest.
     pub(super) fn of(voided_seq: i64, entries: &[LogEntry]) -> Option<Rebuild> {
         let voided = entries.iter().find(|e| e.seq == voided_seq)?;
         let Some(LiveInput::Event { event, .. }) = LiveInput::of(voided) else {
             return None;
         };
         let learner = event.learner;
-        let history = entries
-            .iter()
-            .filter(|e| !e.voided)
-            .filter_map(|e| match LiveInput::of(e) {
-                Some(LiveInput::Event { event, .. }) if event.learner == learner => Some(event),
-                _ => None,
-            })
-            .collect();
+        let mut history = Vec::new();
+        for entry in entries {
+            if let Some(LiveInput::Event { event, previous }) = LiveInput::of(entry)
+                && event.learner == learner
+            {
+                if !previous.is_empty() {
+                    tracing::warn!(
+                        seq = voided_seq,
+                        "a voided answer is not retracted: the learner's history spans a pseudonym-key rotation"
+                    );
+                    return None;
+                }
+                if !entry.voided {
+                    history.push(event);
+                }
+            }
+        }
         Some(Rebuild { learner, history })
     }
 }
@@ -97,7 +110,9 @@ impl Held {
     ) -> Option<LearnerUpdate> {
         let Rebuild { learner, history } = self.rebuilds.remove(&(tenant, seq))?;
         let key = (tenant, learner);
-        if self.residency.already_in(&key, seq) {
+        // `prepare` loaded the learner if they were kept anywhere: one not held now was erased,
+        // or moved to a newer pseudonym by a key rotation (their state lives under that one).
+        if !self.residency.holds(&key) || self.residency.already_in(&key, seq) {
             return None;
         }
         let state = self
@@ -142,5 +157,48 @@ impl Held {
             .cloned()
             .unwrap_or_default();
         Some(KeptState { state, memory })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use learnpulse_core::LearningEvent;
+
+    fn entry(seq: i64, learner: &str, previous: &[&str], voided: bool) -> LogEntry {
+        let input = LiveInput::Event {
+            event: LearningEvent::answer(learner, "q1", "fractions", seq % 2 == 0, seq),
+            previous: previous.iter().map(|p| p.to_string()).collect(),
+        };
+        LogEntry {
+            tenant: 1,
+            seq,
+            live: Some(input.encode()),
+            legacy_json: None,
+            voided,
+        }
+    }
+
+    #[test]
+    fn a_rebuild_reads_the_answers_not_voided() {
+        let entries = [
+            entry(1, "p1_a", &[], false),
+            entry(2, "p1_a", &[], true),
+            entry(3, "p1_a", &[], false),
+        ];
+        let rebuild = Rebuild::of(2, &entries).unwrap();
+        assert_eq!(rebuild.learner, "p1_a");
+        let kept: Vec<i64> = rebuild.history.iter().map(|e| e.timestamp_ms).collect();
+        assert_eq!(kept, [1, 3]);
+        assert!(Rebuild::of(9, &entries).is_none(), "not in the history");
+    }
+
+    #[test]
+    fn a_history_across_a_key_rotation_is_not_rebuilt() {
+        let entries = [
+            entry(1, "p2_a", &["p1_a"], false),
+            entry(2, "p2_a", &["p1_a"], true),
+        ];
+        assert!(Rebuild::of(2, &entries).is_none());
     }
 }
