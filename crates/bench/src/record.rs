@@ -22,6 +22,8 @@ pub struct Measurement {
     pub unit: String,
     pub better: Better,
     pub samples: Vec<f64>,
+    /// A curve measured along the way (x, y): throughput per million statements stored, say.
+    pub curve: Vec<[f64; 2]>,
 }
 
 impl Measurement {
@@ -32,6 +34,7 @@ impl Measurement {
             unit: unit.to_owned(),
             better,
             samples: Vec::new(),
+            curve: Vec::new(),
         }
     }
 
@@ -120,6 +123,9 @@ pub struct Record {
     pub median: f64,
     pub spread: f64,
     pub samples: Vec<f64>,
+    /// [`Measurement::curve`], when the metric has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<[f64; 2]>,
     pub machine: Machine,
 }
 
@@ -135,6 +141,7 @@ impl Record {
             median: m.median(),
             spread: m.spread(),
             samples: m.samples.clone(),
+            curve: m.curve.clone(),
             machine: machine.clone(),
         }
     }

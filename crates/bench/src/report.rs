@@ -124,6 +124,68 @@ fn chart(records: &[&Record], target: Option<&Target>) -> String {
     svg
 }
 
+/// An x-y chart of one curve (x: millions of statements stored; y: the metric), with the target.
+fn curve_chart(points: &[[f64; 2]], target: Option<&Target>) -> String {
+    const W: f64 = 560.0;
+    const H: f64 = 200.0;
+    const PAD: f64 = 44.0;
+    if points.is_empty() {
+        return String::new();
+    }
+    let x_hi = points.iter().map(|p| p[0]).fold(0.0, f64::max).max(1e-9);
+    let mut y_hi = points.iter().map(|p| p[1]).fold(0.0, f64::max);
+    if let Some(t) = target {
+        y_hi = y_hi.max(t.value);
+    }
+    let y_hi = y_hi.max(1e-9) * 1.05;
+    let x = |v: f64| PAD + (W - 2.0 * PAD) * v / x_hi;
+    let y = |v: f64| H - PAD / 2.0 - (H - PAD) * v / y_hi;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">"#
+    );
+    let _ = write!(
+        svg,
+        r##"<line x1="{PAD}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><text x="2" y="{:.1}" font-size="10">{}</text><text x="2" y="{:.1}" font-size="10">0</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{} M stored</text>"##,
+        W - PAD,
+        y(0.0),
+        y(0.0),
+        y(y_hi) + 10.0,
+        format_value(y_hi),
+        y(0.0),
+        W - PAD,
+        H - 2.0,
+        format_value(x_hi)
+    );
+    if let Some(t) = target {
+        let _ = write!(
+            svg,
+            r##"<line x1="{PAD}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#d62728" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#d62728">target {} {}</text>"##,
+            W - PAD,
+            y(t.value),
+            y(t.value),
+            PAD + 4.0,
+            y(t.value) - 3.0,
+            if t.bound == Bound::AtLeast {
+                "≥"
+            } else {
+                "≤"
+            },
+            format_value(t.value)
+        );
+    }
+    let line: Vec<String> = points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", x(p[0]), y(p[1])))
+        .collect();
+    let _ = write!(
+        svg,
+        r##"<polyline points="{}" fill="none" stroke="#2ca02c" stroke-width="2"/>"##,
+        line.join(" ")
+    );
+    svg.push_str("</svg>");
+    svg
+}
+
 fn format_value(v: f64) -> String {
     if v.abs() >= 1000.0 {
         format!("{v:.0}")
@@ -197,7 +259,27 @@ pub fn html(records: &[Record], targets: &[Target]) -> String {
             }
         );
     }
-    page.push_str("</table><h2>Every metric over runs</h2><div class=\"grid\">");
+    page.push_str("</table>");
+    let curves: Vec<&Record> = latest.iter().filter(|r| !r.curve.is_empty()).collect();
+    if !curves.is_empty() {
+        page.push_str("<h2>Curves (latest run)</h2><div class=\"grid\">");
+        for r in curves {
+            // The curve's own target is the one on its last stretch, when there is one.
+            let target = targets
+                .iter()
+                .find(|t| t.metric.starts_with(&format!("{}/last_", r.suite)))
+                .or_else(|| targets.iter().find(|t| t.metric == r.key()));
+            let _ = write!(
+                page,
+                "<figure><figcaption>{} against statements stored ({})</figcaption>{}</figure>",
+                escape(&r.key()),
+                escape(&r.unit),
+                curve_chart(&r.curve, target)
+            );
+        }
+        page.push_str("</div>");
+    }
+    page.push_str("<h2>Every metric over runs</h2><div class=\"grid\">");
     for (metric, list) in &by_metric {
         let target = targets.iter().find(|t| &t.metric == metric);
         let _ = write!(
@@ -236,8 +318,14 @@ mod tests {
             why: String::new(),
             command: String::new(),
         }];
+        let mut m = Measurement::new("sustained", "statements_per_second", "x", Better::Higher);
+        m.samples = vec![50.0, 40.0];
+        m.curve = vec![[0.5, 50.0], [1.5, 40.0]];
+        records.push(Record::of(&m, "2026-12-02", "bbb", &machine));
         let page = html(&records, &targets);
-        assert_eq!(page.matches("<svg").count(), 2);
+        // A chart per metric over runs, and the latest run's curve.
+        assert_eq!(page.matches("<svg").count(), 4);
+        assert!(page.contains("Curves (latest run)"));
         assert!(page.contains("target ≥ 110.0"));
         assert!(page.contains("<td class=\"yes\">yes</td>"), "126 ≥ 110");
         assert!(!page.contains("http://") || !page.contains("<script"));

@@ -7,12 +7,22 @@ use std::time::{Duration, Instant};
 use crate::record::{Better, Measurement};
 
 /// Every suite, in the order `bench run` runs them.
-pub const SUITES: [&str; 6] = ["ingest", "queries", "live", "webhooks", "privacy", "model"];
+pub const SUITES: [&str; 7] = [
+    "ingest",
+    "sustained",
+    "queries",
+    "live",
+    "webhooks",
+    "privacy",
+    "model",
+];
 
 /// Every metric a suite measures (`suite/metric`): targets may name only these.
-pub const METRICS: [&str; 14] = [
+pub const METRICS: [&str; 16] = [
     "ingest/xapi_statements_per_second",
     "ingest/xapi_latency_p99_ms",
+    "sustained/statements_per_second",
+    "sustained/last_million_statements_per_second",
     "queries/activity_filter_p99_ms",
     "queries/learner_read_p99_ms",
     "queries/class_overview_p99_ms",
@@ -38,6 +48,8 @@ pub struct Settings {
     pub quick: bool,
     /// Where the given data sets are (`assist2009/train.csv`, ...), for the model suite.
     pub data: Option<std::path::PathBuf>,
+    /// Statements the sustained-ingest suite stores (10 M by default; 100,000 when quick).
+    pub sustained_statements: u64,
 }
 
 /// A server for a suite: the given one, or one started on a temporary data directory.
@@ -123,6 +135,7 @@ pub async fn run(
 ) -> anyhow::Result<Vec<Measurement>> {
     match suite {
         "ingest" => ingest(settings, progress).await,
+        "sustained" => sustained(settings, progress).await,
         "queries" => queries(settings, progress).await,
         "live" => live(settings, progress).await,
         "webhooks" => webhooks(settings, progress).await,
@@ -158,6 +171,71 @@ async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<
         p99.samples.push(report.latency_ms_p99);
     }
     Ok(vec![rate, p99])
+}
+
+/// Ingest into one store until it holds `sustained_statements`, in 5-second stretches (2 s when
+/// quick): the throughput of each stretch against the store's size is the curve of how ingest
+/// holds up as the store grows.
+async fn sustained(
+    s: &Settings,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<Measurement>> {
+    let mut rate = Measurement::new(
+        "sustained",
+        "statements_per_second",
+        "statements/s",
+        Better::Higher,
+    );
+    let mut last_million = Measurement::new(
+        "sustained",
+        "last_million_statements_per_second",
+        "statements/s",
+        Better::Higher,
+    );
+    let target = server(s).await?;
+    let stretch = Duration::from_secs(if s.quick { 1 } else { 5 });
+    let mut stored = 0u64;
+    // (statements stored before the stretch, statements in it, seconds).
+    let mut stretches: Vec<(u64, u64, f64)> = Vec::new();
+    while stored < s.sustained_statements {
+        progress(&format!(
+            "sustained ingest: {:.1} M of {:.1} M statements",
+            stored as f64 / 1e6,
+            s.sustained_statements as f64 / 1e6
+        ));
+        let report = crate::loadgen::run(crate::loadgen::LoadConfig {
+            urls: vec![target.url.clone()],
+            token: target.key.clone(),
+            clients: 4,
+            batch: 100,
+            duration: stretch,
+        })
+        .await?;
+        anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
+        anyhow::ensure!(report.statements > 0, "no statement was stored");
+        stretches.push((stored, report.statements, report.seconds));
+        stored += report.statements;
+        let rate_now = report.statements as f64 / report.seconds;
+        rate.samples.push(rate_now);
+        // x: millions stored at the middle of the stretch.
+        rate.curve.push([
+            (stored as f64 - report.statements as f64 / 2.0) / 1e6,
+            rate_now,
+        ]);
+    }
+    target.stop().await;
+    // The last million (or the last tenth, on a short run): its statements over its time.
+    let window = (s.sustained_statements / 10).clamp(1, 1_000_000);
+    let (mut n, mut secs) = (0u64, 0.0);
+    for (_, count, seconds) in stretches.iter().rev() {
+        n += count;
+        secs += seconds;
+        if n >= window {
+            break;
+        }
+    }
+    last_million.samples.push(n as f64 / secs);
+    Ok(vec![rate, last_million])
 }
 
 /// p99 of `n` sequential GETs, in ms.

@@ -18,8 +18,8 @@ const TARGETS: &str = "bench/targets.toml";
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Suites to run (repeat, or a comma list; default: every suite: ingest, queries, live,
-    /// webhooks, privacy, model).
+    /// Suites to run (repeat, or a comma list; default: every suite: ingest, sustained,
+    /// queries, live, webhooks, privacy, model).
     #[arg(long = "suite", value_delimiter = ',')]
     suites: Vec<String>,
     /// A running server to measure instead of starting one per suite on a temporary data
@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Short and small: checks that every suite works, not how fast (CI's smoke run).
     #[arg(long)]
     quick: bool,
+    /// Statements the sustained-ingest suite stores in one store (default 10 M; 100,000 with
+    /// --quick): its throughput per stretch against the store's size is drawn in the report.
+    #[arg(long)]
+    sustained_statements: Option<u64>,
     /// The given data sets (for the model suite's quality figures).
     #[arg(long, env = "LEARNPULSE_DATA", default_value = "../shared/data")]
     data: PathBuf,
@@ -96,6 +100,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         runs: args.runs,
         quick: args.quick,
         data: Some(args.data.clone()).filter(|d| d.exists()),
+        sustained_statements: args.sustained_statements.unwrap_or(if args.quick {
+            100_000
+        } else {
+            10_000_000
+        }),
     };
     let run_id = record::now();
     let commit = record::current_commit();
