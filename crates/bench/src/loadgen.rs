@@ -1,6 +1,7 @@
 //! An ingest load generator (`learnpulse bench ingest`): N concurrent clients post batches of
-//! realistic xAPI statements for a fixed time and report throughput and request latency. Given
-//! several servers (the nodes of one installation), client `c` posts to server `c mod n`.
+//! realistic xAPI statements (or the same answers as native events) for a fixed time and report
+//! throughput and request latency. Given several servers (the nodes of one installation), client
+//! `c` posts to server `c mod n`.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct LoadConfig {
     /// Statements per request (1 = single-statement POSTs).
     pub batch: usize,
     pub duration: Duration,
+    /// Which door: xAPI statements (`/xAPI/statements`) or native events (`/v1/events`).
+    pub native: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,24 @@ fn statement(client: usize, n: u64) -> serde_json::Value {
     })
 }
 
+/// The same answer as [`statement`], as a native event (`POST /v1/events`).
+fn native_event(client: usize, n: u64) -> serde_json::Value {
+    let learner = (n * 7 + client as u64 * 13) % 2_000;
+    let item = n % 500;
+    let mut event = json!({
+        "learner_id": format!("u{learner:05}"), "item_id": format!("q{item}"),
+        "skills": [format!("skill-{}", item % 25)],
+        "outcome": if n.is_multiple_of(3) { "incorrect" } else { "correct" },
+        "response_time_ms": (5 + n % 40) * 1_000 + (n % 10) * 100,
+        "group_id": format!("class-{}", learner % 60),
+        "timestamp": "2026-11-26T09:30:00.000Z"
+    });
+    if n.is_multiple_of(4) {
+        event["text"] = json!(ANSWERS[(n / 4 % 4) as usize]);
+    }
+    event
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -90,7 +111,16 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         config.clients > 0 && config.batch > 0,
         "clients and batch must be at least 1"
     );
-    let endpoints = statements_endpoints(&config.urls)?;
+    let endpoints: Vec<String> = if config.native {
+        config
+            .urls
+            .iter()
+            .map(|url| format!("{}/v1/events", url.trim_end_matches('/')))
+            .collect()
+    } else {
+        statements_endpoints(&config.urls)?
+    };
+    let native = config.native;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..config.clients {
@@ -107,6 +137,12 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
             // building JSON: on a 2-core machine it shares the cores with the server.
             let bodies: Vec<Vec<u8>> = (0..32u64)
                 .map(|k| {
+                    if native {
+                        let events: Vec<_> = (0..batch as u64)
+                            .map(|j| native_event(c, k * batch as u64 + j))
+                            .collect();
+                        return serde_json::to_vec(&json!({ "events": events }));
+                    }
                     let statements: Vec<_> = (0..batch as u64)
                         .map(|j| statement(c, k * batch as u64 + j))
                         .collect();

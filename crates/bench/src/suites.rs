@@ -18,9 +18,10 @@ pub const SUITES: [&str; 7] = [
 ];
 
 /// Every metric a suite measures (`suite/metric`): targets may name only these.
-pub const METRICS: [&str; 16] = [
+pub const METRICS: [&str; 17] = [
     "ingest/xapi_statements_per_second",
     "ingest/xapi_latency_p99_ms",
+    "ingest/native_events_per_second",
     "sustained/statements_per_second",
     "sustained/last_million_statements_per_second",
     "queries/activity_filter_p99_ms",
@@ -153,6 +154,12 @@ async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<
         Better::Higher,
     );
     let mut p99 = Measurement::new("ingest", "xapi_latency_p99_ms", "ms", Better::Lower);
+    let mut native = Measurement::new(
+        "ingest",
+        "native_events_per_second",
+        "events/s",
+        Better::Higher,
+    );
     for run in 0..s.runs {
         progress(&format!("ingest run {}", run + 1));
         // A fresh store each run: the same work every time.
@@ -163,14 +170,30 @@ async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<
             clients: 4,
             batch: 100,
             duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
+            native: false,
         })
         .await?;
         target.stop().await;
         anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
         rate.samples.push(report.statements_per_second);
         p99.samples.push(report.latency_ms_p99);
+
+        // The same answers through the native event API, on a fresh store too.
+        let target = server(s).await?;
+        let report = crate::loadgen::run(crate::loadgen::LoadConfig {
+            urls: vec![target.url.clone()],
+            token: target.key.clone(),
+            clients: 4,
+            batch: 100,
+            duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
+            native: true,
+        })
+        .await?;
+        target.stop().await;
+        anyhow::ensure!(report.failed_requests == 0, "native ingest requests failed");
+        native.samples.push(report.statements_per_second);
     }
-    Ok(vec![rate, p99])
+    Ok(vec![rate, p99, native])
 }
 
 /// Ingest into one store until it holds `sustained_statements`, in 5-second stretches (2 s when
@@ -209,6 +232,7 @@ async fn sustained(
             clients: 4,
             batch: 100,
             duration: stretch,
+            native: false,
         })
         .await?;
         anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
@@ -266,6 +290,7 @@ async fn queries(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result
         clients: 4,
         batch: 100,
         duration: Duration::from_secs(if s.quick { 1 } else { 5 }),
+        native: false,
     })
     .await?;
     let client = reqwest::Client::new();

@@ -297,6 +297,9 @@ enum BenchCommand {
         batch: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Post the same answers as native events (`/v1/events`) instead of xAPI statements.
+        #[arg(long)]
+        native: bool,
     },
     /// Times events to their interventions on the SSE stream (send → arrival, ack → arrival);
     /// prints p50/p99 as JSON. Needs a key that may read learners and write events (admin).
@@ -777,6 +780,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             batch,
             seconds,
+            native,
         }) => {
             let report = loadgen::run(loadgen::LoadConfig {
                 urls: url,
@@ -784,6 +788,7 @@ async fn main() -> anyhow::Result<()> {
                 clients,
                 batch,
                 duration: Duration::from_secs(seconds),
+                native,
             })
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
