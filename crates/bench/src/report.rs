@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::record::Record;
-use crate::targets::{Bound, Target};
+use crate::targets::Target;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -79,21 +79,7 @@ fn chart(records: &[&Record], target: Option<&Target>) -> String {
         lower.join(" ")
     );
     if let Some(t) = target {
-        let _ = write!(
-            svg,
-            r##"<line x1="{PAD}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#d62728" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#d62728">target {} {}</text>"##,
-            W - PAD,
-            y(t.value),
-            y(t.value),
-            W - PAD - 90.0,
-            y(t.value) - 3.0,
-            if t.bound == Bound::AtLeast {
-                "≥"
-            } else {
-                "≤"
-            },
-            format_value(t.value)
-        );
+        target_line(&mut svg, t, PAD, W - PAD, y(t.value), W - PAD - 90.0);
     }
     let points: Vec<String> = values
         .iter()
@@ -157,21 +143,7 @@ fn curve_chart(points: &[[f64; 2]], target: Option<&Target>) -> String {
         format_value(x_hi)
     );
     if let Some(t) = target {
-        let _ = write!(
-            svg,
-            r##"<line x1="{PAD}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#d62728" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#d62728">target {} {}</text>"##,
-            W - PAD,
-            y(t.value),
-            y(t.value),
-            PAD + 4.0,
-            y(t.value) - 3.0,
-            if t.bound == Bound::AtLeast {
-                "≥"
-            } else {
-                "≤"
-            },
-            format_value(t.value)
-        );
+        target_line(&mut svg, t, PAD, W - PAD, y(t.value), PAD + 4.0);
     }
     let line: Vec<String> = points
         .iter()
@@ -184,6 +156,17 @@ fn curve_chart(points: &[[f64; 2]], target: Option<&Target>) -> String {
     );
     svg.push_str("</svg>");
     svg
+}
+
+/// A target drawn across a chart from `x1` to `x2` at height `y`, labelled at `label_x`.
+fn target_line(svg: &mut String, t: &Target, x1: f64, x2: f64, y: f64, label_x: f64) {
+    let _ = write!(
+        svg,
+        r##"<line x1="{x1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#d62728" stroke-dasharray="4 3"/><text x="{label_x:.1}" y="{:.1}" font-size="10" fill="#d62728">target {} {}</text>"##,
+        y - 3.0,
+        t.bound.symbol(),
+        format_value(t.value)
+    );
 }
 
 fn format_value(v: f64) -> String {
@@ -239,11 +222,7 @@ pub fn html(records: &[Record], targets: &[Target]) -> String {
             page,
             "<tr><td>{}</td><td>{} {} {}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             escape(&v.metric),
-            if v.bound == Bound::AtLeast {
-                "≥"
-            } else {
-                "≤"
-            },
+            v.bound.symbol(),
             format_value(v.target),
             escape(&v.unit),
             v.measured.map_or("not measured".to_owned(), format_value),
@@ -298,6 +277,7 @@ pub fn html(records: &[Record], targets: &[Target]) -> String {
 mod tests {
     use super::*;
     use crate::record::{Better, Machine, Measurement};
+    use crate::targets::Bound;
 
     #[test]
     fn the_page_is_self_contained_with_a_chart_per_metric() {

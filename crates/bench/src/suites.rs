@@ -162,38 +162,33 @@ async fn ingest(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<
     );
     for run in 0..s.runs {
         progress(&format!("ingest run {}", run + 1));
-        // A fresh store each run: the same work every time.
-        let target = server(s).await?;
-        let report = crate::loadgen::run(crate::loadgen::LoadConfig {
-            urls: vec![target.url.clone()],
-            token: target.key.clone(),
-            clients: 4,
-            batch: 100,
-            duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
-            native: false,
-        })
-        .await?;
-        target.stop().await;
-        anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
+        let report = ingest_once(s, false).await?;
         rate.samples.push(report.statements_per_second);
         p99.samples.push(report.latency_ms_p99);
-
-        // The same answers through the native event API, on a fresh store too.
-        let target = server(s).await?;
-        let report = crate::loadgen::run(crate::loadgen::LoadConfig {
-            urls: vec![target.url.clone()],
-            token: target.key.clone(),
-            clients: 4,
-            batch: 100,
-            duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
-            native: true,
-        })
-        .await?;
-        target.stop().await;
-        anyhow::ensure!(report.failed_requests == 0, "native ingest requests failed");
-        native.samples.push(report.statements_per_second);
+        // The same answers through the native event API.
+        native
+            .samples
+            .push(ingest_once(s, true).await?.statements_per_second);
     }
     Ok(vec![rate, p99, native])
+}
+
+/// One ingest run on a fresh store (the same work every time): 4 clients × 100 per request,
+/// xAPI statements or, with `native`, the same answers as native events.
+async fn ingest_once(s: &Settings, native: bool) -> anyhow::Result<crate::loadgen::LoadReport> {
+    let target = server(s).await?;
+    let report = crate::loadgen::run(crate::loadgen::LoadConfig {
+        urls: vec![target.url.clone()],
+        token: target.key.clone(),
+        clients: 4,
+        batch: 100,
+        duration: Duration::from_secs(if s.quick { 2 } else { 10 }),
+        native,
+    })
+    .await?;
+    target.stop().await;
+    anyhow::ensure!(report.failed_requests == 0, "ingest requests failed");
+    Ok(report)
 }
 
 /// Ingest into one store until it holds `sustained_statements`, in 5-second stretches (2 s when

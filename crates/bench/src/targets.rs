@@ -15,6 +15,16 @@ pub enum Bound {
     AtMost,
 }
 
+impl Bound {
+    /// `≥` or `≤`, as tables and charts show it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Bound::AtLeast => "≥",
+            Bound::AtMost => "≤",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {

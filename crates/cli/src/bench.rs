@@ -8,7 +8,7 @@ use clap::Args;
 
 use learnpulse_bench::record::{self, Machine, Record};
 use learnpulse_bench::suites::{self, SUITES, Settings};
-use learnpulse_bench::targets::{self, Bound};
+use learnpulse_bench::targets;
 
 use crate::progress;
 
@@ -145,11 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             r.spread * 100.0,
             v.map_or(String::new(), |v| format!(
                 "{} {}",
-                if v.bound == Bound::AtLeast {
-                    "≥"
-                } else {
-                    "≤"
-                },
+                v.bound.symbol(),
                 v.target
             )),
             match v.and_then(|v| v.met) {
