@@ -4,7 +4,8 @@
 //! - **load clients** that talk to a running server over HTTP, as real clients do:
 //!   [`simulator`] (a classroom of simulated learners, also behind `serve --demo`), [`loadgen`]
 //!   (ingest at full speed), [`probe`] (event → intervention on the SSE stream) and
-//!   [`webhook_probe`] (decisions → signed webhook deliveries);
+//!   [`webhook_probe`] (decisions → signed webhook deliveries) and [`subscribers`] (a crowd of
+//!   live-stream subscribers);
 //! - **the framework** behind `learnpulse bench run / compare / report`: [`suites`] measure
 //!   (each starts a server on a temporary data directory unless given a URL), [`record`] keeps
 //!   every measurement as a JSON line with its commit, date and machine, [`targets`] holds the
@@ -20,6 +21,7 @@ pub mod probe;
 pub mod record;
 pub mod report;
 pub mod simulator;
+pub mod subscribers;
 pub mod suites;
 pub mod targets;
 pub mod webhook_probe;

@@ -19,7 +19,7 @@ const TARGETS: &str = "bench/targets.toml";
 #[derive(Args)]
 pub struct RunArgs {
     /// Suites to run (repeat, or a comma list; default: every suite: ingest, sustained,
-    /// queries, live, webhooks, privacy, model).
+    /// queries, live, webhooks, privacy, model, and cluster when --postgres is given).
     #[arg(long = "suite", value_delimiter = ',')]
     suites: Vec<String>,
     /// A running server to measure instead of starting one per suite on a temporary data
@@ -38,6 +38,18 @@ pub struct RunArgs {
     /// --quick): its throughput per stretch against the store's size is drawn in the report.
     #[arg(long)]
     sustained_statements: Option<u64>,
+    /// Subscribers of the live suite's crowd, each following every learner (default 10,000;
+    /// 100 with --quick).
+    #[arg(long)]
+    subscribers: Option<usize>,
+    /// PostgreSQL for the cluster suite: its nodes run on a fresh database made there and
+    /// dropped after (e.g. postgres://postgres@127.0.0.1:5432). Without it, the cluster suite
+    /// is left out of a run of every suite.
+    #[arg(long, env = "LEARNPULSE_BENCH_POSTGRES")]
+    postgres: Option<String>,
+    /// Redis, the cluster suite's nodes' shared cache (e.g. redis://127.0.0.1:6379).
+    #[arg(long, env = "LEARNPULSE_BENCH_REDIS", requires = "postgres")]
+    redis: Option<String>,
     /// The given data sets (for the model suite's quality figures).
     #[arg(long, env = "LEARNPULSE_DATA", default_value = "../shared/data")]
     data: PathBuf,
@@ -77,7 +89,13 @@ pub struct ReportArgs {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let chosen: Vec<String> = if args.suites.is_empty() {
-        SUITES.iter().map(|s| s.to_string()).collect()
+        let every = SUITES.iter().map(|s| s.to_string());
+        if args.postgres.is_none() {
+            eprintln!("the cluster suite is left out: it needs --postgres URL (and --redis URL)");
+        }
+        every
+            .filter(|s| s != "cluster" || args.postgres.is_some())
+            .collect()
     } else {
         args.suites.clone()
     };
@@ -104,6 +122,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             100_000
         } else {
             10_000_000
+        }),
+        subscribers: args
+            .subscribers
+            .unwrap_or(if args.quick { 100 } else { 10_000 }),
+        program: std::env::current_exe().ok(),
+        cluster: args.postgres.clone().map(|postgres| suites::Services {
+            postgres,
+            redis: args.redis.clone(),
         }),
     };
     let run_id = record::now();

@@ -266,8 +266,9 @@ struct SimulateArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Run the bench suites (ingest, queries, live, webhooks, privacy, model), each on a server
-    /// of its own on a temporary data directory unless --url is given; store the results
+    /// Run the bench suites (ingest, sustained, queries, live, webhooks, privacy, model,
+    /// cluster), each on a server of its own on a temporary data directory unless --url is
+    /// given (the cluster suite: two nodes on --postgres and --redis); store the results
     /// (bench/results.jsonl), print a summary, and fail when a target (bench/targets.toml) is
     /// missed or, with --baseline, a metric regressed beyond the noise band.
     Run(bench::RunArgs),
@@ -335,6 +336,18 @@ enum BenchCommand {
         /// Hold the receiver's answers until ingest is done, then time draining the backlog.
         #[arg(long)]
         backlog: bool,
+    },
+    /// Holds a crowd of live streams of the whole tenant open and reading; prints
+    /// `{"connected": n}` once all are open and what they received once standard input closes
+    /// (the live suite runs it as a child process).
+    #[command(hide = true)]
+    Subscribers {
+        #[arg(long, env = "LEARNPULSE_URL", default_value = "http://127.0.0.1:8750")]
+        url: String,
+        #[arg(long, env = "LEARNPULSE_KEY", hide_env_values = true)]
+        key: String,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
     },
 }
 
@@ -757,6 +770,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
+        }
+        Command::Bench(BenchCommand::Subscribers { url, key, count }) => {
+            learnpulse_bench::subscribers::run_child(&url, &key, count).await
         }
         Command::Bench(BenchCommand::Interventions {
             url,

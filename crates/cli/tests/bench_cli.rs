@@ -24,6 +24,10 @@ fn every_suite_runs_stores_its_results_and_draws_them() {
         "2",
         "--results",
         results,
+        "--postgres",
+        "postgres://postgres@127.0.0.1:5432",
+        "--redis",
+        "redis://127.0.0.1:6379",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -45,6 +49,7 @@ fn every_suite_runs_stores_its_results_and_draws_them() {
         "webhooks",
         "privacy",
         "model",
+        "cluster",
     ] {
         assert!(
             records.iter().any(|r| r["suite"] == suite),
@@ -63,6 +68,13 @@ fn every_suite_runs_stores_its_results_and_draws_them() {
         stdout.contains("ingest/xapi_statements_per_second"),
         "{stdout}"
     );
+    // The live suite's crowd (100 subscribers when quick, in a child process) received every
+    // intervention the probe saw.
+    let share = records
+        .iter()
+        .find(|r| r["suite"] == "live" && r["metric"] == "crowd_delivered_share")
+        .expect("the crowd's share");
+    assert_eq!(share["median"].as_f64(), Some(1.0), "{share}");
 
     // The report: one chart per metric, nothing fetched.
     let page = dir.path().join("report.html");

@@ -226,7 +226,9 @@ pub fn prepare(mut statement: Value, authority: &Authority<'_>) -> NewStatement 
         related: crate::storage::keys::related_keys(&statement),
         live: live_input(&statement).map(|l| l.encode()),
         vault: None,
-        json: statement.to_string(),
+        // `serde_json::to_string`, not `Value`'s `Display`: that goes through `fmt::Write` a
+        // piece at a time and cost twice as much (a sixteenth of ingest, measured).
+        json: serde_json::to_string(&statement).expect("a JSON value serialises"),
     }
 }
 

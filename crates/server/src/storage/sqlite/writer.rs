@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::super::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
+use super::background::{CopyBack, checkpoint};
 use super::index::IndexState;
 
 pub(super) struct AppendRequest {
@@ -127,6 +128,8 @@ pub(super) struct Writer {
     /// never depend on that file, whatever state it is in.
     index: Arc<IndexState>,
     index_path: PathBuf,
+    /// The checkpointer's requests to copy the WAL's last frames back between two commits.
+    copy_back: Arc<CopyBack>,
 }
 
 impl Writer {
@@ -136,6 +139,7 @@ impl Writer {
         max_batch_statements: usize,
         index: Arc<IndexState>,
         index_path: PathBuf,
+        copy_back: Arc<CopyBack>,
     ) -> rusqlite::Result<Self> {
         // `stored` increases with the sequence number, so the last row has the latest: one
         // step down the rowid b-tree, where MAX(stored_us) would read the whole table (seconds
@@ -156,6 +160,7 @@ impl Writer {
             max_batch_statements,
             index,
             index_path,
+            copy_back,
         })
     }
 
@@ -190,12 +195,28 @@ impl Writer {
                 }
             }
             self.commit_group(batch, size);
+            if self.copy_back.take() {
+                self.copy_back_rest();
+            }
             match after_group {
                 Some(Request::Erase(e)) => self.erase(e),
                 Some(Request::Purge(p)) => self.purge(p),
                 _ => {}
             }
         }
+    }
+
+    /// Copies the WAL's last frames back into the database file (the checkpointer copied the
+    /// rest): between two commits no other write can slip in, so the WAL ends fully copied and
+    /// the next transaction starts it over. PASSIVE: it waits for no reader (one still reading
+    /// old frames only delays the start-over to a later request).
+    fn copy_back_rest(&self) {
+        let started = std::time::Instant::now();
+        if let Err(e) = checkpoint(&self.conn, "PASSIVE") {
+            tracing::warn!(error = %e, "WAL copy-back failed");
+        }
+        metrics::histogram!("learnpulse_wal_copy_back_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 
     fn erase(&mut self, req: EraseRequest) {

@@ -6,8 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::record::{Better, Measurement};
 
+mod cluster;
+
+pub use cluster::Services;
+
 /// Every suite, in the order `bench run` runs them.
-pub const SUITES: [&str; 7] = [
+pub const SUITES: [&str; 8] = [
     "ingest",
     "sustained",
     "queries",
@@ -15,10 +19,11 @@ pub const SUITES: [&str; 7] = [
     "webhooks",
     "privacy",
     "model",
+    "cluster",
 ];
 
 /// Every metric a suite measures (`suite/metric`): targets may name only these.
-pub const METRICS: [&str; 17] = [
+pub const METRICS: [&str; 25] = [
     "ingest/xapi_statements_per_second",
     "ingest/xapi_latency_p99_ms",
     "ingest/native_events_per_second",
@@ -29,6 +34,9 @@ pub const METRICS: [&str; 17] = [
     "queries/class_overview_p99_ms",
     "live/event_to_stream_p50_ms",
     "live/event_to_stream_p99_ms",
+    "live/event_to_stream_p50_ms_with_10k_subscribers",
+    "live/event_to_stream_p99_ms_with_10k_subscribers",
+    "live/crowd_delivered_share",
     "webhooks/messages_per_second",
     "webhooks/end_to_end_seconds",
     "privacy/pii_scan_texts_per_second",
@@ -36,6 +44,11 @@ pub const METRICS: [&str; 17] = [
     "model/engine_update_us",
     "model/kt_fit_seconds",
     "model/kt_auc_assist2009",
+    "cluster/two_node_statements_per_second",
+    "cluster/one_node_statements_per_second",
+    "cluster/two_to_one_node_ratio",
+    "cluster/cross_node_stream_p50_ms",
+    "cluster/cross_node_stream_p99_ms",
 ];
 
 /// How a run is made.
@@ -51,6 +64,13 @@ pub struct Settings {
     pub data: Option<std::path::PathBuf>,
     /// Statements the sustained-ingest suite stores (10 M by default; 100,000 when quick).
     pub sustained_statements: u64,
+    /// Subscribers of the live suite's crowd (10,000 by default; 100 when quick).
+    pub subscribers: usize,
+    /// The `learnpulse` binary, which holds the live suite's crowd in a child process
+    /// (`bench subscribers`).
+    pub program: Option<std::path::PathBuf>,
+    /// PostgreSQL (and Redis) for the cluster suite; `None`: it cannot run.
+    pub cluster: Option<Services>,
 }
 
 /// A server for a suite: the given one, or one started on a temporary data directory.
@@ -63,7 +83,7 @@ struct Target {
 struct Local {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Target {
@@ -107,12 +127,22 @@ async fn server(settings: &Settings) -> anyhow::Result<Target> {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
+    start_local(config, None, Some(dir)).await
+}
+
+/// Starts a server in this process with `config`. `key` is an admin key of its installation
+/// (another node's); `None`: the bootstrap key a fresh installation prints. `dir` (the data
+/// directory) is removed when the server is dropped.
+async fn start_local(
+    config: learnpulse_server::Config,
+    key: Option<String>,
+    dir: Option<tempfile::TempDir>,
+) -> anyhow::Result<Target> {
     let server = learnpulse_server::Server::start(config).await?;
     let url = format!("http://{}", server.local_addr());
-    let key = server
-        .bootstrap_key()
-        .map(|k| k.token.clone())
-        .ok_or_else(|| anyhow::anyhow!("a fresh data directory has a bootstrap key"))?;
+    let key = key
+        .or_else(|| server.bootstrap_key().map(|k| k.token.clone()))
+        .ok_or_else(|| anyhow::anyhow!("a fresh installation has a bootstrap key"))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -142,6 +172,7 @@ pub async fn run(
         "webhooks" => webhooks(settings, progress).await,
         "privacy" => Ok(privacy(settings, progress)),
         "model" => model(settings, progress),
+        "cluster" => cluster::run(settings, progress).await,
         other => anyhow::bail!("no suite {other:?} (suites: {})", SUITES.join(", ")),
     }
 }
@@ -325,24 +356,76 @@ async fn queries(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result
     Ok(out)
 }
 
+/// Times `rounds` events posted at `target` to their interventions on a stream, read there or
+/// at `stream_url` (another node).
+async fn probe(
+    target: &Target,
+    stream_url: Option<String>,
+    rounds: usize,
+) -> anyhow::Result<crate::probe::ProbeReport> {
+    crate::probe::run(crate::probe::ProbeConfig {
+        url: target.url.clone(),
+        stream_url,
+        token: target.key.clone(),
+        rounds,
+    })
+    .await
+}
+
 async fn live(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Vec<Measurement>> {
     let mut p50 = Measurement::new("live", "event_to_stream_p50_ms", "ms", Better::Lower);
     let mut p99 = Measurement::new("live", "event_to_stream_p99_ms", "ms", Better::Lower);
+    let mut crowd_p50 = Measurement::new(
+        "live",
+        "event_to_stream_p50_ms_with_10k_subscribers",
+        "ms",
+        Better::Lower,
+    );
+    let mut crowd_p99 = Measurement::new(
+        "live",
+        "event_to_stream_p99_ms_with_10k_subscribers",
+        "ms",
+        Better::Lower,
+    );
+    let mut delivered = Measurement::new("live", "crowd_delivered_share", "share", Better::Higher);
+    let rounds = if s.quick { 10 } else { 100 };
     for run in 0..s.runs {
-        progress(&format!("live run {}", run + 1));
+        progress(&format!("live run {}: one subscriber", run + 1));
         let target = server(s).await?;
-        let report = crate::probe::run(crate::probe::ProbeConfig {
-            url: target.url.clone(),
-            stream_url: None,
-            token: target.key.clone(),
-            rounds: if s.quick { 10 } else { 100 },
-        })
-        .await?;
-        target.stop().await;
+        let report = probe(&target, None, rounds).await?;
         p50.samples.push(report.send_to_stream_ms_p50);
         p99.samples.push(report.send_to_stream_ms_p99);
+
+        // The same probe while a crowd follows every learner of the tenant: each update goes
+        // to every one of them.
+        progress(&format!(
+            "live run {}: opening {} subscribers",
+            run + 1,
+            s.subscribers
+        ));
+        let program = s.program.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("the crowd of subscribers is held by the learnpulse binary: none given")
+        })?;
+        let crowd =
+            crate::subscribers::Crowd::start(program, &target.url, &target.key, s.subscribers)
+                .await?;
+        progress(&format!(
+            "live run {}: probing with {} subscribers",
+            run + 1,
+            s.subscribers
+        ));
+        let report = probe(&target, None, rounds).await?;
+        // Let the last round reach the slowest stream before the crowd is counted.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let tally = crowd.finish().await?;
+        target.stop().await;
+        crowd_p50.samples.push(report.send_to_stream_ms_p50);
+        crowd_p99.samples.push(report.send_to_stream_ms_p99);
+        delivered
+            .samples
+            .push(tally.interventions as f64 / (report.received as f64 * s.subscribers as f64));
     }
-    Ok(vec![p50, p99])
+    Ok(vec![p50, p99, crowd_p50, crowd_p99, delivered])
 }
 
 async fn webhooks(
