@@ -48,7 +48,7 @@ pub struct RunArgs {
     #[arg(long, env = "LEARNPULSE_BENCH_POSTGRES")]
     postgres: Option<String>,
     /// Redis, the cluster suite's nodes' shared cache (e.g. redis://127.0.0.1:6379).
-    #[arg(long, env = "LEARNPULSE_BENCH_REDIS", requires = "postgres")]
+    #[arg(long, env = "LEARNPULSE_BENCH_REDIS")]
     redis: Option<String>,
     /// The given data sets (for the model suite's quality figures).
     #[arg(long, env = "LEARNPULSE_DATA", default_value = "../shared/data")]
@@ -107,6 +107,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
+    anyhow::ensure!(
+        args.subscribers != Some(0),
+        "--subscribers must be at least 1"
+    );
+    if args.redis.is_some() && args.postgres.is_none() {
+        eprintln!("--redis is used by the cluster suite only, which needs --postgres too");
+    }
     let targets = targets::load(&args.targets)?;
     // Read before this run is stored: the baseline may be the same file.
     let baseline = match &args.baseline {

@@ -22,14 +22,22 @@ pub struct Services {
 }
 
 impl Services {
-    /// The server part of the PostgreSQL URL (without a database name or query).
-    fn server(&self) -> &str {
-        let url = self.postgres.trim_end_matches('/');
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        match url[after_scheme..].find('/') {
-            Some(slash) => &url[..after_scheme + slash],
-            None => url,
-        }
+    /// The PostgreSQL URL with `database` in place of the one it names (its query kept).
+    fn database_url(&self, database: &str) -> anyhow::Result<String> {
+        let mut url = reqwest::Url::parse(&self.postgres)
+            .map_err(|e| anyhow::anyhow!("--postgres {}: {e}", self.postgres))?;
+        url.set_path(&format!("/{database}"));
+        Ok(url.to_string())
+    }
+
+    async fn drop_database(&self, database: &str) -> anyhow::Result<()> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url("postgres")?, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            .await?;
+        Ok(())
     }
 }
 
@@ -52,19 +60,26 @@ impl Installation {
             data_dir: dir.path().to_path_buf(),
             ..Default::default()
         };
-        config.storage.url = Some(format!("{}/{database}", services.server()));
+        config.storage.url = Some(services.database_url(&database)?);
         config.cache.url = services.redis.clone();
-        let mut started: Vec<Target> = Vec::with_capacity(nodes);
-        for _ in 0..nodes {
-            let key = started.first().map(|first| first.key.clone());
-            started.push(super::start_local(config.clone(), key, None).await?);
-        }
-        Ok(Installation {
+        let mut installation = Installation {
             services: services.clone(),
             database,
-            nodes: started,
+            nodes: Vec::with_capacity(nodes),
             _dir: dir,
-        })
+        };
+        for _ in 0..nodes {
+            let key = installation.nodes.first().map(|first| first.key.clone());
+            match super::start_local(config.clone(), key, None).await {
+                Ok(node) => installation.nodes.push(node),
+                Err(e) => {
+                    // The first node may have made the database: leave nothing behind.
+                    let _ = installation.stop().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(installation)
     }
 
     fn urls(&self) -> Vec<String> {
@@ -76,19 +91,7 @@ impl Installation {
         for node in self.nodes {
             node.stop().await;
         }
-        let (client, connection) = tokio_postgres::connect(
-            &format!("{}/postgres", self.services.server()),
-            tokio_postgres::NoTls,
-        )
-        .await?;
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            ))
-            .await?;
-        Ok(())
+        self.services.drop_database(&self.database).await
     }
 }
 
@@ -173,26 +176,30 @@ mod tests {
     use super::Services;
 
     #[test]
-    fn the_server_part_of_a_postgres_url_drops_the_database() {
-        for (url, server) in [
+    fn the_database_is_put_in_the_postgres_url_with_its_query_kept() {
+        for (url, expected) in [
             (
                 "postgres://postgres@127.0.0.1:5432",
-                "postgres://postgres@127.0.0.1:5432",
+                "postgres://postgres@127.0.0.1:5432/lp_x",
             ),
             (
                 "postgres://postgres@127.0.0.1:5432/",
-                "postgres://postgres@127.0.0.1:5432",
+                "postgres://postgres@127.0.0.1:5432/lp_x",
             ),
             (
                 "postgres://u:p@db:5432/learnpulse",
-                "postgres://u:p@db:5432",
+                "postgres://u:p@db:5432/lp_x",
+            ),
+            (
+                "postgres://u@db:5432/app?sslmode=disable",
+                "postgres://u@db:5432/lp_x?sslmode=disable",
             ),
         ] {
             let services = Services {
                 postgres: url.into(),
                 redis: None,
             };
-            assert_eq!(services.server(), server, "{url}");
+            assert_eq!(services.database_url("lp_x").unwrap(), expected, "{url}");
         }
     }
 }

@@ -415,15 +415,17 @@ async fn live(s: &Settings, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Ve
             s.subscribers
         ));
         let report = probe(&target, None, rounds).await?;
-        // Let the last round reach the slowest stream before the crowd is counted.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Let the last round reach the slowest stream before the crowd is counted (its p99 is
+        // a few hundred ms).
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let tally = crowd.finish().await?;
         target.stop().await;
         crowd_p50.samples.push(report.send_to_stream_ms_p50);
         crowd_p99.samples.push(report.send_to_stream_ms_p99);
+        // Each round decides one intervention, sent to every stream of the crowd.
         delivered
             .samples
-            .push(tally.interventions as f64 / (report.received as f64 * s.subscribers as f64));
+            .push(tally.interventions as f64 / (rounds as f64 * s.subscribers as f64));
     }
     Ok(vec![p50, p99, crowd_p50, crowd_p99, delivered])
 }

@@ -65,12 +65,40 @@ pub(super) struct Checkpointer {
     handle: JoinHandle<()>,
 }
 
-/// What a checkpoint says: whether it could not finish (busy), the frames in the WAL, and the
-/// frames copied back.
+/// What a checkpoint of `conn`'s main database says: whether it could not finish (busy), the
+/// frames in the WAL, and the frames copied back.
 pub(super) fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode});"), [], |r| {
-        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
-    })
+    checkpoint_of(conn, "main", mode)
+}
+
+fn checkpoint_of(
+    conn: &Connection,
+    schema: &str,
+    mode: &str,
+) -> rusqlite::Result<(bool, i64, i64)> {
+    conn.query_row(
+        &format!("PRAGMA {schema}.wal_checkpoint({mode});"),
+        [],
+        |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// Copies the WAL of `schema` (`main`, or an attached database) back and empties it, so that no
+/// copy of erased rows is left in it. SQLite does not wait for a checkpoint another connection
+/// is running (the checkpointer's): it answers "busy" in the result, not with an error, so this
+/// tries again for up to five seconds and fails the erasure rather than report a WAL emptied
+/// that is not.
+pub(super) fn empty_wal(conn: &Connection, schema: &str) -> Result<(), StoreError> {
+    for _ in 0..500 {
+        let (busy, _, _) = checkpoint_of(conn, schema, "TRUNCATE")?;
+        if !busy {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(StoreError::Internal(format!(
+        "the {schema} database's WAL could not be emptied in 5 s (a reader or a checkpoint held it)"
+    )))
 }
 
 impl Checkpointer {
@@ -84,6 +112,7 @@ impl Checkpointer {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = spawn("learnpulse-checkpoint", move || {
             let mut pause = Duration::from_millis(200);
+            let mut copied_before = 0;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
                 let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
                 metrics::gauge!("learnpulse_wal_bytes").set(wal_bytes as f64);
@@ -95,8 +124,12 @@ impl Checkpointer {
                         continue;
                     }
                 };
+                let progressed = copied > copied_before;
+                copied_before = copied;
                 let in_use = log * page_bytes;
-                if in_use <= WAL_RESTART_BYTES {
+                if in_use <= WAL_RESTART_BYTES || log == copied {
+                    // Small, or all copied: the next write transaction starts the WAL over once
+                    // no reader needs it.
                     continue;
                 }
                 if in_use > 4 * WAL_RESTART_BYTES {
@@ -107,13 +140,14 @@ impl Checkpointer {
                     metrics::histogram!("learnpulse_wal_restart_seconds")
                         .record(started.elapsed().as_secs_f64());
                 } else if log - copied > HANDOVER_FRAMES {
-                    // Still catching up: copy again at once.
-                    pause = Duration::ZERO;
-                } else if log > copied {
+                    // Still catching up: copy again at once, unless a reader's snapshot stopped
+                    // the copy (then at the usual pace, not in a spin).
+                    if progressed {
+                        pause = Duration::ZERO;
+                    }
+                } else {
                     copy_back.due.store(true, Ordering::Release);
                 }
-                // (Everything copied but not started over: a reader still needs the WAL; the
-                // writer's next transaction starts it over once none does.)
             }
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
         })?;

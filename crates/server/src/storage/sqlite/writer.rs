@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::super::{Appended, Erased, NewStatement, StoreError, TenantId, now_us};
-use super::background::{CopyBack, checkpoint};
+use super::background::{CopyBack, checkpoint, empty_wal};
 use super::index::IndexState;
 
 pub(super) struct AppendRequest {
@@ -207,9 +207,10 @@ impl Writer {
     }
 
     /// Copies the WAL's last frames back into the database file (the checkpointer copied the
-    /// rest): between two commits no other write can slip in, so the WAL ends fully copied and
-    /// the next transaction starts it over. PASSIVE: it waits for no reader (one still reading
-    /// old frames only delays the start-over to a later request).
+    /// rest). Between two of the writer's commits the WAL ends fully copied (or nearly: the
+    /// read pool's connections commit audit entries, consents and documents too), and the next
+    /// write transaction starts it over. PASSIVE: it waits for no reader (one still reading old
+    /// frames only delays the start-over).
     fn copy_back_rest(&self) {
         let started = std::time::Instant::now();
         if let Err(e) = checkpoint(&self.conn, "PASSIVE") {
@@ -266,9 +267,7 @@ impl Writer {
         if let Err(e) = self.forget_index_rows(doomed, erased) {
             self.index.request_rebuild(&e);
         }
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        Ok(())
+        empty_wal(&self.conn, "main")
     }
 
     fn forget_index_rows(
@@ -298,8 +297,7 @@ impl Writer {
                     erased.index_rows += delete.execute([seq])? as u64;
                 }
             }
-            conn.execute_batch("PRAGMA idx.wal_checkpoint(TRUNCATE);")?;
-            Ok(())
+            empty_wal(conn, "idx")
         })();
         conn.execute_batch("DETACH DATABASE idx")?;
         deleted
