@@ -31,12 +31,7 @@ impl Services {
     }
 
     async fn drop_database(&self, database: &str) -> anyhow::Result<()> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url("postgres")?, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            .await?;
+        learnpulse_server::storage::postgres::drop_database(&self.database_url(database)?).await?;
         Ok(())
     }
 }

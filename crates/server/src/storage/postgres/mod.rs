@@ -168,6 +168,24 @@ async fn connect(
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))
 }
 
+/// Drops the database `url` names, connections and all (the counterpart of the creation at
+/// open; the bench's cluster suite drops the database it ran on).
+pub async fn drop_database(url: &str) -> Result<(), StoreError> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Internal(format!("{url}: {e}")))?;
+    let name = config.get_dbname().unwrap_or("postgres").to_owned();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = connect(&admin).await?;
+    tokio::spawn(connection);
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 /// Creates the database when it does not exist yet (connecting to the server's `postgres`
 /// database to do so), so that `--storage postgres://…/newdb` works on a fresh server.
 async fn ensure_database(config: &tokio_postgres::Config) -> Result<(), StoreError> {
